@@ -1,0 +1,12 @@
+"""blockstitch: compose PyTorch networks from blocks, checked shape by shape before a weight exists."""
+
+from . import blocks as _blocks  # noqa: F401  (registers the built-in blocks)
+from .api import build, load_spec, plan
+from .assemble import Plan
+from .blockspec import BlockSpec
+from .errors import BlockstitchError, RegistryError, ShapeError, SpecError
+from .registry import block_kinds, get_block, register_block
+
+__all__ = ["Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError", "RegistryError", "ShapeError", "SpecError", "block_kinds",
+           "get_block", "register_block"]
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""The public API: load a spec, plan it on meta tensors, build it.
+
+>>> import blockstitch as bs
+>>> plan = bs.plan("resnet50")            # a zoo name, a path, or a dict
+>>> plan.params
+25557032
+>>> model = bs.build("resnet50")          # a plain nn.Module (torch.fx GraphModule)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+from .assemble import Located, Network, Plan, build_module, find_spec, load_file, make_plan, resolve
+from .errors import SpecError
+
+__all__ = ["Source", "load_spec", "plan", "build"]
+
+Source = Union[str, Path, dict[str, Any], Network]
+"""A spec file path, a zoo name (`resnet50`), a spec as a dict, or an already loaded :class:`Network`."""
+
+
+def load_spec(source: Source) -> Network:
+    """Load and validate a spec into a :class:`Network` (nodes resolved, not yet shape-checked).
+
+    >>> net = load_spec("unet")
+    >>> net.nodes[0].id
+    'inc'
+    """
+    if isinstance(source, Network):
+        return source
+    if isinstance(source, dict):
+        return resolve(Located(source, None, {}))
+    if isinstance(source, (str, Path)):
+        return resolve(load_file(find_spec(source)))
+    raise SpecError(f"cannot load a spec from {type(source).__name__}",
+                    expected="a path, a zoo name, a dict or a Network")
+
+
+def plan(source: Source, input_shape: Sequence[int] | None = None, batch: int = 1) -> Plan:
+    """Every node's in/out shape, layout, params and MACs, found on meta tensors (no memory allocated).
+
+    ``input_shape`` overrides the spec's input (without the batch), e.g. ``(3, 1024, 1024)``.
+
+    >>> plan("resnet50", (3, 1024, 1024), batch=64).output_shapes()
+    [(64, 1000)]
+    """
+    return make_plan(load_spec(source), input_shape, batch)
+
+
+def build(source: Source | Plan, input_shape: Sequence[int] | None = None, device: torch.device | str | None = None,
+          dtype: torch.dtype | None = None) -> nn.Module:
+    """Plan, then build the real network (a ``torch.fx.GraphModule``; ``model.code`` shows its forward).
+
+    ``device="meta"`` gives a network without storage, for shape work and profiling.
+
+    >>> model = build("vit_b_16")
+    >>> model(torch.randn(1, 3, 224, 224)).shape
+    torch.Size([1, 1000])
+    """
+    the_plan = source if isinstance(source, Plan) else plan(source, input_shape)
+    meta = device is not None and torch.device(device).type == "meta"
+    return build_module(the_plan, None if meta else device, dtype, reuse_meta=meta)

@@ -1,0 +1,63 @@
+"""From a plan to a plain ``nn.Module``: one submodule per step, wired by generated code (torch.fx).
+
+The forward is straight-line Python that torch.fx writes from the plan (``print(model.code)`` shows it): no
+per-forward interpretation of the spec, so ``torch.compile`` and ``torch.export`` see plain PyTorch.
+Submodule names are the node ids, so ``layer1.0.conv1.weight`` means what it means in torchvision.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import nullcontext
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from .plan import Plan
+
+__all__ = ["build_module"]
+
+
+def _attach(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent = root
+    *folders, leaf = name.split(".")
+    for folder in folders:
+        child = parent._modules.get(folder)
+        if child is None:
+            child = nn.Module()
+            parent.add_module(folder, child)
+        parent = child
+    parent.add_module(leaf, module)
+
+
+def _class_name(name: str) -> str:
+    words = re.split(r"[^A-Za-z0-9]+", name)
+    text = "".join(w[:1].upper() + w[1:] for w in words if w)
+    return text if text and text[0].isalpha() else f"Net{text}"
+
+
+def build_module(plan: Plan, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 reuse_meta: bool = False) -> fx.GraphModule:
+    """Build every step's module (on ``device``) and wire them as the plan says.
+
+    With ``reuse_meta=True`` the plan's meta modules are used as they are (a network without storage, for
+    shape work and profiling); otherwise every module is constructed anew with its normal initialisation.
+    """
+    root = nn.Module()
+    graph = fx.Graph()
+    values: dict[str, fx.Node] = {"input": graph.placeholder("x")}
+    with torch.device(device) if device is not None else nullcontext():
+        for step in plan.steps:
+            module = step.meta_module if reuse_meta and step.meta_module is not None else step.spec.build(
+                step.in_shapes)
+            _attach(root, step.name, module)
+            values[step.name] = graph.call_module(step.name, tuple(values[i] for i in step.inputs))
+    outs = [values[o] for o in plan.outputs]
+    graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+    model = fx.GraphModule(root, graph, class_name=_class_name(plan.name))
+    if dtype is not None:
+        model.to(dtype)
+    model.meta["blockstitch_plan"] = plan
+    return model
+

@@ -1,0 +1,106 @@
+"""Shape propagation: each node's spec computes its output shape, then its module runs on meta tensors.
+
+Nothing here allocates a weight or an activation: modules are built on the ``meta`` device. The analytic
+shape and the module's actual shape must agree (a disagreement is a bug in that block, reported as such).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..blockspec import LAYOUTS, BlockSpec, TensorInfo
+from ..errors import BlockstitchError, ShapeError, SpecError, fmt_shape
+from ..blocks.layout import bridge
+from .graph import wire
+from .plan import Plan, Step
+from .spec import Network, Node, Origin
+
+__all__ = ["make_plan"]
+
+
+def _input_info(net: Network, input_shape: Sequence[int] | None, batch: int) -> TensorInfo:
+    shape = tuple(net.input if input_shape is None else input_shape)
+    if len(shape) != len(net.input):
+        raise SpecError(f"--input has {len(shape)} dims but the spec's input has {len(net.input)}", file=net.file,
+                        path="input", expected=fmt_shape(net.input), found=fmt_shape(shape))
+    if batch < 1 or any(int(s) < 1 for s in shape):
+        raise SpecError("sizes must be positive", file=net.file, path="input",
+                        found=f"batch {batch}, input {fmt_shape(shape)}")
+    return TensorInfo((batch, *(int(s) for s in shape)), net.input_layout)
+
+
+def _run(name: str, spec: BlockSpec, inputs: Sequence[str], infos: Sequence[TensorInfo], origin: Origin | None,
+         bridge_step: bool = False) -> Step:
+    in_shapes = tuple(i.shape for i in infos)
+    where = origin.where() if origin is not None else {}
+    try:
+        layout = spec.out_layout(infos[0].layout)
+        out_shape = tuple(spec.out_shape(in_shapes))
+        macs = int(spec.macs(in_shapes))
+        with torch.device("meta"):
+            module = spec.build(in_shapes)
+        module.eval()
+        with torch.no_grad():
+            out = module(*[torch.empty(s, device="meta") for s in in_shapes])
+    except ShapeError as err:
+        err.located(node=name, in_shapes=in_shapes, **where)
+        err.in_names = list(inputs)
+        raise
+    except SpecError as err:
+        raise err.located(node=name, **where)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        bad = ShapeError(f"'{spec.kind}' failed on its input: {str(err).splitlines()[0]}", node=name,
+                         in_shapes=in_shapes, **where)
+        bad.in_names = list(inputs)
+        raise bad from err
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != out_shape or LAYOUTS.get(layout) != len(out_shape):
+        got = fmt_shape(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise BlockstitchError(f"bug in block '{spec.kind}' ({type(spec).__module__}): its spec says "
+                               f"{fmt_shape(out_shape)} ({layout}) but its module returned {got} "
+                               f"for inputs {', '.join(fmt_shape(s) for s in in_shapes)}")
+    grid, prefix = spec.out_tokens(infos, out_shape) if layout == "b n c" else (None, 0)
+    params = sum(p.numel() for p in module.parameters())
+    return Step(name, spec, tuple(inputs), in_shapes, TensorInfo(out_shape, layout, grid, prefix), params, macs,
+                origin, bridge_step, module)
+
+
+def _bridge(node: Node, src: str, info: TensorInfo, accepted: Sequence[str], suffix: str) -> Step:
+    errors: list[ShapeError] = []
+    for layout in accepted:
+        try:
+            spec = bridge(info, layout).with_layout(info.layout)
+        except ShapeError as err:
+            errors.append(err)
+            continue
+        return _run(f"{node.id}_bridge{suffix}", spec, (src,), (info,), node.origin, bridge_step=True)
+    err = errors[0] if errors else ShapeError(f"no bridge from '{info.layout}'")
+    err.message = (f"'{node.spec.kind}' takes layout {' or '.join(accepted)} but '{src}' gives {info.layout}: "
+                   + err.message)
+    raise err.located(node=node.id, **node.origin.where())
+
+
+def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int = 1) -> Plan:
+    """Wire the network, then propagate shapes node by node on meta tensors into a :class:`Plan`."""
+    order = wire(net)
+    tensors = {"input": _input_info(net, input_shape, batch)}
+    steps: list[Step] = []
+    for node in order:
+        accepted = type(node.spec).in_layouts
+        inputs = []
+        for k, src in enumerate(node.inputs):
+            info = tensors[src]
+            if accepted is not None and info.layout not in accepted:
+                step = _bridge(node, src, info, accepted, str(k) if len(node.inputs) > 1 else "")
+                steps.append(step)
+                tensors[step.name] = step.out
+                src = step.name
+            inputs.append(src)
+        infos = [tensors[i] for i in inputs]
+        step = _run(node.id, node.spec.with_layout(infos[0].layout), inputs, infos, node.origin)
+        steps.append(step)
+        tensors[node.id] = step.out
+    return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file)
+
+

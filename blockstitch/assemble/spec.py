@@ -1,0 +1,220 @@
+"""The network spec (pydantic) and its resolution into a flat list of nodes.
+
+A node is a block's fields plus three of its own: ``id`` (its name, which becomes its module name), ``from``
+(a node name or a list of names; default the previous node) and ``repeat`` (a stack of that block named
+``id.0``, ``id.1``…; only the first keeps its stride; later nodes may name the stack ``id`` for its last block).
+Network-wide ``defaults`` fill fields a node left out; ``width``/``depth`` multiply channels and repeats.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from timm.layers import make_divisible
+
+from ..blockspec import LAYOUTS, BlockSpec, Shape
+from ..errors import RegistryError, SpecError, did_you_mean
+from ..registry import block_classes, block_kinds, get_block
+from .source import Loc, Located, path_text
+
+__all__ = ["NetworkSpec", "Node", "Network", "resolve", "NODE_KEYS", "validation_error"]
+
+NODE_KEYS = ("id", "from", "repeat")
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+class NetworkSpec(BaseModel):
+    """A whole network: its input, defaults, multipliers and nodes."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    name: str
+    """Network name (also the class name of the built module)."""
+    description: str = ""
+    """Free text."""
+    input: list[PositiveInt] = Field(min_length=1, max_length=4)
+    """Input shape without the batch, e.g. [3, 224, 224]."""
+    input_layout: str | None = None
+    """Layout of the input; default from its rank (b c h w for [C, H, W])."""
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    """Field values applied to every node whose block has that field and does not set it (e.g. norm, act)."""
+    width: PositiveFloat = 1.0
+    """Width multiplier for channel fields (rounded to `width_divisor`)."""
+    depth: PositiveFloat = 1.0
+    """Depth multiplier for `repeat` counts."""
+    width_divisor: PositiveInt = 8
+    """Scaled channel counts are rounded to a multiple of this."""
+    nodes: list[Any] = Field(min_length=1)
+    """The nodes, in order: each a mapping with `kind`, the block's fields, and optional `id`, `from`, `repeat`."""
+    outputs: list[str] | None = None
+    """Nodes whose outputs the network returns (default: the last node)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a node was written."""
+
+    file: str | None
+    line: int | None
+    column: int | None
+    path: str
+
+    def where(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`SpecError.located`."""
+        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path}
+
+
+@dataclass
+class Node:
+    """One resolved node: a validated block spec wired to named inputs."""
+
+    id: str
+    spec: BlockSpec
+    inputs: tuple[str, ...]
+    origin: Origin
+
+
+@dataclass
+class Network:
+    """A resolved spec: the flat, validated node list the planner walks."""
+
+    name: str
+    input: Shape
+    input_layout: str
+    nodes: list[Node]
+    outputs: list[str]
+    aliases: dict[str, str]
+    file: str | None = None
+    description: str = ""
+
+
+def _quoted(text: str) -> list[str]:
+    return re.findall(r"'([^']*)'", text)
+
+
+def validation_error(err: ValidationError, located: Located, base: Loc, cls: type[BaseModel],
+                     node: str | None = None) -> SpecError:
+    """Turn pydantic's first error into a located :class:`SpecError` with a fix hint."""
+    errors = err.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    field = str(loc[0]) if loc else None
+    what = f"kind '{getattr(cls.model_fields.get('kind'), 'default', None)}'" if "kind" in cls.model_fields \
+        else "the network spec"
+    fields = [f for f in cls.model_fields if f != "kind"]
+    kind, found, expected, hint = first["type"], None, None, None
+    if kind == "extra_forbidden":
+        message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields + list(NODE_KEYS))}"
+        expected = ", ".join(fields + list(NODE_KEYS))
+    elif kind == "missing":
+        message = f"missing required field '{field}' for {what}"
+        info = cls.model_fields.get(field or "")
+        hint = info.description if info is not None and info.description else None
+        loc = ()
+    else:
+        message = f"{path_text(loc) or 'value'}: {first['msg']}"
+        found = repr(first.get("input"))
+        if kind == "literal_error":
+            choices = _quoted(str(first.get("ctx", {}).get("expected", "")))
+            message += did_you_mean(str(first.get("input")), choices)
+    if len(errors) > 1:
+        hint = (hint + "; " if hint else "") + f"{len(errors) - 1} more problem(s) in this mapping"
+    return located.error(message, (*base, *loc), node=node, found=found, expected=expected, hint=hint)
+
+
+def _scaled(spec: BlockSpec, net: NetworkSpec) -> BlockSpec:
+    if net.width == 1.0:
+        return spec
+    update = {}
+    for name in spec.channel_fields:
+        value = getattr(spec, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            update[name] = int(make_divisible(value * net.width, net.width_divisor))
+    return spec.model_copy(update=update)
+
+
+def _check_defaults(net: NetworkSpec, located: Located) -> None:
+    known = {f for cls in block_classes() for f in cls.model_fields} - {"kind"}
+    for key in net.defaults:
+        if key not in known:
+            raise located.error(f"defaults: '{key}' is not a field of any block{did_you_mean(key, known)}",
+                                ("defaults", key))
+
+
+def _node_spec(raw: dict[str, Any], net: NetworkSpec, located: Located, loc: Loc, node_id: str) -> BlockSpec:
+    kind = raw.get("kind")
+    if kind is None:
+        raise located.error("node has no 'kind'", loc, node=node_id, expected="a block kind",
+                            hint="`blockstitch blocks` lists them: " + ", ".join(block_kinds()[:8]) + ", …")
+    if not isinstance(kind, str):
+        raise located.error("'kind' must be a string", (*loc, "kind"), node=node_id, found=repr(kind))
+    try:
+        cls = get_block(kind)
+    except RegistryError as err:
+        raise located.error(str(err), (*loc, "kind"), node=node_id, hint="`blockstitch blocks` lists every kind") \
+            from None
+    fields = {k: v for k, v in raw.items() if k not in NODE_KEYS}
+    for key, value in net.defaults.items():
+        if key in cls.model_fields and key not in fields:
+            fields[key] = value
+    try:
+        return _scaled(cls.model_validate(fields), net)
+    except ValidationError as err:
+        raise validation_error(err, located, loc, cls, node_id) from None
+
+
+def _inputs(raw: dict[str, Any], located: Located, loc: Loc, node_id: str, previous: str) -> tuple[str, ...]:
+    src = raw.get("from", previous)
+    names = [src] if isinstance(src, str) else src
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise located.error("'from' must be a node name or a non-empty list of names", (*loc, "from"),
+                            node=node_id, found=repr(src))
+    return tuple(names)
+
+
+def resolve(located: Located) -> Network:
+    """Validate a loaded spec and expand it into a :class:`Network` of single nodes (not yet wired)."""
+    try:
+        net = NetworkSpec.model_validate(located.data)
+    except ValidationError as err:
+        raise validation_error(err, located, (), NetworkSpec) from None
+    _check_defaults(net, located)
+    layout = net.input_layout or next((lay for lay, r in LAYOUTS.items() if r == len(net.input) + 1), None)
+    if layout not in LAYOUTS or LAYOUTS[layout] != len(net.input) + 1:
+        raise located.error(f"input_layout '{layout}' does not fit an input of {len(net.input)} dims",
+                            ("input_layout",), expected=", ".join(LAYOUTS))
+    nodes: list[Node] = []
+    aliases: dict[str, str] = {}
+    previous = "input"
+    for i, raw in enumerate(net.nodes):
+        loc: Loc = ("nodes", i)
+        if not isinstance(raw, dict):
+            raise located.error("each node must be a mapping with a 'kind'", loc, found=repr(raw))
+        node_id = raw.get("id", f"{raw.get('kind', 'node')}_{i}")
+        if not isinstance(node_id, str) or not _ID.match(node_id) or node_id == "input":
+            raise located.error(f"invalid node id {node_id!r}", (*loc, "id"),
+                                expected="a name like conv1 or layer1.0 ('input' is reserved)")
+        spec = _node_spec(raw, net, located, loc, node_id)
+        inputs = _inputs(raw, located, loc, node_id, previous)
+        line, col = located.mark(loc)
+        origin = Origin(located.file, line, col, path_text(loc) or "")
+        repeat = raw.get("repeat")
+        if repeat is None:
+            nodes.append(Node(node_id, spec, inputs, origin))
+            previous = node_id
+            continue
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise located.error("'repeat' must be a positive integer", (*loc, "repeat"), node=node_id,
+                                found=repr(repeat))
+        count = max(1, round(repeat * net.depth))
+        for j in range(count):
+            if j:
+                spec = spec.model_copy(update={f: 1 for f in spec.stride_fields if f in type(spec).model_fields})
+            nodes.append(Node(f"{node_id}.{j}", spec, inputs, origin))
+            inputs = (f"{node_id}.{j}",)
+        aliases[node_id] = previous = f"{node_id}.{count - 1}"
+    outputs = net.outputs or [nodes[-1].id]
+    return Network(net.name, tuple(net.input), layout, nodes, outputs, aliases, located.file, net.description)

@@ -1,0 +1,142 @@
+"""Plug-and-play attention for `b c h w` features: SE, CBAM, ECA and coordinate attention.
+
+These wrap `timm.layers` (the modules themselves are timm's, so SE-ResNet-50 matches timm parameter for
+parameter); the spec adds validation, the analytic shape and MACs, and plain names for the knobs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import PositiveFloat, PositiveInt
+from timm.layers import EcaModule, SEModule, make_divisible
+from timm.layers.cbam import CbamModule
+from timm.layers.coord_attn import CoordAttn
+from torch import nn
+
+from ..blockspec import BlockSpec, Shape
+from ..registry import register_block
+from .layers import ActName, get_act
+
+__all__ = ["SESpec", "CBAMSpec", "ECASpec", "CoordAttnSpec"]
+
+
+class _ChannelAttnSpec(BlockSpec):
+    """Shared by attention blocks that keep the shape of a `b c h w` input."""
+
+    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        self.expect_rank(in_shapes, 4, "b c h w")
+        return tuple(in_shapes[0])
+
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
+        return {}, [[(2, 32, 7, 7)], [(1, 32, 9, 5)]]
+
+
+def _act_class(name: str) -> type[nn.Module]:
+    return type(get_act(name))
+
+
+@register_block
+class SESpec(_ChannelAttnSpec):
+    """Squeeze-and-Excitation (Hu et al.): global pool → 1×1 reduce → act → 1×1 expand → sigmoid gate."""
+
+    kind: Literal["se"] = "se"
+    reduction: PositiveFloat = 16
+    """Channel reduction ratio r (hidden = channels / r, rounded to `divisor`)."""
+    divisor: PositiveInt = 8
+    """Round the hidden width to a multiple of this (timm's default; 1 = no rounding)."""
+    act: ActName = "relu"
+    """Activation between the two 1×1 convs."""
+
+    def hidden(self, channels: int) -> int:
+        """Hidden width for `channels` input channels."""
+        return make_divisible(channels / self.reduction, self.divisor, round_limit=0.0)
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        b, c = in_shapes[0][:2]
+        return 2 * b * c * self.hidden(c)
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        c = in_shapes[0][1]
+        return SEModule(c, rd_channels=self.hidden(c), act_layer=_act_class(self.act))
+
+
+@register_block
+class CBAMSpec(_ChannelAttnSpec):
+    """CBAM (Woo et al.): channel attention from avg- and max-pooled MLP, then a 7×7 spatial attention."""
+
+    kind: Literal["cbam"] = "cbam"
+    reduction: PositiveFloat = 16
+    """Channel reduction ratio of the shared MLP."""
+    divisor: PositiveInt = 1
+    """Round the hidden width to a multiple of this."""
+    spatial_kernel: PositiveInt = 7
+    """Kernel of the spatial attention conv."""
+    act: ActName = "relu"
+    """Activation inside the channel MLP."""
+
+    def hidden(self, channels: int) -> int:
+        """Hidden width of the channel MLP."""
+        return make_divisible(channels / self.reduction, self.divisor, round_limit=0.0)
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        b, c, h, w = in_shapes[0]
+        channel = 2 * (2 * b * c * self.hidden(c))  # the MLP runs on the avg- and on the max-pooled vector
+        return channel + b * h * w * 2 * self.spatial_kernel**2
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        c = in_shapes[0][1]
+        return CbamModule(c, rd_channels=self.hidden(c), spatial_kernel_size=self.spatial_kernel,
+                          act_layer=_act_class(self.act))
+
+
+@register_block
+class ECASpec(_ChannelAttnSpec):
+    """Efficient Channel Attention (Wang et al.): a 1-d conv across pooled channels; k adapts to channels."""
+
+    kind: Literal["eca"] = "eca"
+    kernel_size: PositiveInt | None = None
+    """Kernel of the 1-d conv; default from the channel count (γ=2, b=1 as in the paper)."""
+
+    def kernel(self, channels: int) -> int:
+        """The (odd) kernel size used for `channels`."""
+        if self.kernel_size is not None:
+            return self.kernel_size
+        t = int(abs(math.log(channels, 2) + 1) / 2)
+        return max(t if t % 2 else t + 1, 3)
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        b, c = in_shapes[0][:2]
+        return b * c * self.kernel(c)
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        c = in_shapes[0][1]
+        return EcaModule(c, kernel_size=self.kernel(c))
+
+
+@register_block
+class CoordAttnSpec(_ChannelAttnSpec):
+    """Coordinate attention (Hou et al.): pooled along H and along W, a shared 1×1 conv, two gates."""
+
+    kind: Literal["coord_attn"] = "coord_attn"
+    reduction: PositiveFloat = 32
+    """Channel reduction ratio (hidden = max(8, channels / r) as in the paper)."""
+    min_hidden: PositiveInt = 8
+    """Smallest hidden width."""
+    act: ActName = "hardswish"
+    """Activation after the shared conv."""
+
+    def hidden(self, channels: int) -> int:
+        """Hidden width of the shared conv."""
+        return max(self.min_hidden, int(channels / self.reduction))
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        b, c, h, w = in_shapes[0]
+        return 2 * b * (h + w) * c * self.hidden(c)
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        c = in_shapes[0][1]
+        return CoordAttn(c, rd_channels=self.hidden(c), bias=True, act_layer=_act_class(self.act))

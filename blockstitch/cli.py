@@ -1,0 +1,147 @@
+"""The `blockstitch` command: parse, call the API, render with rich. Spec mistakes exit 2, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from . import api
+from .assemble import Plan, zoo_names
+from .assemble.schema import network_schema
+from .errors import BlockstitchError, fmt_shape
+from .registry import block_classes, load_entry_points, load_plugin_file
+
+__all__ = ["main"]
+
+out = Console(highlight=False)
+if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    out = Console(highlight=False, width=200)
+err = Console(stderr=True, highlight=False, width=None if Console(stderr=True).is_terminal else 200)
+
+
+def _shape_arg(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 3,224,224, got '{text}'") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"sizes must be positive integers, got '{text}'")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be ≥ 1")
+    return value
+
+
+def _si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f}"
+
+
+def render_plan(plan: Plan, console: Console = out) -> None:
+    """Print a plan as a table with totals."""
+    table = Table(title=f"{plan.name} — batch {plan.batch}, input {fmt_shape(plan.input.shape[1:])}",
+                  title_justify="left", header_style="bold")
+    for col, justify in (("#", "right"), ("node", "left"), ("kind", "left"), ("from", "left"),
+                         ("in shape", "left"), ("out shape", "left"), ("layout", "left"), ("params", "right"), ("MACs", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for i, step in enumerate(plan.steps):
+        style = "yellow" if step.bridge else None
+        kind = f"{step.kind} (bridge)" if step.bridge else step.kind
+        table.add_row(str(i), step.name, kind, ", ".join(step.inputs),
+                      " + ".join(fmt_shape(s) for s in step.in_shapes),
+                      fmt_shape(step.out.shape), step.out.layout, f"{step.params:,}",
+                      _si(step.macs), style=style)
+    console.print(table)
+    console.print(f"[bold]{plan.params:,}[/bold] parameters · [bold]{plan.macs / 1e9:.3f} GMACs[/bold] "
+                  f"({2 * plan.macs / 1e9:.3f} GFLOPs) at batch {plan.batch} · output "
+                  + ", ".join(fmt_shape(s) for s in plan.output_shapes()))
+    for step in plan.bridges:
+        console.print(f"[yellow]bridge[/yellow] {step.name}: {step.spec.pattern}")  # type: ignore[attr-defined]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan."""
+    plan = api.plan(args.spec, args.input, args.batch)
+    if args.json:
+        print(json.dumps({"name": plan.name, "batch": plan.batch, "input": list(plan.input.shape),
+                          "params": plan.params, "macs": plan.macs, "flops": 2 * plan.macs,
+                          "outputs": [list(s) for s in plan.output_shapes()], "nodes": plan.records()}, indent=2))
+    else:
+        render_plan(plan)
+    return 0
+
+
+def cmd_blocks(args: argparse.Namespace) -> int:
+    """`blockstitch blocks`: every registered kind with its one-line doc."""
+    table = Table(header_style="bold")
+    table.add_column("kind")
+    table.add_column("layout in")
+    table.add_column("what it is")
+    for cls in block_classes():
+        kind = cls.model_fields["kind"].default
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        layouts = "any" if cls.in_layouts is None else " | ".join(cls.in_layouts)
+        table.add_row(kind, layouts, doc)
+    out.print(table)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """`blockstitch schema`: the JSON Schema of spec files."""
+    print(json.dumps(network_schema(), indent=2))
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    """`blockstitch zoo`: the bundled specs."""
+    for name in zoo_names():
+        out.print(name)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    p = argparse.ArgumentParser(prog="blockstitch", description="Compose PyTorch networks from blocks.")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                   help="import a file of your own blocks (registered with @register_block); repeatable")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="validate a spec and print its plan (shapes, params, MACs)")
+    c.add_argument("spec", help="a spec file, or the name of a bundled spec (e.g. resnet50)")
+    c.add_argument("--input", type=_shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    c.add_argument("--batch", type=_positive, default=1, metavar="N", help="batch size (default 1)")
+    c.add_argument("--json", action="store_true", help="print the plan as JSON")
+    c.set_defaults(func=cmd_check)
+    sub.add_parser("blocks", help="list the registered block kinds").set_defaults(func=cmd_blocks)
+    sub.add_parser("schema", help="print the JSON Schema of spec files").set_defaults(func=cmd_schema)
+    sub.add_parser("zoo", help="list the bundled specs").set_defaults(func=cmd_zoo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `blockstitch` console script; returns the exit code."""
+    args = parser().parse_args(argv)
+    try:
+        load_entry_points()
+        for plugin in args.plugin:
+            load_plugin_file(plugin)
+        return int(args.func(args))
+    except BrokenPipeError:  # `blockstitch schema | head`
+        return 0
+    except BlockstitchError as e:
+        err.print(f"[bold red]error:[/bold red] {e}", markup=True, highlight=False, soft_wrap=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The errors blockstitch raises on purpose.
+
+Every mistake in a spec ends in a :class:`SpecError` that says *where* (file:line:column, the node path),
+*what* was expected and what was found, and *how to fix it*. The CLI prints these without a traceback and
+exits 2. :class:`ShapeError` adds the shapes flowing into the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from difflib import get_close_matches
+
+__all__ = ["BlockstitchError", "SpecError", "ShapeError", "RegistryError", "did_you_mean", "fmt_shape"]
+
+
+class BlockstitchError(Exception):
+    """Base of every error blockstitch raises on purpose (never for a bug of its own)."""
+
+
+def fmt_shape(shape: Sequence[int] | None) -> str:
+    """Format a shape the way the plan prints it: ``(1, 3, 224, 224)`` → ``1×3×224×224``."""
+    if shape is None:
+        return "?"
+    return "×".join(str(int(s)) for s in shape) if len(shape) else "scalar"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``" — did you mean 'x'?"`` for the nearest choice, or ``""`` when nothing is close.
+
+    >>> did_you_mean("cbma", ["cbam", "se"])
+    " — did you mean 'cbam'?"
+    """
+    match = get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" — did you mean '{match[0]}'?" if match else ""
+
+
+class SpecError(BlockstitchError, ValueError):
+    """A spec (file, dict or node) is wrong; the message says where, what and how to fix it.
+
+    Attributes mirror the message so tools can use them: ``file``, ``line``, ``column`` (1-based),
+    ``node`` (node id), ``path`` (``nodes[3].out_channels``), ``expected``, ``found`` and ``hint``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        node: str | None = None,
+        path: str | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file, self.line, self.column = file, line, column
+        self.node, self.path = node, path
+        self.expected, self.found, self.hint = expected, found, hint
+        super().__init__(str(self))
+
+    def located(self, **where: object) -> SpecError:
+        """Fill in location fields that are still unknown (inner code raises, outer code knows where)."""
+        for key, value in where.items():
+            if getattr(self, key, None) is None and value is not None:
+                setattr(self, key, value)
+        self.args = (str(self),)
+        return self
+
+    def where(self) -> str:
+        """``file:line:column: path (node 'x')`` — whatever is known of it."""
+        parts = []
+        if self.file is not None:
+            loc = str(self.file)
+            if self.line is not None:
+                loc += f":{self.line}"
+                if self.column is not None:
+                    loc += f":{self.column}"
+            parts.append(loc)
+        label = self.path or ""
+        if self.node is not None and f"'{self.node}'" not in label:
+            label = f"{label} (node '{self.node}')" if label else f"node '{self.node}'"
+        if label:
+            parts.append(label)
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.expected is not None:
+            text += f"\n  expected: {self.expected}"
+        if self.found is not None:
+            text += f"\n  found:    {self.found}"
+        if self.hint:
+            text += f"\n  hint:     {self.hint}"
+        return text
+
+
+class ShapeError(SpecError):
+    """A tensor shape does not fit a node; ``in_shapes`` holds the shapes flowing into it."""
+
+    def __init__(self, message: str, *, in_shapes: Sequence[Sequence[int]] | None = None, **kw: str | int | None):
+        self.in_shapes = [tuple(s) for s in in_shapes] if in_shapes is not None else None
+        self.in_names: list[str] | None = None
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.in_shapes:
+            names = self.in_names if self.in_names and len(self.in_names) == len(self.in_shapes) else None
+            shown = [f"{names[i]} {fmt_shape(s)}" if names else fmt_shape(s) for i, s in enumerate(self.in_shapes)]
+            text += "\n  inputs:   " + ", ".join(shown)
+        return text
+
+
+class RegistryError(BlockstitchError, KeyError):
+    """A block kind is unknown, registered twice, or declared wrongly."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
