@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, TypeVar, get_args
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, SerializeAsAny
 
 from .blockspec import BlockSpec
 from .errors import RegistryError, did_you_mean
@@ -27,11 +27,13 @@ T = TypeVar("T", bound=type[BlockSpec])
 
 
 def _kind_of(cls: type[BlockSpec]) -> str:
+    # Read the default, not the annotation: under `from __future__ import annotations` that is a string.
     field = cls.model_fields.get("kind")
+    kind = field.default if field is not None else None
     args = get_args(field.annotation) if field is not None else ()
-    if len(args) != 1 or not isinstance(args[0], str):
+    if not isinstance(kind, str) or not kind or kind == "kind" or (args and args != (kind,)):
         raise RegistryError(f"{cls.__name__} must declare `kind: Literal['name'] = 'name'` to be registered")
-    return args[0]
+    return kind
 
 
 def register_block(cls: T | None = None, *, replace: bool = False):  # type: ignore[no-untyped-def]
@@ -126,5 +128,5 @@ def validate_sub_block(value: object) -> BlockSpec:
         raise ValueError(f"{where}: {first['msg']}" if where else first["msg"]) from None
 
 
-SubBlock = Annotated[BlockSpec, BeforeValidator(validate_sub_block)]
+SubBlock = Annotated[SerializeAsAny[BlockSpec], BeforeValidator(validate_sub_block)]
 """A field type holding another registered block (e.g. the attention slot of a residual block)."""

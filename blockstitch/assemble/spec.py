@@ -98,24 +98,25 @@ def _quoted(text: str) -> list[str]:
 def validation_error(err: ValidationError, located: Located, base: Loc, cls: type[BaseModel],
                      node: str | None = None) -> SpecError:
     """Turn pydantic's first error into a located :class:`SpecError` with a fix hint."""
-    errors = err.errors()
+    # A misspelled field shows up as "unknown" plus "missing": the unknown one is the cause, report it first.
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     loc = tuple(first["loc"])
     field = str(loc[0]) if loc else None
     what = f"kind '{getattr(cls.model_fields.get('kind'), 'default', None)}'" if "kind" in cls.model_fields \
         else "the network spec"
-    fields = [f for f in cls.model_fields if f != "kind"]
+    fields = [f for f in cls.model_fields if f != "kind"] + (list(NODE_KEYS) if "kind" in cls.model_fields else [])
     kind, found, expected, hint = first["type"], None, None, None
     if kind == "extra_forbidden":
-        message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields + list(NODE_KEYS))}"
-        expected = ", ".join(fields + list(NODE_KEYS))
+        message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields)}"
+        expected = ", ".join(fields)
     elif kind == "missing":
         message = f"missing required field '{field}' for {what}"
         info = cls.model_fields.get(field or "")
-        hint = info.description if info is not None and info.description else None
+        hint = info.description.rstrip(".") if info is not None and info.description else None
         loc = ()
     else:
-        message = f"{path_text(loc) or 'value'}: {first['msg']}"
+        message = str(first["msg"]).removeprefix("Value error, ")
         found = repr(first.get("input"))
         if kind == "literal_error":
             choices = _quoted(str(first.get("ctx", {}).get("expected", "")))

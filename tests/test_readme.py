@@ -1,0 +1,43 @@
+"""The README is the front door: its commands and code must stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+import blockstitch as bs
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
+    commands = re.findall(r"^python3 -m venv .*$", README, flags=re.M)
+    assert len(commands) >= 2
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert commands[1] in ci, ".ci/run must call the README's test command verbatim"
+
+
+def test_readme_plugin_example_registers_a_working_block() -> None:
+    code = next(block for block in re.findall(r"```python\n(.*?)```", README, flags=re.S) if "register_block" in block)
+    namespace: dict[str, object] = {}
+X
+    plan = bs.plan({"name": "g", "input": [3, 16, 16], "nodes": [{"kind": "gated_conv", "out_channels": 8}]})
+    assert plan.output_shapes() == [(1, 8, 16, 16)]
+    model = bs.build(plan)
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 8, 16, 16)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 16, 16))
+    assert counter.get_total_flops() == 2 * plan.macs
+
+
+def test_readme_zoo_table_matches_the_tool() -> None:
+    rows = re.findall(r"^\| (\w+) \| ([\d,]+) \| ([\d.]+)", README, flags=re.M)
+    assert len(rows) >= 7
+    for name, params, gmacs in rows:
+        plan = bs.plan(name)
+        assert plan.params == int(params.replace(",", "")), name
+        assert abs(plan.macs / 1e9 - float(gmacs)) < 0.01, name
