@@ -22,7 +22,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
 def test_readme_plugin_example_registers_a_working_block() -> None:
     code = next(block for block in re.findall(r"```python\n(.*?)```", README, flags=re.S) if "register_block" in block)
     namespace: dict[str, object] = {}
-X
+    exec(compile(code, "README.md", "exec", dont_inherit=True), namespace)  # the README's example, as a user runs it
     plan = bs.plan({"name": "g", "input": [3, 16, 16], "nodes": [{"kind": "gated_conv", "out_channels": 8}]})
     assert plan.output_shapes() == [(1, 8, 16, 16)]
     model = bs.build(plan)
