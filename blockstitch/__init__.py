@@ -6,7 +6,8 @@ from .assemble import Plan
 from .blockspec import BlockSpec
 from .errors import BlockstitchError, RegistryError, ShapeError, SpecError
 from .registry import block_kinds, get_block, register_block
+from .transfer import TransferError, TransferReport, transfer_weights
 
 __all__ = ["Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError", "RegistryError", "ShapeError", "SpecError", "block_kinds",
-           "get_block", "register_block"]
+           "get_block", "register_block", "TransferError", "TransferReport", "transfer_weights"]
 __version__ = "0.1.0"

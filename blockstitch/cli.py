@@ -12,6 +12,7 @@ from rich.table import Table
 
 from . import api
 from .assemble import Plan, zoo_names
+from .assemble.zoo import gmacs_text, zoo_markdown
 from .assemble.schema import network_schema
 from .errors import BlockstitchError, fmt_shape
 from .registry import block_classes, load_entry_points, load_plugin_file
@@ -70,15 +71,29 @@ def render_plan(plan: Plan, console: Console = out) -> None:
         console.print(f"[yellow]bridge[/yellow] {step.name}: {step.spec.pattern}")  # type: ignore[attr-defined]
 
 
+def _delta(plan: Plan, base: Plan) -> dict[str, float | int | str]:
+    return {"baseline": base.name, "params": plan.params - base.params, "macs": plan.macs - base.macs,
+            "params_pct": 100.0 * (plan.params - base.params) / max(base.params, 1),
+            "macs_pct": 100.0 * (plan.macs - base.macs) / max(base.macs, 1)}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan."""
     plan = api.plan(args.spec, args.input, args.batch)
+    delta = None
+    if plan.baseline is not None:
+        base_input = plan.input.shape[1:] if args.input is not None else None
+        delta = _delta(plan, api.plan(plan.baseline, base_input, args.batch))
     if args.json:
         print(json.dumps({"name": plan.name, "batch": plan.batch, "input": list(plan.input.shape),
                           "params": plan.params, "macs": plan.macs, "flops": 2 * plan.macs,
-                          "outputs": [list(s) for s in plan.output_shapes()], "nodes": plan.records()}, indent=2))
-    else:
-        render_plan(plan)
+                          "outputs": [list(s) for s in plan.output_shapes()], "nodes": plan.records(),
+                          "vs_baseline": delta}, indent=2))
+        return 0
+    render_plan(plan)
+    if delta is not None:
+        out.print(f"vs baseline [bold]{delta['baseline']}[/bold]: {delta['params']:+,} params "
+                  f"({delta['params_pct']:+.2f}%), {delta['macs'] / 1e9:+.4f} GMACs ({delta['macs_pct']:+.2f}%)")
     return 0
 
 
@@ -104,9 +119,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
-    """`blockstitch zoo`: the bundled specs."""
+    """`blockstitch zoo`: the bundled specs with parameters and GMACs computed now, on meta tensors."""
+    rows = []
     for name in zoo_names():
-        out.print(name)
+        plan = api.plan(name)
+        rows.append({"name": name, "input": "×".join(map(str, plan.input.shape[1:])), "params": plan.params,
+                     "gmacs": plan.macs / 1e9, "description": plan.description})
+    if args.markdown:
+        print(zoo_markdown(rows))
+        return 0
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(header_style="bold", title="bundled specs (batch 1, each at its own input)", title_justify="left")
+    for col, justify in (("spec", "left"), ("input", "left"), ("params", "right"), ("GMACs", "right"),
+                         ("description", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(str(r["name"]), str(r["input"]), f"{r['params']:,}", gmacs_text(float(r["gmacs"])),  # type: ignore[arg-type]
+                      str(r["description"]))
+    out.print(table)
     return 0
 
 
@@ -124,7 +156,10 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
     sub.add_parser("blocks", help="list the registered block kinds").set_defaults(func=cmd_blocks)
     sub.add_parser("schema", help="print the JSON Schema of spec files").set_defaults(func=cmd_schema)
-    sub.add_parser("zoo", help="list the bundled specs").set_defaults(func=cmd_zoo)
+    z = sub.add_parser("zoo", help="list the bundled specs with their params and MACs")
+    z.add_argument("--markdown", action="store_true", help="print a Markdown table (as in the README)")
+    z.add_argument("--json", action="store_true", help="print JSON")
+    z.set_defaults(func=cmd_zoo)
     return p
 
 

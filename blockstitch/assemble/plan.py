@@ -57,6 +57,8 @@ class Plan:
     steps: list[Step]
     outputs: list[str]
     file: str | None = None
+    baseline: str | None = None
+    description: str = ""
 
     @property
     def batch(self) -> int:

@@ -101,6 +101,6 @@ def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int
         step = _run(node.id, node.spec.with_layout(infos[0].layout), inputs, infos, node.origin)
         steps.append(step)
         tensors[node.id] = step.out
-    return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file)
+    return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file, net.baseline, net.description)
 
 

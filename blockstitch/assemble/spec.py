@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
@@ -51,6 +52,8 @@ class NetworkSpec(BaseModel):
     """The nodes, in order: each a mapping with `kind`, the block's fields, and optional `id`, `from`, `repeat`."""
     outputs: list[str] | None = None
     """Nodes whose outputs the network returns (default: the last node)."""
+    baseline: str | None = None
+    """A zoo name or spec path this network is compared with by `blockstitch check` (Δparams, ΔMACs)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class Network:
     aliases: dict[str, str]
     file: str | None = None
     description: str = ""
+    baseline: str | None = None
 
 
 def _quoted(text: str) -> list[str]:
@@ -218,4 +222,8 @@ def resolve(located: Located) -> Network:
             inputs = (f"{node_id}.{j}",)
         aliases[node_id] = previous = f"{node_id}.{count - 1}"
     outputs = net.outputs or [nodes[-1].id]
-    return Network(net.name, tuple(net.input), layout, nodes, outputs, aliases, located.file, net.description)
+    baseline = net.baseline
+    if baseline is not None and located.file is not None and (Path(located.file).parent / baseline).is_file():
+        baseline = str(Path(located.file).parent / baseline)  # a relative path means relative to this spec
+    return Network(net.name, tuple(net.input), layout, nodes, outputs, aliases, located.file, net.description,
+                   baseline)

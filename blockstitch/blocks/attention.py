@@ -77,6 +77,8 @@ class CBAMSpec(_ChannelAttnSpec):
     """Kernel of the spatial attention conv."""
     act: ActName = "relu"
     """Activation inside the channel MLP."""
+    bias: bool = False
+    """Biases in the channel MLP (the paper has them; timm's default has none)."""
 
     def hidden(self, channels: int) -> int:
         """Hidden width of the channel MLP."""
@@ -90,7 +92,7 @@ class CBAMSpec(_ChannelAttnSpec):
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = in_shapes[0][1]
         return CbamModule(c, rd_channels=self.hidden(c), spatial_kernel_size=self.spatial_kernel,
-                          act_layer=_act_class(self.act))
+                          act_layer=_act_class(self.act), mlp_bias=self.bias)
 
 
 @register_block
