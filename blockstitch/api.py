@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .assemble import Located, Network, Plan, build_module, find_spec, load_file, make_plan, resolve
+from .assemble.planner import StepContext
 from .errors import SpecError
 
 __all__ = ["Source", "load_spec", "plan", "build"]
@@ -42,7 +43,8 @@ def load_spec(source: Source) -> Network:
                     expected="a path, a zoo name, a dict or a Network")
 
 
-def plan(source: Source, input_shape: Sequence[int] | None = None, batch: int = 1) -> Plan:
+def plan(source: Source, input_shape: Sequence[int] | None = None, batch: int = 1,
+         observe: StepContext | None = None) -> Plan:
     """Every node's in/out shape, layout, params and MACs, found on meta tensors (no memory allocated).
 
     ``input_shape`` overrides the spec's input (without the batch), e.g. ``(3, 1024, 1024)``.
@@ -50,7 +52,7 @@ def plan(source: Source, input_shape: Sequence[int] | None = None, batch: int = 
     >>> plan("resnet50", (3, 1024, 1024), batch=64).output_shapes()
     [(64, 1000)]
     """
-    return make_plan(load_spec(source), input_shape, batch)
+    return make_plan(load_spec(source), input_shape, batch, observe)
 
 
 def build(source: Source | Plan, input_shape: Sequence[int] | None = None, device: torch.device | str | None = None,

@@ -13,6 +13,8 @@ from rich.table import Table
 from . import api
 from .assemble import Plan, zoo_names
 from .assemble.zoo import gmacs_text, zoo_markdown
+from .profile import profile
+from .render import render_compare, render_plan, render_profile
 from .assemble.schema import network_schema
 from .errors import BlockstitchError, fmt_shape
 from .registry import block_classes, load_entry_points, load_plugin_file
@@ -42,35 +44,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _si(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n:.0f}"
-
-
-def render_plan(plan: Plan, console: Console = out) -> None:
-    """Print a plan as a table with totals."""
-    table = Table(title=f"{plan.name} — batch {plan.batch}, input {fmt_shape(plan.input.shape[1:])}",
-                  title_justify="left", header_style="bold")
-    for col, justify in (("#", "right"), ("node", "left"), ("kind", "left"), ("from", "left"),
-                         ("in shape", "left"), ("out shape", "left"), ("layout", "left"), ("params", "right"), ("MACs", "right")):
-        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for i, step in enumerate(plan.steps):
-        style = "yellow" if step.bridge else None
-        kind = f"{step.kind} (bridge)" if step.bridge else step.kind
-        table.add_row(str(i), step.name, kind, ", ".join(step.inputs),
-                      " + ".join(fmt_shape(s) for s in step.in_shapes),
-                      fmt_shape(step.out.shape), step.out.layout, f"{step.params:,}",
-                      _si(step.macs), style=style)
-    console.print(table)
-    console.print(f"[bold]{plan.params:,}[/bold] parameters · [bold]{plan.macs / 1e9:.3f} GMACs[/bold] "
-                  f"({2 * plan.macs / 1e9:.3f} GFLOPs) at batch {plan.batch} · output "
-                  + ", ".join(fmt_shape(s) for s in plan.output_shapes()))
-    for step in plan.bridges:
-        console.print(f"[yellow]bridge[/yellow] {step.name}: {step.spec.pattern}")  # type: ignore[attr-defined]
-
-
 def _delta(plan: Plan, base: Plan) -> dict[str, float | int | str]:
     return {"baseline": base.name, "params": plan.params - base.params, "macs": plan.macs - base.macs,
             "params_pct": 100.0 * (plan.params - base.params) / max(base.params, 1),
@@ -90,10 +63,45 @@ def cmd_check(args: argparse.Namespace) -> int:
                           "outputs": [list(s) for s in plan.output_shapes()], "nodes": plan.records(),
                           "vs_baseline": delta}, indent=2))
         return 0
-    render_plan(plan)
+    render_plan(plan, out)
     if delta is not None:
         out.print(f"vs baseline [bold]{delta['baseline']}[/bold]: {delta['params']:+,} params "
                   f"({delta['params_pct']:+.2f}%), {delta['macs'] / 1e9:+.4f} GMACs ({delta['macs_pct']:+.2f}%)")
+    return 0
+
+
+def _target(text: str) -> object:
+    """A CLI target: spec path or zoo name (kept as text), or `timm:<model>` (built on meta, no download)."""
+    if text.startswith("timm:"):
+        from .sources import timm_model
+
+        return timm_model(text[5:], device="meta")
+    return text
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """`blockstitch profile SPEC`: params, MACs/FLOPs, memory per node, on meta tensors."""
+    prof = profile(_target(args.spec), args.input, args.batch, depth=args.depth)  # type: ignore[arg-type]
+    if args.compare:
+        other = profile(_target(args.compare), args.input, args.batch, depth=args.depth)  # type: ignore[arg-type]
+        render_compare(prof, other, out)  # OTHER relative to SPEC: `profile resnet50 --compare cbam_resnet50`
+        return 0
+    if args.json:
+        print(json.dumps(prof.to_dict(), indent=2))
+    elif args.csv:
+        print(prof.to_csv(), end="")
+    elif args.markdown:
+        print(prof.to_markdown(all_ops=args.all_ops))
+    else:
+        render_profile(prof, out, all_ops=args.all_ops)
+    if args.torchinfo:
+        import torchinfo
+
+        model = _target(args.spec)
+        if isinstance(model, str):
+            model = api.build(api.plan(model, args.input, args.batch), device="meta")
+        shape = (args.batch, *(args.input or prof.input_shape))
+        print(torchinfo.summary(model, input_size=shape, depth=args.depth, device="meta", verbose=0))
     return 0
 
 
@@ -154,6 +162,19 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--batch", type=_positive, default=1, metavar="N", help="batch size (default 1)")
     c.add_argument("--json", action="store_true", help="print the plan as JSON")
     c.set_defaults(func=cmd_check)
+    pr = sub.add_parser("profile", help="params, MACs/FLOPs and memory per node (on meta tensors)")
+    pr.add_argument("spec", help="a spec file, a zoo name, or timm:<model> (random weights, nothing downloaded)")
+    pr.add_argument("--input", type=_shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    pr.add_argument("--batch", type=_positive, default=1, metavar="N", help="batch size (default 1)")
+    fmt = pr.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON (params, macs, flops, nodes, uncounted…)")
+    fmt.add_argument("--csv", action="store_true", help="print CSV, one row per node")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table to paste into a paper")
+    pr.add_argument("--all-ops", action="store_true", help="also estimate FLOPs of norms, softmax, elementwise ops")
+    pr.add_argument("--torchinfo", action="store_true", help="also print torchinfo's layer table")
+    pr.add_argument("--depth", type=_positive, default=1, help="module depth for timm models and --torchinfo")
+    pr.add_argument("--compare", metavar="OTHER", help="print the difference against another network")
+    pr.set_defaults(func=cmd_profile)
     sub.add_parser("blocks", help="list the registered block kinds").set_defaults(func=cmd_blocks)
     sub.add_parser("schema", help="print the JSON Schema of spec files").set_defaults(func=cmd_schema)
     z = sub.add_parser("zoo", help="list the bundled specs with their params and MACs")

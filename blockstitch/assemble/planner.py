@@ -6,7 +6,8 @@ shape and the module's actual shape must agree (a disagreement is a bug in that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -31,8 +32,12 @@ def _input_info(net: Network, input_shape: Sequence[int] | None, batch: int) -> 
     return TensorInfo((batch, *(int(s) for s in shape)), net.input_layout)
 
 
+StepContext = Callable[[str], AbstractContextManager[object]]
+"""Entered around each step's meta forward (not its construction), e.g. to count its ops."""
+
+
 def _run(name: str, spec: BlockSpec, inputs: Sequence[str], infos: Sequence[TensorInfo], origin: Origin | None,
-         bridge_step: bool = False) -> Step:
+         bridge_step: bool = False, observe: StepContext | None = None) -> Step:
     in_shapes = tuple(i.shape for i in infos)
     where = origin.where() if origin is not None else {}
     try:
@@ -42,8 +47,9 @@ def _run(name: str, spec: BlockSpec, inputs: Sequence[str], infos: Sequence[Tens
         with torch.device("meta"):
             module = spec.build(in_shapes)
         module.eval()
-        with torch.no_grad():
-            out = module(*[torch.empty(s, device="meta") for s in in_shapes])
+        xs = [torch.empty(s, device="meta") for s in in_shapes]
+        with torch.no_grad(), (observe(name) if observe is not None else nullcontext()):
+            out = module(*xs)
     except ShapeError as err:
         err.located(node=name, in_shapes=in_shapes, **where)
         err.in_names = list(inputs)
@@ -66,7 +72,8 @@ def _run(name: str, spec: BlockSpec, inputs: Sequence[str], infos: Sequence[Tens
                 origin, bridge_step, module)
 
 
-def _bridge(node: Node, src: str, info: TensorInfo, accepted: Sequence[str], suffix: str) -> Step:
+def _bridge(node: Node, src: str, info: TensorInfo, accepted: Sequence[str], suffix: str,
+            observe: StepContext | None) -> Step:
     errors: list[ShapeError] = []
     for layout in accepted:
         try:
@@ -74,15 +81,19 @@ def _bridge(node: Node, src: str, info: TensorInfo, accepted: Sequence[str], suf
         except ShapeError as err:
             errors.append(err)
             continue
-        return _run(f"{node.id}_bridge{suffix}", spec, (src,), (info,), node.origin, bridge_step=True)
+        return _run(f"{node.id}_bridge{suffix}", spec, (src,), (info,), node.origin, True, observe)
     err = errors[0] if errors else ShapeError(f"no bridge from '{info.layout}'")
     err.message = (f"'{node.spec.kind}' takes layout {' or '.join(accepted)} but '{src}' gives {info.layout}: "
                    + err.message)
     raise err.located(node=node.id, **node.origin.where())
 
 
-def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int = 1) -> Plan:
-    """Wire the network, then propagate shapes node by node on meta tensors into a :class:`Plan`."""
+def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int = 1,
+              observe: StepContext | None = None) -> Plan:
+    """Wire the network, then propagate shapes node by node on meta tensors into a :class:`Plan`.
+
+    ``observe(step_name)`` is entered around each step's meta forward (the profiler counts ops there).
+    """
     order = wire(net)
     tensors = {"input": _input_info(net, input_shape, batch)}
     steps: list[Step] = []
@@ -92,13 +103,13 @@ def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int
         for k, src in enumerate(node.inputs):
             info = tensors[src]
             if accepted is not None and info.layout not in accepted:
-                step = _bridge(node, src, info, accepted, str(k) if len(node.inputs) > 1 else "")
+                step = _bridge(node, src, info, accepted, str(k) if len(node.inputs) > 1 else "", observe)
                 steps.append(step)
                 tensors[step.name] = step.out
                 src = step.name
             inputs.append(src)
         infos = [tensors[i] for i in inputs]
-        step = _run(node.id, node.spec.with_layout(infos[0].layout), inputs, infos, node.origin)
+        step = _run(node.id, node.spec.with_layout(infos[0].layout), inputs, infos, node.origin, False, observe)
         steps.append(step)
         tensors[node.id] = step.out
     return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file, net.baseline, net.description)

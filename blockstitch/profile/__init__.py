@@ -1,0 +1,204 @@
+"""Profiling that is right: parameters, MACs and FLOPs (always labelled), memory — per node, on meta tensors.
+
+>>> p = profile("vit_b_16")
+>>> round(p.macs / 1e9, 2), p.flops == 2 * p.macs
+(17.56, True)
+>>> print(p.to_markdown())          # a table to paste into a paper
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ..api import Source, build, plan
+from ..assemble import Plan
+from ..errors import SpecError
+from .counter import OpCounter
+from .report import to_csv, to_json, to_markdown
+
+__all__ = ["Profile", "NodeProfile", "profile"]
+
+ADAM_STATES = 2  # exp_avg and exp_avg_sq: what the training-step estimate assumes
+
+
+@dataclass
+class NodeProfile:
+    """One node (or top-level module) of a profile."""
+
+    name: str
+    kind: str
+    in_shapes: list[list[int]]
+    out_shape: list[int]
+    params: int
+    macs: int
+    share: float
+    """Fraction of the network's MACs."""
+    activation_bytes: int
+    analytic_macs: int | None = None
+    """The block's own analytic count (blockstitch networks only), for the cross-check."""
+
+    @property
+    def in_shape(self) -> list[int]:
+        """Shape of the first input."""
+        return self.in_shapes[0] if self.in_shapes else []
+
+
+@dataclass
+class Profile:
+    """Totals and per-node figures. FLOPs = 2 × MACs; both are given and labelled everywhere."""
+
+    name: str
+    input_shape: list[int]
+    batch: int
+    params: int
+    trainable_params: int
+    macs: int
+    param_bytes: int
+    activation_bytes: int
+    """Bytes of every tensor the forward pass produces (what a training step keeps for backward, at most)."""
+    nodes: list[NodeProfile]
+    uncounted: dict[str, int]
+    """Ops with a cost but no MAC count (norms, softmax, elementwise, interpolation): op name → calls."""
+    uncounted_flops_estimate: int
+    """A rough FLOP estimate for those ops (`--all-ops`); not part of `flops`."""
+    disagreements: list[str] = field(default_factory=list)
+    """Nodes whose counted MACs differ from their block's analytic MACs by more than 1%."""
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations: 2 × MACs."""
+        return 2 * self.macs
+
+    @property
+    def train_peak_bytes(self) -> int:
+        """Estimate of a training step's peak: weights + gradients + Adam's two states + activations."""
+        return self.param_bytes * (2 + ADAM_STATES) + self.activation_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape other tools read."""
+        return to_json(self)
+
+    def to_markdown(self, all_ops: bool = False) -> str:
+        """A Markdown table (per node and total), ready to paste."""
+        return to_markdown(self, all_ops)
+
+    def to_csv(self) -> str:
+        """CSV of the per-node figures."""
+        return to_csv(self)
+
+
+def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    return [torch.empty(tuple(s), device="meta") for s in shapes]
+
+
+def _default_input(module: nn.Module) -> tuple[int, ...] | None:
+    cfg = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
+    size = cfg.get("input_size") if isinstance(cfg, dict) else None
+    return tuple(size) if size else None
+
+
+def _count(module: nn.Module, targets: list[tuple[str, nn.Module]], inputs: list[torch.Tensor],
+           real: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]]]:
+    """Run one forward on meta tensors under the counter; real modules see meta stand-ins for their tensors."""
+    shapes: dict[str, tuple[list[list[int]], list[int]]] = {}
+    counter = OpCounter()
+
+    def record(name: str):  # type: ignore[no-untyped-def]
+        def hook(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+            ins = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            shapes[name] = (ins, list(first.shape) if isinstance(first, torch.Tensor) else [])
+        return hook
+
+    handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
+    was_training = module.training
+    try:
+        module.eval()
+        with torch.no_grad(), counter:
+            if real:  # weights stay where they are, untouched: the call sees meta tensors of their shapes
+                stand_ins = {n: torch.empty_like(t, device="meta") for n, t in
+                             list(module.named_parameters()) + list(module.named_buffers())}
+                functional_call(module, stand_ins, tuple(inputs))
+            else:
+                module(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        module.train(was_training)
+    return counter, shapes
+
+
+def _unique_params(module: nn.Module) -> tuple[int, int, int]:
+    seen: set[int] = set()
+    total = trainable = nbytes = 0
+    for p in module.parameters():  # parameters() already yields a shared tensor once
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        nbytes += p.numel() * p.element_size()
+        trainable += p.numel() if p.requires_grad else 0
+    return total, trainable, nbytes
+
+
+def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
+            depth: int = 1) -> Profile:
+    """Profile a spec file, a zoo name, a plan, ``"timm:<model>"``, or any ``nn.Module`` (timm, torchvision…).
+
+    Nothing is allocated: blockstitch networks are built on meta, other modules are run with meta stand-ins
+    for their weights. ``input_shape`` is without the batch; a timm model's default input is used if omitted.
+    Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children).
+    """
+    if isinstance(source, str) and source.startswith("timm:"):
+        from ..sources import timm_model
+
+        source = timm_model(source[5:], device="meta")
+    if isinstance(source, nn.Module):
+        shape = tuple(input_shape) if input_shape is not None else _default_input(source)
+        if shape is None:
+            raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
+        targets = [(n, m) for n, m in source.named_modules() if n and n.count(".") == depth - 1]
+        counter, shapes = _count(source, targets, _meta_inputs([(batch, *shape)]),
+                                 real=any(not p.is_meta for p in source.parameters()))
+        name, module, kinds, analytic = type(source).__name__, source, {n: type(m).__name__ for n, m in targets}, {}
+    else:
+        counter = OpCounter()
+        if isinstance(source, Plan):  # a plan already made: run its meta network once under the counter
+            the_plan = source
+            module = build(the_plan, device="meta")
+            targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
+            counter, _ = _count(module, targets, _meta_inputs([the_plan.input.shape]), real=False)
+        else:  # one meta forward only: the planner's own, counted step by step
+            the_plan = plan(source, input_shape, batch, observe=counter.step)
+            module = build(the_plan, device="meta")
+            targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
+        shapes = {s.name: ([list(x) for x in s.in_shapes], list(s.out.shape)) for s in the_plan.steps}
+        shape, name = the_plan.input.shape[1:], the_plan.name
+        kinds = {s.name: s.kind for s in the_plan.steps}
+        analytic = {s.name: s.macs for s in the_plan.steps}
+    total_macs = sum(counter.flops.values()) // 2
+    nodes, disagreements = [], []
+    for node_name, mod in targets:
+        macs = counter.flops.get(node_name, 0) // 2
+        ins, out = shapes.get(node_name, ([], []))
+        own_params = _unique_params(mod)[0]
+        nodes.append(NodeProfile(node_name, kinds[node_name], ins, out, own_params, macs,
+                                 macs / total_macs if total_macs else 0.0, counter.bytes.get(node_name, 0),
+                                 analytic.get(node_name)))
+        expected = analytic.get(node_name)
+        if expected is not None and abs(expected - macs) > 0.01 * max(expected, macs, 1):
+            disagreements.append(f"{node_name}: counted {macs:,} MACs, its block says {expected:,}")
+    uncounted: Counter[str] = Counter()
+    for per_node in counter.uncounted.values():
+        uncounted.update(per_node)
+    params, trainable, param_bytes = _unique_params(module)
+    return Profile(name, list(shape), batch, params, trainable, total_macs, param_bytes,
+                   sum(counter.bytes.values()), nodes, dict(sorted(uncounted.items())),
+                   sum(counter.estimate.values()), disagreements)

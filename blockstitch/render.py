@@ -1,0 +1,83 @@
+"""Rich rendering of plans and profiles for the CLI (the API returns plain records; this draws them)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .assemble import Plan
+from .errors import fmt_shape
+from .profile import Profile
+from .profile.report import human_bytes
+
+__all__ = ["render_plan", "render_profile", "render_compare", "si"]
+
+
+def si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f}"
+
+
+def render_plan(plan: Plan, console: Console) -> None:
+    """Print a plan as a table with totals."""
+    table = Table(title=f"{plan.name} — batch {plan.batch}, input {fmt_shape(plan.input.shape[1:])}",
+                  title_justify="left", header_style="bold")
+    for col, justify in (("#", "right"), ("node", "left"), ("kind", "left"), ("from", "left"),
+                         ("in shape", "left"), ("out shape", "left"), ("layout", "left"), ("params", "right"), ("MACs", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for i, step in enumerate(plan.steps):
+        style = "yellow" if step.bridge else None
+        kind = f"{step.kind} (bridge)" if step.bridge else step.kind
+        table.add_row(str(i), step.name, kind, ", ".join(step.inputs),
+                      " + ".join(fmt_shape(s) for s in step.in_shapes),
+                      fmt_shape(step.out.shape), step.out.layout, f"{step.params:,}",
+                      si(step.macs), style=style)
+    console.print(table)
+    console.print(f"[bold]{plan.params:,}[/bold] parameters · [bold]{plan.macs / 1e9:.3f} GMACs[/bold] "
+                  f"({2 * plan.macs / 1e9:.3f} GFLOPs) at batch {plan.batch} · output "
+                  + ", ".join(fmt_shape(s) for s in plan.output_shapes()))
+    for step in plan.bridges:
+        console.print(f"[yellow]bridge[/yellow] {step.name}: {step.spec.pattern}")  # type: ignore[attr-defined]
+
+
+
+def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
+    """Per-node table, totals (MACs and FLOPs labelled), memory, uncounted ops and disagreements."""
+    table = Table(title=f"{p.name} — batch {p.batch}, input {'×'.join(map(str, p.input_shape))}",
+                  title_justify="left", header_style="bold")
+    for col, justify in (("node", "left"), ("kind", "left"), ("in shape", "left"), ("out shape", "left"),
+                         ("params", "right"), ("MACs", "right"), ("share", "right"), ("activations", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for n in p.nodes:
+        table.add_row(n.name, n.kind, " + ".join(fmt_shape(s) for s in n.in_shapes), fmt_shape(n.out_shape),
+                      f"{n.params:,}", si(n.macs), f"{100 * n.share:.1f}%", human_bytes(n.activation_bytes))
+    console.print(table)
+    console.print(f"params [bold]{p.params:,}[/bold] ({p.trainable_params:,} trainable) · "
+                  f"[bold]{p.macs / 1e9:.3f} GMACs[/bold] = {p.flops / 1e9:.3f} GFLOPs (FLOPs = 2 × MACs)")
+    console.print(f"memory: weights {human_bytes(p.param_bytes)} · forward activations "
+                  f"{human_bytes(p.activation_bytes)} · training step ≈ {human_bytes(p.train_peak_bytes)} "
+                  "(weights + grads + Adam states + activations; estimate)")
+    if p.uncounted:
+        ops = ", ".join(f"{op} ×{n}" for op, n in p.uncounted.items())
+        console.print(f"[dim]not in MACs (no multiply-accumulate count): {ops}[/dim]")
+    if all_ops:
+        console.print(f"with them (--all-ops): ≈ {(p.flops + p.uncounted_flops_estimate) / 1e9:.3f} GFLOPs "
+                      f"(+{p.uncounted_flops_estimate / 1e9:.3f} estimated)")
+    for line in p.disagreements:
+        console.print(f"[yellow]warning:[/yellow] analytic and counted MACs disagree — {line}")
+
+
+def render_compare(a: Profile, b: Profile, console: Console) -> None:
+    """Δ of b against a: params, MACs, FLOPs, activations."""
+    table = Table(title=f"{b.name} vs {a.name}", title_justify="left", header_style="bold")
+    for col in ("", a.name, b.name, "Δ", "Δ %"):
+        table.add_column(col, justify="left" if not col else "right")
+    rows = (("params", a.params, b.params, "{:,}"), ("MACs", a.macs, b.macs, "{:,}"),
+            ("FLOPs", a.flops, b.flops, "{:,}"), ("activation bytes", a.activation_bytes, b.activation_bytes, "{:,}"))
+    for label, x, y, fmt in rows:
+        delta = y - x
+        pct = f"{100 * delta / x:+.2f}%" if x else "—"
+        table.add_row(label, fmt.format(x), fmt.format(y), ("+" if delta >= 0 else "") + fmt.format(delta), pct)
+    console.print(table)
