@@ -19,11 +19,23 @@ from torch import nn
 from .assemble import Located, Network, Plan, build_module, find_spec, load_file, make_plan, resolve
 from .assemble.planner import StepContext
 from .errors import SpecError
+from .stitch import build_edit, is_edit
 
-__all__ = ["Source", "load_spec", "plan", "build"]
+__all__ = ["Source", "load_spec", "plan", "build", "is_edit_source"]
 
 Source = Union[str, Path, dict[str, Any], Network]
 """A spec file path, a zoo name (`resnet50`), a spec as a dict, or an already loaded :class:`Network`."""
+
+
+def _located(source: str | Path | dict[str, Any]) -> Located:
+    if isinstance(source, dict):
+        return Located(source, None, {})
+    return load_file(find_spec(source))
+
+
+def is_edit_source(source: object) -> bool:
+    """True when ``source`` is a spec that edits another network (`extends:`)."""
+    return isinstance(source, (str, Path, dict)) and is_edit(_located(source))
 
 
 def load_spec(source: Source) -> Network:
@@ -35,10 +47,13 @@ def load_spec(source: Source) -> Network:
     """
     if isinstance(source, Network):
         return source
-    if isinstance(source, dict):
-        return resolve(Located(source, None, {}))
-    if isinstance(source, (str, Path)):
-        return resolve(load_file(find_spec(source)))
+    if isinstance(source, (str, Path, dict)):
+        located = _located(source)
+        if is_edit(located):
+            raise SpecError(f"'{located.data.get('name', source)}' edits '{located.data['extends']}': it has no "
+                            "plan of its own", file=located.file,
+                            hint="`blockstitch check` shows what it changes; blockstitch.build / stitch build it")
+        return resolve(located)
     raise SpecError(f"cannot load a spec from {type(source).__name__}",
                     expected="a path, a zoo name, a dict or a Network")
 
@@ -59,12 +74,18 @@ def build(source: Source | Plan, input_shape: Sequence[int] | None = None, devic
           dtype: torch.dtype | None = None) -> nn.Module:
     """Plan, then build the real network (a ``torch.fx.GraphModule``; ``model.code`` shows its forward).
 
+    An edit spec (`extends:`) builds its base and stitches it (see :func:`blockstitch.stitch`).
+
     ``device="meta"`` gives a network without storage, for shape work and profiling.
 
     >>> model = build("vit_b_16")
     >>> model(torch.randn(1, 3, 224, 224)).shape
     torch.Size([1, 1000])
     """
-    the_plan = source if isinstance(source, Plan) else plan(source, input_shape)
     meta = device is not None and torch.device(device).type == "meta"
+    if isinstance(source, (str, Path, dict)):
+        located = _located(source)
+        if is_edit(located):
+            return build_edit(located, "meta" if meta else (str(device) if device is not None else None)).model
+    the_plan = source if isinstance(source, Plan) else plan(source, input_shape)
     return build_module(the_plan, None if meta else device, dtype, reuse_meta=meta)

@@ -111,6 +111,18 @@ class BlockSpec(BaseModel):
         """Fields and two sets of input shapes that the registry-wide tests build and run."""
         raise NotImplementedError
 
+    # ---- several named outputs (a backbone's stages) ---------------------------------------------
+    def output_names(self) -> tuple[str, ...]:
+        """Names of extra outputs other nodes can take `from: <id>.<name>`; empty for one output.
+
+        A block with named outputs returns a list from its module, one tensor per name, and its
+        ``out_shape`` is that of the last one (what `from: <id>` means)."""
+        return ()
+
+    def out_shapes(self, in_shapes: Sequence[Shape]) -> list[Shape]:
+        """Shapes of every named output, in `output_names` order."""
+        return [self.out_shape(in_shapes)]
+
     # ---- layout hooks, with the common defaults ---------------------------------------------------
     def out_layout(self, in_layout: str) -> str:
         """Layout of the output, given the layout of the (first) input."""

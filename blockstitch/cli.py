@@ -14,7 +14,7 @@ from . import api
 from .assemble import Plan, zoo_names
 from .assemble.zoo import gmacs_text, zoo_markdown
 from .profile import profile
-from .render import render_compare, render_plan, render_profile
+from .render import render_compare, render_plan, render_profile, render_stitch
 from .assemble.schema import network_schema
 from .errors import BlockstitchError, fmt_shape
 from .registry import block_classes, load_entry_points, load_plugin_file
@@ -51,7 +51,18 @@ def _delta(plan: Plan, base: Plan) -> dict[str, float | int | str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan."""
+    """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan (or, for an edit
+    spec, what the edit changes)."""
+    if api.is_edit_source(args.spec):
+        from .stitch import build_edit
+        from .assemble import find_spec, load_file
+
+        report = build_edit(load_file(find_spec(args.spec)), device="meta").report
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            render_stitch(report, out)
+        return 0
     plan = api.plan(args.spec, args.input, args.batch)
     delta = None
     if plan.baseline is not None:
@@ -126,13 +137,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edit_description(name: str) -> str:
+    from .assemble import find_spec, load_file
+
+    data = load_file(find_spec(name)).data
+    return str(data.get("description") or f"edit of {data['extends']}")
+
+
 def cmd_zoo(args: argparse.Namespace) -> int:
     """`blockstitch zoo`: the bundled specs with parameters and GMACs computed now, on meta tensors."""
     rows = []
     for name in zoo_names():
-        plan = api.plan(name)
-        rows.append({"name": name, "input": "×".join(map(str, plan.input.shape[1:])), "params": plan.params,
-                     "gmacs": plan.macs / 1e9, "description": plan.description})
+        prof = profile(name)
+        description = api.load_spec(name).description if not api.is_edit_source(name) else \
+            _edit_description(name)
+        rows.append({"name": name, "input": "×".join(map(str, prof.input_shape)), "params": prof.params,
+                     "gmacs": prof.macs / 1e9, "description": description})
     if args.markdown:
         print(zoo_markdown(rows))
         return 0

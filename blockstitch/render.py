@@ -9,8 +9,9 @@ from .assemble import Plan
 from .errors import fmt_shape
 from .profile import Profile
 from .profile.report import human_bytes
+from .stitch import StitchReport
 
-__all__ = ["render_plan", "render_profile", "render_compare", "si"]
+__all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "si"]
 
 
 def si(n: float) -> str:
@@ -81,3 +82,21 @@ def render_compare(a: Profile, b: Profile, console: Console) -> None:
         pct = f"{100 * delta / x:+.2f}%" if x else "—"
         table.add_row(label, fmt.format(x), fmt.format(y), ("+" if delta >= 0 else "") + fmt.format(delta), pct)
     console.print(table)
+
+
+def render_stitch(r: StitchReport, console: Console) -> None:
+    """The diff of an edit: every inserted/replaced/wrapped/removed module, then Δparams and ΔMACs."""
+    table = Table(title=f"{r.name} — edits at input {'×'.join(map(str, r.input_shape))}", title_justify="left",
+                  header_style="bold")
+    for col, justify in (("edit", "left"), ("glob", "left"), ("module", "left"), ("block", "left"),
+                         ("in shape", "left"), ("out shape", "left"), ("params", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for e in r.edits:
+        table.add_row(e.op, e.pattern, e.module, e.kind, fmt_shape(e.in_shape), fmt_shape(e.out_shape),
+                      f"{e.params:+,}")
+    console.print(table)
+    dp, dm = r.params_after - r.params_before, r.macs_after - r.macs_before
+    console.print(f"params {r.params_before:,} → [bold]{r.params_after:,}[/bold] ({dp:+,}, "
+                  f"{100 * dp / max(r.params_before, 1):+.2f}%) · GMACs {r.macs_before / 1e9:.3f} → "
+                  f"[bold]{r.macs_after / 1e9:.3f}[/bold] ({100 * dm / max(r.macs_before, 1):+.2f}%) · "
+                  f"{r.new_params:,} newly initialised, {r.untouched_params:,} kept")

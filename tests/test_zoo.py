@@ -68,7 +68,8 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def test_every_zoo_entry_has_a_reference() -> None:
-    assert set(zoo_names()) == set(REFERENCES) | set(DOCUMENTED) | {"cbam_resnet50"}
+    # cbam_resnet50 and unet_resnet34 have no library twin; tests/test_stitch.py checks them
+    assert set(zoo_names()) == set(REFERENCES) | set(DOCUMENTED) | {"cbam_resnet50", "unet_resnet34"}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -143,15 +144,26 @@ def test_transfer_from_a_state_dict_file(tmp_path) -> None:
 def test_check_works_by_name_from_any_directory(name: str, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["check", name]) == 0
-    assert f"{bs.plan(name).params:,}" in capsys.readouterr().out
+    assert f"{bs.profile(name).params:,}" in capsys.readouterr().out
 
 
 def test_cbam_overhead_is_reported_by_check(capsys) -> None:
     import json
 
     assert main(["check", "cbam_resnet50", "--json"]) == 0
-    delta = json.loads(capsys.readouterr().out)["vs_baseline"]
-    assert delta["baseline"] == "resnet50"
-    assert delta["params"] == bs.plan("cbam_resnet50").params - 25_557_032 > 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["params_before"] == 25_557_032 and report["params_after"] == 28_089_624
+    assert len(report["edits"]) == 16 and {e["kind"] for e in report["edits"]} == {"cbam"}
     assert main(["check", "cbam_resnet50"]) == 0
-    assert "vs baseline resnet50: +2,532,592 params (+9.91%)" in capsys.readouterr().out
+    assert "(+2,532,592, +9.91%)" in capsys.readouterr().out
+
+
+def test_baseline_field_reports_the_difference(write_spec, capsys) -> None:
+    import json
+
+    text = "name: wide\nbaseline: resnet18\ninput: [3, 224, 224]\n" + \
+        open("specs/resnet18.yaml").read().split("input: [3, 224, 224]\n", 1)[1].replace("512, stride: 2", "640, stride: 2")
+    path = write_spec(text)
+    assert main(["check", str(path), "--json"]) == 0
+    delta = json.loads(capsys.readouterr().out)["vs_baseline"]
+    assert delta["baseline"] == "resnet18" and delta["params"] == bs.plan(path).params - 11_689_512 > 0

@@ -7,6 +7,7 @@ Submodule names are the node ids, so ``layer1.0.conv1.weight`` means what it mea
 
 from __future__ import annotations
 
+import operator
 import re
 from contextlib import nullcontext
 
@@ -52,7 +53,10 @@ def build_module(plan: Plan, device: torch.device | str | None = None, dtype: to
             module = step.meta_module if reuse_meta and step.meta_module is not None else step.spec.build(
                 step.in_shapes)
             _attach(root, step.name, module)
-            values[step.name] = graph.call_module(step.name, tuple(values[i] for i in step.inputs))
+            call = graph.call_module(step.name, tuple(values[i] for i in step.inputs))
+            for i, tap in enumerate(step.taps):  # a multi-output node: one getitem per named output
+                values[tap] = graph.call_function(operator.getitem, (call, i))
+            values[step.name] = values[list(step.taps)[-1]] if step.taps else call
     outs = [values[o] for o in plan.outputs]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     model = fx.GraphModule(root, graph, class_name=_class_name(plan.name))

@@ -32,7 +32,8 @@ def wire(net: Network) -> list[Node]:
             if prefix in by_id:
                 raise _fail(by_id[prefix], f"node id '{prefix}' is also the container of '{node_id}'",
                             hint="a module cannot be both a block and a folder of blocks: rename one")
-    names = set(by_id) | set(net.aliases) | {"input"}
+    taps = net.taps or {}
+    names = set(by_id) | set(net.aliases) | set(taps) | {"input"}
     for node in net.nodes:
         resolved = []
         for src in node.inputs:
@@ -55,10 +56,10 @@ def wire(net: Network) -> list[Node]:
             raise SpecError(f"output '{out}' is not a node{did_you_mean(out, names)}", file=net.file,
                             path=f"outputs[{i}]")
         net.outputs[i] = net.aliases.get(out, out)
-    return _toposort(net.nodes, by_id)
+    return _toposort(net.nodes, by_id, {tap: owner for tap, (owner, _) in taps.items()})
 
 
-def _toposort(nodes: list[Node], by_id: dict[str, Node]) -> list[Node]:
+def _toposort(nodes: list[Node], by_id: dict[str, Node], owners: dict[str, str]) -> list[Node]:
     """Depth-first order (iterative: deep networks must not hit the recursion limit)."""
     order: list[Node] = []
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -69,7 +70,7 @@ def _toposort(nodes: list[Node], by_id: dict[str, Node]) -> list[Node]:
         path, stack = [root.id], [(root, iter(root.inputs))]
         while stack:
             node, pending = stack[-1]
-            src = next((s for s in pending if s != "input"), None)
+            src = next((owners.get(s, s) for s in pending if s != "input"), None)
             if src is None:
                 stack.pop()
                 path.pop()

@@ -28,6 +28,8 @@ class Step:
     origin: Origin | None = None
     bridge: bool = False
     meta_module: nn.Module | None = field(default=None, repr=False)
+    taps: dict[str, TensorInfo] = field(default_factory=dict)
+    """Named outputs (`enc.layer3`) of a multi-output node, in order; `out` is the last."""
 
     @property
     def kind(self) -> str:
@@ -39,6 +41,8 @@ class Step:
         note = ""
         if self.bridge:
             note = f"bridge: {getattr(self.spec, 'pattern', '')}"
+        elif self.taps:
+            note = "outputs: " + ", ".join(f"{k} {fmt_shape(v.shape)}" for k, v in self.taps.items())
         elif self.out.layout == "b n c" and self.out.grid is not None:
             note = f"tokens on {self.out.grid[0]}×{self.out.grid[1]} grid" + (
                 f" + {self.out.prefix} prefix" if self.out.prefix else "")

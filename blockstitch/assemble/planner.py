@@ -61,6 +61,15 @@ def _run(name: str, spec: BlockSpec, inputs: Sequence[str], infos: Sequence[Tens
                          in_shapes=in_shapes, **where)
         bad.in_names = list(inputs)
         raise bad from err
+    taps: dict[str, TensorInfo] = {}
+    if spec.output_names():
+        shapes = [tuple(s) for s in spec.out_shapes(in_shapes)]
+        got_shapes = [tuple(t.shape) for t in out] if isinstance(out, (list, tuple)) else []
+        if got_shapes != shapes:
+            raise BlockstitchError(f"bug in block '{spec.kind}': its spec says outputs {shapes} but its module "
+                                   f"returned {got_shapes or type(out).__name__}")
+        taps = {f"{name}.{o}": TensorInfo(sh, layout) for o, sh in zip(spec.output_names(), shapes)}
+        out = out[-1]
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != out_shape or LAYOUTS.get(layout) != len(out_shape):
         got = fmt_shape(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise BlockstitchError(f"bug in block '{spec.kind}' ({type(spec).__module__}): its spec says "
@@ -69,7 +78,7 @@ def _run(name: str, spec: BlockSpec, inputs: Sequence[str], infos: Sequence[Tens
     grid, prefix = spec.out_tokens(infos, out_shape) if layout == "b n c" else (None, 0)
     params = sum(p.numel() for p in module.parameters())
     return Step(name, spec, tuple(inputs), in_shapes, TensorInfo(out_shape, layout, grid, prefix), params, macs,
-                origin, bridge_step, module)
+                origin, bridge_step, module, taps)
 
 
 def _bridge(node: Node, src: str, info: TensorInfo, accepted: Sequence[str], suffix: str,
@@ -112,6 +121,7 @@ def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int
         step = _run(node.id, node.spec.with_layout(infos[0].layout), inputs, infos, node.origin, False, observe)
         steps.append(step)
         tensors[node.id] = step.out
+        tensors.update(step.taps)
     return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file, net.baseline, net.description)
 
 

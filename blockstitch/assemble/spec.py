@@ -93,6 +93,8 @@ class Network:
     file: str | None = None
     description: str = ""
     baseline: str | None = None
+    taps: dict[str, tuple[str, int]] | None = None
+    """Named outputs of multi-output nodes: `enc.layer3` → (`enc`, 3)."""
 
 
 def _quoted(text: str) -> list[str]:
@@ -111,7 +113,9 @@ def validation_error(err: ValidationError, located: Located, base: Loc, cls: typ
         else "the network spec"
     fields = [f for f in cls.model_fields if f != "kind"] + (list(NODE_KEYS) if "kind" in cls.model_fields else [])
     kind, found, expected, hint = first["type"], None, None, None
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and len(loc) > 1:  # inside a nested mapping (an edit, a sub-block)
+        message = f"unknown field '{loc[-1]}' in {path_text(loc[:-1])}"
+    elif kind == "extra_forbidden":
         message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields)}"
         expected = ", ".join(fields)
     elif kind == "missing":
@@ -222,8 +226,9 @@ def resolve(located: Located) -> Network:
             inputs = (f"{node_id}.{j}",)
         aliases[node_id] = previous = f"{node_id}.{count - 1}"
     outputs = net.outputs or [nodes[-1].id]
+    taps = {f"{n.id}.{name}": (n.id, i) for n in nodes for i, name in enumerate(n.spec.output_names())}
     baseline = net.baseline
     if baseline is not None and located.file is not None and (Path(located.file).parent / baseline).is_file():
         baseline = str(Path(located.file).parent / baseline)  # a relative path means relative to this spec
     return Network(net.name, tuple(net.input), layout, nodes, outputs, aliases, located.file, net.description,
-                   baseline)
+                   baseline, taps)

@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (imported to register the blocks)
     pool,
     residual,
     self_attention,
+    timm_adapters,
     transformer,
     upsample,
     vgg,

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..api import Source, build, plan
+from ..api import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
 from .counter import OpCounter
@@ -98,6 +99,11 @@ def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
     return [torch.empty(tuple(s), device="meta") for s in shapes]
 
 
+def _stitched_input(module: nn.Module) -> tuple[int, ...] | None:
+    plan = module.meta.get("blockstitch_plan") if isinstance(getattr(module, "meta", None), dict) else None
+    return tuple(plan.input.shape[1:]) if plan is not None else _default_input(module)
+
+
 def _default_input(module: nn.Module) -> tuple[int, ...] | None:
     cfg = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
     size = cfg.get("input_size") if isinstance(cfg, dict) else None
@@ -160,6 +166,10 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
         from ..sources import timm_model
 
         source = timm_model(source[5:], device="meta")
+    elif isinstance(source, (str, Path, dict)) and is_edit_source(source):
+        edited = build(source, device="meta")
+        input_shape = input_shape or _stitched_input(edited)
+        source = edited
     if isinstance(source, nn.Module):
         shape = tuple(input_shape) if input_shape is not None else _default_input(source)
         if shape is None:

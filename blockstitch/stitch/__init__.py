@@ -1,0 +1,187 @@
+"""Stitching into existing networks (模块缝合): insert, replace, wrap or remove blocks in any ``nn.Module`` —
+a zoo network, a spec, a timm model — keeping every untouched parameter, its value and its name.
+
+>>> model, report = stitch(timm.create_model("resnet50"), insert=[{"after": "layer*", "block": {"kind": "cbam"}}])
+>>> print(report)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from ..assemble import Located, build_module, find_spec, load_file, make_plan, resolve
+from ..assemble.spec import validation_error
+from ..blockspec import Shape
+from ..errors import SpecError, fmt_shape
+from .apply import EditRecord, apply_edits, record_shapes
+from .edits import EditSpec, InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
+from .weights import load_into, read_weights
+
+__all__ = ["stitch", "Stitched", "StitchReport", "EditRecord", "EditSpec", "is_edit", "load_edit", "build_edit"]
+
+
+@dataclass
+class StitchReport:
+    """What a stitch changed: every edit at every path, and the totals before and after."""
+
+    name: str
+    input_shape: Shape
+    edits: list[EditRecord]
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+
+    @property
+    def new_params(self) -> int:
+        """Parameters that are new (newly initialised) after the stitch."""
+        return sum(e.params for e in self.edits if e.params > 0)
+
+    @property
+    def untouched_params(self) -> int:
+        """Base parameters kept as they were."""
+        return self.params_after - self.new_params
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"name": self.name, "input_shape": list(self.input_shape), "params_before": self.params_before,
+                "params_after": self.params_after, "macs_before": self.macs_before, "macs_after": self.macs_after,
+                "new_params": self.new_params,
+                "edits": [{"op": e.op, "pattern": e.pattern, "path": e.path, "kind": e.kind, "module": e.module,
+                           "in_shape": list(e.in_shape), "out_shape": list(e.out_shape), "params": e.params}
+                          for e in self.edits]}
+
+    def __str__(self) -> str:
+        dp, dm = self.params_after - self.params_before, self.macs_after - self.macs_before
+        lines = [f"{self.name}: {len(self.edits)} edit(s) at input {fmt_shape(self.input_shape)}"]
+        lines += [f"  {e.op:7s} {e.kind:12s} {e.module:28s} {fmt_shape(e.in_shape):>16s} → "
+                  f"{fmt_shape(e.out_shape):16s} {e.params:+,} params" for e in self.edits]
+        lines.append(f"  params {self.params_before:,} → {self.params_after:,} ({dp:+,}, "
+                     f"{100 * dp / max(self.params_before, 1):+.2f}%); MACs {self.macs_before:,} → {self.macs_after:,} "
+                     f"({100 * dm / max(self.macs_before, 1):+.2f}%); {self.new_params:,} newly initialised")
+        return "\n".join(lines)
+
+
+class Stitched(NamedTuple):
+    """``model, report = stitch(...)``."""
+
+    model: nn.Module
+    report: StitchReport
+
+
+def _default_input(model: nn.Module) -> Shape | None:
+    plan = getattr(model, "meta", {}).get("blockstitch_plan") if isinstance(getattr(model, "meta", None), dict) \
+        else None
+    if plan is not None:
+        return tuple(plan.input.shape[1:])
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return tuple(cfg["input_size"]) if isinstance(cfg, dict) and cfg.get("input_size") else None
+
+
+def _edits(kind: type, items: Sequence[Any], group: str) -> list[Any]:
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, kind):
+            out.append(item)
+            continue
+        try:
+            out.append(kind.model_validate(item))
+        except ValidationError as err:
+            first = err.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise SpecError(str(first["msg"]).removeprefix("Value error, "),
+                            path=f"{group}[{i}]" + (f".{loc}" if loc else "")) from None
+    return out
+
+
+def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] = (), wrap: Sequence[Any] = (),
+           remove: Sequence[Any] = (), input_shape: Sequence[int] | None = None, name: str | None = None) -> Stitched:
+    """Edit ``model`` in place and report what changed.
+
+    Each edit is a dict (or edit model) as in spec files: ``{"after": "layer*", "block": {"kind": "cbam"},
+    "identity_init": True}``, ``{"path": "layer4.*.conv2", "block": {...}}`` (replace), ``{"path": ...,
+    "wrapper": "gated"}`` (wrap), ``{"path": ...}`` (remove). Paths are module-name globs. Every block's
+    channels come from the shape flowing at its target (one meta forward of the base); all shapes are checked
+    before a module is built, and the stitched network is run once more on meta tensors before returning.
+    ``input_shape`` (without batch) defaults to a blockstitch network's or a timm model's own.
+    """
+    shape = tuple(input_shape) if input_shape is not None else _default_input(model)
+    if shape is None:
+        raise SpecError("stitch() needs input_shape (without the batch) for this model, e.g. (3, 224, 224)")
+    full = (1, *shape)
+    from ..profile import profile  # profile sits above stitch (it profiles stitched networks too)
+
+    before = profile(model, shape)
+    rec = record_shapes(model, full)
+    records = apply_edits(model, rec, _edits(InsertEdit, insert, "insert"), _edits(ReplaceEdit, replace, "replace"),
+                          _edits(WrapEdit, wrap, "wrap"), _edits(RemoveEdit, remove, "remove"))
+    record_shapes(model, full)  # the stitched network, whole, on meta tensors
+    after = profile(model, shape)
+    report = StitchReport(name or type(model).__name__, shape, records, before.params, after.params, before.macs,
+                          after.macs)
+    return Stitched(model, report)
+
+
+def is_edit(located: Located) -> bool:
+    """True for a spec that edits another (`extends:`)."""
+    return isinstance(located.data, dict) and "extends" in located.data
+
+
+def load_edit(located: Located) -> EditSpec:
+    """Validate an edit spec, with located errors."""
+    try:
+        return EditSpec.model_validate(located.data)
+    except ValidationError as err:
+        raise validation_error(err, located, (), EditSpec) from None
+
+
+def _relative(located: Located, value: str) -> str:
+    if located.file is None:
+        return value
+    candidate = Path(located.file).parent / value
+    return str(candidate) if candidate.exists() else value
+
+
+def _base(spec: EditSpec, located: Located, device: str | None) -> nn.Module:
+    if spec.extends.startswith("timm:"):
+        from ..sources import timm_model
+
+        return timm_model(spec.extends[5:], device=device)
+    base_loc = load_file(find_spec(_relative(located, spec.extends)))
+    if is_edit(base_loc):
+        return build_edit(base_loc, device=device).model
+    plan = make_plan(resolve(base_loc), spec.input)
+    return build_module(plan, None if device == "meta" else device, reuse_meta=device == "meta")
+
+
+def _loc_of(path: str | None) -> tuple[Any, ...]:
+    if not path:
+        return ()
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_][\w]*|\d+", path))
+
+
+def build_edit(located: Located, device: str | None = None) -> Stitched:
+    """Build an edit spec: its base (``device="meta"`` allocates nothing), its weights, then the stitch."""
+    spec = load_edit(located)
+    try:
+        base = _base(spec, located, device)
+        if spec.weights is not None:
+            state = read_weights(_relative(located, spec.weights))
+            if device == "meta":  # checking only: the file must fit, nothing is copied
+                load_into(base, {k: v.to("meta") for k, v in state.items()}, spec.weights)
+            else:
+                load_into(base, state, spec.weights)
+        result = stitch(base, spec.insert, spec.replace, spec.wrap, spec.remove, spec.input, spec.name)
+    except SpecError as err:
+        line, column = located.mark(_loc_of(err.path))
+        raise err.located(file=located.file, line=line, column=column) from None
+    result.model.train(device != "meta")
+    return result
