@@ -41,3 +41,18 @@ def test_readme_zoo_table_is_what_the_tool_prints(capsys) -> None:
     table = capsys.readouterr().out.strip()
     between = README.split("<!-- zoo:start -->")[1].split("<!-- zoo:end -->")[0].strip()
     assert between == table, "regenerate the README table with `blockstitch zoo --markdown`"
+
+
+def test_readme_edit_examples_check(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from blockstitch.cli import main
+    from blockstitch.sources import timm_model
+
+    examples = [b for b in re.findall(r"```yaml\n(.*?)```", README, flags=re.S) if "extends:" in b]
+    assert len(examples) >= 2
+    save_file(timm_model("resnet50").state_dict(), str(tmp_path / "resnet50.safetensors"))
+    for i, text in enumerate(examples):
+        path = tmp_path / f"example{i}.yaml"
+        path.write_text(text)
+        assert main(["check", str(path)]) == 0, text
