@@ -14,9 +14,10 @@ from . import api
 from .assemble import Plan, zoo_names
 from .assemble.zoo import gmacs_text, zoo_markdown
 from .profile import profile
-from .render import render_compare, render_plan, render_profile, render_stitch
+from .render import (render_check, render_compare, render_plan, render_profile, render_stitch,
+                     render_stitch_rows)
 from .assemble.schema import network_schema
-from .errors import BlockstitchError, fmt_shape
+from .errors import BlockstitchError, SpecError, fmt_shape
 from .registry import block_classes, load_entry_points, load_plugin_file
 
 __all__ = ["main"]
@@ -116,6 +117,36 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_module(args: argparse.Namespace) -> int:
+    """`blockstitch check-module TARGET`: is this module plug-and-play? Exit 0 if every required check holds."""
+    from .check import check_module, parse_args
+    from .check.stitch_report import stitch_report
+    from .check.targets import resolve_target
+
+    axes = parse_args(args.axis)
+    if any(not isinstance(v, int) for v in axes.values()):
+        raise SpecError("--axis expects name=integer, e.g. --axis c=64")
+    ctor = parse_args(args.arg)
+    report = check_module(args.target, input=args.input, output=args.output, axes=axes, args=ctor,
+                          compile=not args.no_compile, export=not args.no_export, compile_backend=args.compile_backend)
+    rows = None
+    if args.into:
+        _, factory, _ = resolve_target(args.target, ctor)
+        rows = stitch_report(factory, args.into, [a for a in args.at.split(",") if a], args.stitch_input,
+                             reps=args.reps)
+    if args.json:
+        data = report.to_dict()
+        if rows is not None:
+            base, points = rows
+            data["stitch"] = {"into": args.into, "baseline": base, "rows": [vars(r) for r in points]}
+        print(json.dumps(data, indent=2, default=list))
+    else:
+        render_check(report, out)
+        if rows is not None:
+            render_stitch_rows(args.into, *rows, console=out)
+    return 0 if report.ok else 1
+
+
 def cmd_blocks(args: argparse.Namespace) -> int:
     """`blockstitch blocks`: every registered kind with its one-line doc."""
     table = Table(header_style="bold")
@@ -195,6 +226,23 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--depth", type=_positive, default=1, help="module depth for timm models and --torchinfo")
     pr.add_argument("--compare", metavar="OTHER", help="print the difference against another network")
     pr.set_defaults(func=cmd_profile)
+    cm = sub.add_parser("check-module", help="is a module plug-and-play? sizes, layouts, modes, dtypes, grads")
+    cm.add_argument("target", help="a block kind, path/to/file.py:Name or package.module:Name")
+    cm.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                    help="a field or constructor argument (a literal, never evaluated); repeatable")
+    cm.add_argument("--in", dest="input", default=None, metavar="PATTERN",
+                    help="input contract, e.g. 'b c h w' (default: try b c h w, b n c, b h w c)")
+    cm.add_argument("--out", dest="output", default=None, metavar="PATTERN", help="output contract, e.g. 'b (c*2) h w'")
+    cm.add_argument("--axis", action="append", default=[], metavar="NAME=N", help="bind an axis size, e.g. c=64")
+    cm.add_argument("--no-compile", action="store_true", help="skip the torch.compile check")
+    cm.add_argument("--no-export", action="store_true", help="skip the torch.export check")
+    cm.add_argument("--compile-backend", default="aot_eager", help="torch.compile backend (default aot_eager)")
+    cm.add_argument("--into", metavar="NETWORK", help="stitch report: insert into this zoo network or spec")
+    cm.add_argument("--at", default="layer1,layer2,layer3,layer4", help="comma-separated node names (with --into)")
+    cm.add_argument("--stitch-input", type=_shape_arg, default=None, metavar="C,H,W", help="network input for --into")
+    cm.add_argument("--reps", type=_positive, default=9, help="latency repetitions per point (with --into)")
+    cm.add_argument("--json", action="store_true", help="print JSON")
+    cm.set_defaults(func=cmd_check_module)
     sub.add_parser("blocks", help="list the registered block kinds").set_defaults(func=cmd_blocks)
     sub.add_parser("schema", help="print the JSON Schema of spec files").set_defaults(func=cmd_schema)
     z = sub.add_parser("zoo", help="list the bundled specs with their params and MACs")

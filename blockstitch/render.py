@@ -6,12 +6,15 @@ from rich.console import Console
 from rich.table import Table
 
 from .assemble import Plan
+from .check import CheckReport
+from .check.stitch_report import StitchRow
 from .errors import fmt_shape
 from .profile import Profile
 from .profile.report import human_bytes
 from .stitch import StitchReport
 
-__all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "si"]
+__all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "render_check", "render_stitch_rows",
+           "si"]
 
 
 def si(n: float) -> str:
@@ -100,3 +103,38 @@ def render_stitch(r: StitchReport, console: Console) -> None:
                   f"{100 * dp / max(r.params_before, 1):+.2f}%) · GMACs {r.macs_before / 1e9:.3f} → "
                   f"[bold]{r.macs_after / 1e9:.3f}[/bold] ({100 * dm / max(r.macs_before, 1):+.2f}%) · "
                   f"{r.new_params:,} newly initialised, {r.untouched_params:,} kept")
+
+
+_STATUS = {"passed": "[green]passed[/green]", "failed": "[red]FAILED[/red]", "skipped": "[dim]skipped[/dim]"}
+
+
+def render_check(r: CheckReport, console: Console) -> None:
+    """Each check with its status and reason, the inferred constraints, and the verdict."""
+    table = Table(title=f"{r.target} — layout {r.layout}", title_justify="left", header_style="bold")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for c in r.checks:
+        status = _STATUS.get(c.status, c.status) if c.required or c.status != "failed" else "[yellow]failed[/yellow]"
+        table.add_row(c.name + ("" if c.required else " [dim](info)[/dim]"), status, c.message)
+    console.print(table)
+    if r.constraints:
+        console.print("constraints: " + ", ".join(f"{c.axis} {c.rule} {c.value}" for c in r.constraints))
+    macs = r.macs_at.get("macs")
+    if macs is not None and macs >= 0:
+        console.print(f"params {r.params:,} · {macs / 1e6:,.2f} MMACs at {fmt_shape(r.macs_at['input'])}")
+    console.print("[bold green]plug-and-play: every required check holds[/bold green]" if r.ok else
+                  "[bold red]not plug-and-play: see the failed checks[/bold red]")
+
+
+def render_stitch_rows(into: str, base: dict[str, float], rows: list[StitchRow], console: Console) -> None:
+    """Δparams, ΔMACs, Δ CPU latency per insertion point."""
+    table = Table(title=f"stitched into {into} (baseline {int(base['params']):,} params, "
+                        f"{base['macs'] / 1e9:.3f} GMACs, {base['latency_ms']:.1f} ms CPU, batch 1)",
+                  title_justify="left", header_style="bold")
+    for col in ("after", "shape", "Δparams", "ΔMACs", "Δlatency"):
+        table.add_column(col, justify="left" if col in ("after", "shape") else "right")
+    for r in rows:
+        table.add_row(r.at, fmt_shape(r.shape), f"{r.params:+,} ({r.params_pct:+.2f}%)",
+                      f"{r.macs / 1e6:+,.2f} M ({r.macs_pct:+.2f}%)", f"{r.latency_ms:+.2f} ms ({r.latency_pct:+.1f}%)")
+    console.print(table)

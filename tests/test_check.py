@@ -1,0 +1,235 @@
+"""check_module: each planted trap is detected and named; clean and third-party modules get the right verdict."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from timm.layers import EcaModule, NonLocalAttn, SEModule
+from timm.layers.bottleneck_attn import BottleneckAttn
+from timm.layers.halo_attn import HaloAttn
+from torch import nn
+
+import blockstitch as bs
+from blockstitch.check.contract import parse_pattern
+from blockstitch.cli import main
+
+FAST = {"compile": False, "export": False}
+
+
+class Fixed7(nn.Module):
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(1, channels, 7, 7))  # a hard-coded 7×7 position map
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pos
+
+
+class MultipleOf4(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        pooled = x.reshape(b, c, h // 4, 4, w // 4, 4).mean((3, 5))
+        return pooled.repeat_interleave(4, 2).repeat_interleave(4, 3)
+
+
+class SquareOnly(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x.transpose(-1, -2)
+
+
+class TokensOnly(nn.Module):
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.norm, self.fc = nn.LayerNorm(channels), nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc(self.norm(x))
+
+
+class DeadParam(nn.Module):
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+        self.unused = nn.Linear(channels, channels)  # declared, never called
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class CrossTalk(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # batch statistics even in eval
+        return (x - x.mean(dim=0, keepdim=True)) / (x.std(dim=0, keepdim=True, unbiased=False) + 1e-5)
+
+
+class NaNAtBatch1(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / x.std(dim=0, keepdim=True)  # unbiased std of one sample is NaN
+
+
+class BNHead(nn.Module):
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.pool, self.bn = nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.bn(self.pool(x)).sigmoid()
+
+
+def _failed(report: bs.CheckReport) -> dict[str, str]:
+    return {c.name: c.message for c in report.checks if c.status == "failed"}
+
+
+def test_fixed_size_is_detected_and_quoted() -> None:
+    r = bs.check_module(Fixed7(), output="b c h w", **FAST)
+    assert not r.ok
+    assert [(c.axis, c.rule, c.value) for c in r.constraints] == [("h", "fixed", 7), ("w", "fixed", 7)]
+    assert "works only at 7×7" in _failed(r)["shapes (meta sweep)"]
+
+
+def test_multiple_of_is_inferred_with_the_modules_own_error() -> None:
+    r = bs.check_module(MultipleOf4(), **FAST)
+    assert [(c.axis, c.rule, c.value) for c in r.constraints] == [("h", "multiple_of", 4), ("w", "multiple_of", 4)]
+    assert "RuntimeError" in _failed(r)["shapes (meta sweep)"]  # the module's own words, quoted
+
+
+def test_square_only() -> None:
+    r = bs.check_module(SquareOnly(), output="b c h w", **FAST)
+    assert [(c.axis, c.rule, c.value) for c in r.constraints] == [("h", "equal", "w")]
+
+
+def test_layout_is_found_when_not_given() -> None:
+    r = bs.check_module(TokensOnly(), input=None, **FAST)
+    assert r.ok and r.layout == "b n c"
+    assert r.layouts["b n c"] == "works" and "normalized_shape" in r.layouts["b c h w"]
+    assert bs.check_module(TokensOnly(), input="b c h w", **FAST).ok is False
+
+
+def test_dead_parameter_is_named() -> None:
+    r = bs.check_module(DeadParam(), **FAST)
+    assert "unused.weight" in _failed(r)["gradients"] and "conv.weight" not in _failed(r)["gradients"]
+
+
+def test_batch_cross_talk_in_eval() -> None:
+    assert "batch independence (eval)" in _failed(bs.check_module(CrossTalk(), **FAST))
+
+
+def test_nan_at_batch_1() -> None:
+    failed = _failed(bs.check_module(NaNAtBatch1(), **FAST))
+    assert "batch 1" in failed["finite outputs"]
+    assert "degrees of freedom" in failed["warnings"]  # the module's own warning, reported (not leaked)
+
+
+def test_batch_norm_breaks_at_batch_1_in_training() -> None:
+    msg = _failed(bs.check_module(BNHead(), **FAST))["train and eval mode, batch 1 and >1"]
+    assert "train, batch 1" in msg and "Expected more than 1 value per channel" in msg
+
+
+@pytest.mark.parametrize("kind", ["se", "cbam", "eca", "coord_attn", "conv", "mhsa", "transformer"])
+def test_registered_blocks_are_clean(kind: str) -> None:
+    args = {"out_channels": 64} if kind == "conv" else {}
+    r = bs.check_module(kind, input="b n c" if kind in ("mhsa", "transformer") else "b c h w", args=args, **FAST)
+    assert r.ok, _failed(r)
+    assert r.constraints == [] and r.params > 0 and r.macs_at["macs"] > 0
+
+
+@pytest.mark.parametrize("module, ok, constraints", [
+    (SEModule(64), True, []),
+    (EcaModule(64), True, []),
+    (NonLocalAttn(64), True, []),
+    (HaloAttn(64, block_size=8, halo_size=2), False, [("h", "multiple_of", 8), ("w", "multiple_of", 8)]),
+    (BottleneckAttn(64, feat_size=(14, 14)), False, [("h", "fixed", 14), ("w", "fixed", 14)]),
+], ids=["timm_se", "timm_eca", "timm_nonlocal", "timm_halo", "timm_bottleneck_attn"])
+def test_third_party_timm_modules(module: nn.Module, ok: bool, constraints: list) -> None:
+    r = bs.check_module(module, output="b c h w", **FAST)
+    assert r.ok is ok
+    assert [(c.axis, c.rule, c.value) for c in r.constraints] == constraints
+
+
+def test_compile_and_export_are_reported() -> None:
+    r = bs.check_module("se")
+    info = {c.name: c.status for c in r.checks if not c.required}
+    assert info["torch.export"] == "passed" and info["torch.compile(fullgraph=True, backend=aot_eager)"] == "passed"
+    assert info["float16 (CUDA)"] in ("skipped", "passed") and info["bfloat16 (CPU)"] == "passed"
+
+
+def test_output_contract_with_expressions() -> None:
+    assert parse_pattern("b (c*2) (h//2) w").shape({"b": 2, "c": 8, "h": 14, "w": 5}) == (2, 16, 7, 5)
+    down = bs.check_module("conv", args={"out_channels": 128, "stride": 2}, output="b (c*2) (h//2) (w//2)",
+                           axes={"c": 64}, **FAST)
+    assert down.ok is False  # odd sizes round up with padding 1: 7 → 4, not 3
+    assert [(c.rule, c.value) for c in down.constraints] == [("multiple_of", 2), ("multiple_of", 2)]
+
+
+def test_failures_are_contained() -> None:
+    class Raises(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise ValueError("this module only works on Tuesdays")
+
+    class Slow(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[-1] > 40:
+                time.sleep(5)  # hangs on large inputs
+            return x
+
+    r = bs.check_module(Raises(), **FAST)
+    assert not r.ok and "only works on Tuesdays" in _failed(r)["shapes (meta sweep)"]
+    t0 = time.perf_counter()
+    slow = bs.check_module(Slow(), seconds=0.3, **FAST)
+    assert time.perf_counter() - t0 < 10
+    assert "took longer than 0.3 s" in _failed(slow)["shapes (meta sweep)"]
+
+
+PLUGIN = '''
+import torch
+from torch import nn
+
+class Gate(nn.Module):
+    def __init__(self, channels: int, scale: float = 1.0):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, channels, 1)
+        self.scale = scale
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.scale * self.proj(x))
+
+class Fixed(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(1, channels, 7, 7))
+
+    def forward(self, x):
+        return x + self.pos
+'''
+
+
+def test_cli_on_a_file_target_and_a_registered_block(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "mods.py"
+    path.write_text(textwrap.dedent(PLUGIN))
+    assert main(["check-module", f"{path}:Gate", "--arg", "scale=0.5", "--in", "b c h w", "--out", "b c h w",
+                 "--axis", "c=32", "--json", "--no-compile"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and data["layout"] == "b c h w" and data["constraints"] == [] and data["params"] == 32 * 32 + 32
+    assert {"name", "status", "message"} <= set(data["checks"][0]) and data["macs_at"]["macs"] > 0
+    assert main(["check-module", f"{path}:Fixed", "--out", "b c h w", "--json", "--no-compile", "--no-export"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["constraints"] == [{"axis": "h", "rule": "fixed", "value": 7}, {"axis": "w", "rule": "fixed", "value": 7}]
+    assert main(["check-module", "cbam", "--json", "--no-compile", "--no-export"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert main(["check-module", "cbma"]) == 2 and "did you mean 'cbam'" in capsys.readouterr().err
+    assert main(["check-module", f"{path}:Nope"]) == 2
+
+
+def test_stitch_report_into_resnet50(capsys) -> None:
+    assert main(["check-module", "eca", "--no-compile", "--no-export", "--into", "resnet50",
+                 "--stitch-input", "3,64,64", "--reps", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["stitch"]
+    assert [r["at"] for r in data["rows"]] == ["layer1", "layer2", "layer3", "layer4"]
+    assert [r["shape"][1] for r in data["rows"]] == [256, 512, 1024, 2048]  # channels bound from the plan
+    assert all(r["params"] > 0 for r in data["rows"]) and data["baseline"]["params"] == 25_557_032
+    assert main(["check-module", "cbam", "--no-compile", "--no-export", "--into", "resnet50", "--at", "layer9",
+                 "--stitch-input", "3,64,64"]) == 2
