@@ -4,6 +4,7 @@ from . import blocks as _blocks  # noqa: F401  (registers the built-in blocks)
 from .api import build, load_spec, plan
 from .assemble import Plan
 from .blockspec import BlockSpec
+from .bench import BenchResult, bench
 from .check import CheckReport, check_module
 from .errors import BlockstitchError, RegistryError, ShapeError, SpecError
 from .profile import NodeProfile, Profile, profile
@@ -11,6 +12,6 @@ from .stitch import StitchReport, Stitched, stitch
 from .registry import block_kinds, get_block, register_block
 from .transfer import TransferError, TransferReport, transfer_weights
 
-__all__ = ["CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile", "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError", "RegistryError", "ShapeError", "SpecError", "block_kinds",
+__all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile", "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError", "RegistryError", "ShapeError", "SpecError", "block_kinds",
            "get_block", "register_block", "TransferError", "TransferReport", "transfer_weights"]
 __version__ = "0.1.0"

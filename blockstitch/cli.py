@@ -14,8 +14,8 @@ from . import api
 from .assemble import Plan, zoo_names
 from .assemble.zoo import gmacs_text, zoo_markdown
 from .profile import profile
-from .render import (render_check, render_compare, render_plan, render_profile, render_stitch,
-                     render_stitch_rows)
+from .render import (render_bench, render_blocks, render_check, render_compare, render_plan, render_profile,
+                     render_stitch, render_stitch_rows, render_sweep)
 from .assemble.schema import network_schema
 from .errors import BlockstitchError, SpecError, fmt_shape
 from .registry import block_classes, load_entry_points, load_plugin_file
@@ -147,6 +147,60 @@ def cmd_check_module(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """`blockstitch bench TARGET`: latency, throughput, memory, TFLOP/s and roofline efficiency."""
+    from .bench import bench, bench_blocks
+    from .check import parse_args
+
+    compile_mode: str | bool | None = None
+    if args.compile is not None:
+        compile_mode = True if args.compile == "default" else args.compile
+    result = bench(args.target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
+                   channels_last=args.channels_last, compile=compile_mode, cuda_graphs=args.cuda_graphs,
+                   mode=args.mode, flush_l2=args.flush_l2, budget_s=args.budget, args=parse_args(args.arg))
+    blocks = bench_blocks(args.target, args.input, args.batch, args.device, args.dtype) if args.per_block else None
+    if args.json:
+        data = result.to_dict()
+        if blocks is not None:
+            data["blocks"] = [vars(b) for b in blocks]
+        print(json.dumps(data, indent=2))
+    else:
+        render_bench(result, out)
+        if blocks is not None:
+            render_blocks(blocks, out)
+    return 0 if result.error is None else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`blockstitch sweep FILE.yaml`: every combination, appended to JSONL as measured; resumable; plots."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from .bench.sweep import load_sweep, plot, run_sweep
+
+    spec = load_sweep(args.file)
+    target = Path(args.out or Path(args.file).with_suffix(".jsonl"))
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("sweep", total=None)
+
+        def progress(i: int, n: int, what: str) -> None:
+            bar.update(task, completed=i, total=n, description=what)
+
+        entries = run_sweep(spec, target, progress)
+    render_sweep(entries, out)
+    out.print(f"results: {target}")
+    if not args.no_plots:
+        try:
+            blocks_file = target.with_suffix(".blocks.json")
+            blocks = json.loads(blocks_file.read_text()) if blocks_file.exists() else None
+            for png in plot(entries, Path(args.plots or target.parent), blocks):
+                out.print(f"plot: {png}")
+        except ImportError:
+            out.print("[dim]no plots: pip install 'blockstitch[plot]' (matplotlib)[/dim]")
+    return 0
+
+
 def cmd_blocks(args: argparse.Namespace) -> int:
     """`blockstitch blocks`: every registered kind with its one-line doc."""
     table = Table(header_style="bold")
@@ -243,6 +297,30 @@ def parser() -> argparse.ArgumentParser:
     cm.add_argument("--reps", type=_positive, default=9, help="latency repetitions per point (with --into)")
     cm.add_argument("--json", action="store_true", help="print JSON")
     cm.set_defaults(func=cmd_check_module)
+    b = sub.add_parser("bench", help="latency, throughput, memory, TFLOP/s and roofline efficiency")
+    b.add_argument("target", help="spec file, zoo name, timm:<model>, block kind (with --arg) or file.py:Name")
+    b.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE", help="block fields / constructor args")
+    b.add_argument("--input", type=_shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    b.add_argument("--batch", type=_positive, default=1, metavar="N", help="batch size (default 1)")
+    b.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    b.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    b.add_argument("--amp", action="store_true", help="autocast to --dtype instead of casting the weights")
+    b.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    b.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                   help="torch.compile (optionally a mode: reduce-overhead, max-autotune…)")
+    b.add_argument("--cuda-graphs", action="store_true", help="capture and replay a CUDA graph (CUDA only)")
+    b.add_argument("--mode", default="infer", choices=["infer", "train"], help="train = fwd + bwd + AdamW step")
+    b.add_argument("--flush-l2", action="store_true", help="flush the cache before every repetition")
+    b.add_argument("--budget", type=float, default=2.0, metavar="S", help="time budget of the measurement")
+    b.add_argument("--per-block", action="store_true", help="also time every node alone, slowest first")
+    b.add_argument("--json", action="store_true", help="print JSON")
+    b.set_defaults(func=cmd_bench)
+    sw = sub.add_parser("sweep", help="run a benchmark sweep from a YAML file (resumable JSONL, plots)")
+    sw.add_argument("file", help="sweep file (targets, batch, input, dtype, mode, … lists)")
+    sw.add_argument("--out", default=None, help="JSONL results file (default: next to the sweep file)")
+    sw.add_argument("--plots", default=None, help="folder for PNG plots (default: next to the results)")
+    sw.add_argument("--no-plots", action="store_true", help="skip the plots")
+    sw.set_defaults(func=cmd_sweep)
     sub.add_parser("blocks", help="list the registered block kinds").set_defaults(func=cmd_blocks)
     sub.add_parser("schema", help="print the JSON Schema of spec files").set_defaults(func=cmd_schema)
     z = sub.add_parser("zoo", help="list the bundled specs with their params and MACs")

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .assemble import Plan
+from .bench import BenchResult, BlockTime
 from .check import CheckReport
 from .check.stitch_report import StitchRow
 from .errors import fmt_shape
@@ -14,7 +15,7 @@ from .profile.report import human_bytes
 from .stitch import StitchReport
 
 __all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "render_check", "render_stitch_rows",
-           "si"]
+           "render_bench", "render_blocks", "render_sweep", "si"]
 
 
 def si(n: float) -> str:
@@ -137,4 +138,58 @@ def render_stitch_rows(into: str, base: dict[str, float], rows: list[StitchRow],
     for r in rows:
         table.add_row(r.at, fmt_shape(r.shape), f"{r.params:+,} ({r.params_pct:+.2f}%)",
                       f"{r.macs / 1e6:+,.2f} M ({r.macs_pct:+.2f}%)", f"{r.latency_ms:+.2f} ms ({r.latency_pct:+.1f}%)")
+    console.print(table)
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def render_bench(r: BenchResult, console: Console) -> None:
+    """One measurement, every number labelled."""
+    opts = ", ".join(k for k, v in r.options.items() if v) or "eager"
+    console.print(f"[bold]{r.target}[/bold] · {r.mode} · batch {r.batch} × {fmt_shape(r.input_shape)} · {r.dtype} · "
+                  f"{opts} · {r.device_name} · torch {r.torch_version}")
+    if r.error:
+        console.print(f"[red]{r.error}[/red]")
+        return
+    console.print(f"median [bold]{_ms(r.median_ms)} ms[/bold] (p10 {_ms(r.p10_ms)}, p90 {_ms(r.p90_ms)}; "
+                  f"{r.reps} reps after {r.warmup_reps} warm-up) · {r.throughput:,.1f} samples/s · "
+                  f"{r.tflops:.3f} TFLOP/s achieved")
+    if r.roofline_efficiency is not None:
+        console.print(f"roofline efficiency {100 * r.roofline_efficiency:.1f}% (of max(FLOPs/peak, bytes/bandwidth),"
+                      " peaks measured once on this device)")
+    if r.peak_allocated_bytes is not None:
+        console.print(f"peak memory: {human_bytes(r.peak_allocated_bytes)} allocated, "
+                      f"{human_bytes(r.peak_reserved_bytes or 0)} reserved")
+    else:
+        console.print("[dim]peak memory: not measured on CPU (no allocator statistics)[/dim]")
+
+
+def render_blocks(rows: list[BlockTime], console: Console) -> None:
+    """Per-block times, slowest first."""
+    table = Table(title="blocks, each timed alone at its own input (slowest first)", title_justify="left",
+                  header_style="bold")
+    for col in ("node", "kind", "input", "median ms", "share"):
+        table.add_column(col, justify="right" if col in ("median ms", "share") else "left")
+    for b in rows:
+        table.add_row(b.name, b.kind, " + ".join(fmt_shape(s) for s in b.in_shapes), f"{b.median_ms:.3f}",
+                      f"{100 * b.share:.1f}%")
+    console.print(table)
+
+
+def render_sweep(entries: list[dict[str, object]], console: Console) -> None:
+    """Summary of a sweep's JSONL entries."""
+    table = Table(title="sweep", title_justify="left", header_style="bold")
+    for col in ("target", "mode", "dtype", "batch", "median ms", "p10–p90", "samples/s", "TFLOP/s", "roofline"):
+        table.add_column(col, justify="left" if col in ("target", "mode", "dtype") else "right")
+    for e in entries:
+        if e.get("error"):
+            table.add_row(str(e.get("target")), str(e.get("mode", "")), str(e.get("dtype", "")), str(e.get("batch", "")),
+                          f"[red]{e['error']}[/red]", "", "", "", "")
+            continue
+        eff = e.get("roofline_efficiency")
+        table.add_row(str(e["target"]), str(e["mode"]), str(e["dtype"]), str(e["batch"]), f"{e['median_ms']:.3f}",
+                      f"{e['p10_ms']:.2f}–{e['p90_ms']:.2f}", f"{e['throughput']:,.1f}", f"{e['tflops']:.3f}",
+                      f"{100 * eff:.1f}%" if isinstance(eff, float) else "—")
     console.print(table)

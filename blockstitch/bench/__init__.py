@@ -1,0 +1,264 @@
+"""Benchmark networks and blocks honestly: warm-up outside the timed region, device events on CUDA, adaptive
+repetitions, medians and percentiles, peak memory reset per measurement, and efficiency against the
+device's roofline.
+
+>>> r = bench("resnet50", batch=8, device="cpu")
+>>> r.median_ms, r.throughput, r.roofline_efficiency
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import SpecError
+from .peaks import device_name, peaks
+from .timing import Timing, measure
+
+__all__ = ["BenchResult", "BlockTime", "bench", "bench_blocks", "resolve_module", "DTYPES"]
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class BenchResult:
+    """One measurement; the field names are what JSON/JSONL readers get."""
+
+    target: str
+    device: str
+    device_name: str
+    dtype: str
+    batch: int
+    input_shape: list[int]
+    mode: str
+    median_ms: float | None
+    p10_ms: float | None
+    p90_ms: float | None
+    throughput: float | None
+    """Samples per second."""
+    peak_allocated_bytes: int | None
+    """Peak of the caching allocator's allocated bytes during the timed runs (CUDA; None on CPU)."""
+    peak_reserved_bytes: int | None
+    tflops: float | None
+    """Achieved TFLOP/s, from FLOPs counted on meta tensors (forward, or forward + backward for train)."""
+    roofline_efficiency: float | None
+    """max(FLOPs / peak FLOP/s, bytes / peak bandwidth) ÷ measured time: 1.0 is the device's limit."""
+    torch_version: str
+    options: dict[str, Any] = field(default_factory=dict)
+    reps: int = 0
+    warmup_reps: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass
+class BlockTime:
+    """One node timed alone at its own input shape."""
+
+    name: str
+    kind: str
+    in_shapes: list[list[int]]
+    median_ms: float
+    share: float
+
+
+def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
+                   args: dict[str, Any] | None = None) -> tuple[str, nn.Module, tuple[int, ...]]:
+    """(label, module on CPU, input shape without batch) for a spec/zoo name, `timm:<name>`, a block kind or
+    `file.py:Name` (with ``args``), or a module."""
+    from .. import api
+    from ..assemble import find_spec
+    from ..check.targets import resolve_target
+
+    if isinstance(target, nn.Module):
+        shape = tuple(input_shape) if input_shape else None
+        if shape is None:
+            raise SpecError("bench of an nn.Module needs input_shape (without the batch)")
+        return type(target).__name__, target, shape
+    if target.startswith("timm:"):
+        from ..sources import timm_model
+
+        model = timm_model(target[5:])
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        return target, model, tuple(input_shape or cfg.get("input_size", (3, 224, 224)))
+    try:
+        find_spec(target)
+        is_spec = True
+    except SpecError:
+        is_spec = ":" in target and False
+    if is_spec:
+        model = api.build(target, input_shape)
+        plan = model.meta.get("blockstitch_plan") if isinstance(getattr(model, "meta", None), dict) else None
+        shape = tuple(input_shape) if input_shape else (tuple(plan.input.shape[1:]) if plan else None)
+        if shape is None:
+            raise SpecError(f"give --input for {target}")
+        return target, model, shape
+    if not input_shape:
+        raise SpecError(f"benchmarking '{target}' needs --input (without the batch), e.g. 64,56,56")
+    label, factory, _ = resolve_target(target, args or {})
+    shape = tuple(input_shape)
+    layout = {3: "b c h w", 2: "b n c", 1: "b c"}.get(len(shape), "b c h w")
+    channels = shape[0] if layout != "b n c" else shape[-1]
+    return label, factory((1, *shape), layout, channels), shape
+
+
+def train_flops(model: nn.Module, shape: Sequence[int], batch: int) -> int:
+    """FLOPs of one training step's forward and backward, counted on meta tensors (the weights' gradients,
+    and the input's only if it needs one — it does not here)."""
+    from torch.func import functional_call
+    from torch.utils.flop_counter import FlopCounterMode
+
+    stand_ins = {n: torch.empty_like(t, device="meta").requires_grad_(t.is_floating_point() and t.requires_grad)
+                 for n, t in list(model.named_parameters()) + list(model.named_buffers())}
+    was = model.training
+    model.train()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            out = functional_call(model, stand_ins, (torch.empty(batch, *shape, device="meta"),))
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            out.float().mean().backward()
+    finally:
+        model.train(was)
+    return int(counter.get_total_flops())
+
+
+def _is_oom(err: BaseException) -> bool:
+    text = str(err).lower()
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate" in text
+
+
+def _step(model: nn.Module, x: torch.Tensor, mode: str, autocast: Any) -> Any:
+    if mode == "infer":
+        def infer() -> object:
+            with torch.inference_mode(), autocast():
+                return model(x)
+        return infer
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def train() -> object:
+        opt.zero_grad(set_to_none=True)
+        with autocast():
+            out = model(x)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        out.float().mean().backward()
+        opt.step()
+        return out
+    return train
+
+
+def _cuda_graph(fn: Any, device: torch.device) -> Any:
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(3):  # warm up on a side stream before capture, as CUDA graphs require
+            fn()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
+          dtype: str = "float32", amp: bool = False, channels_last: bool = False, compile: str | bool | None = None,
+          cuda_graphs: bool = False, mode: str = "infer", flush_l2: bool = False, budget_s: float = 2.0,
+          roofline: bool = True, args: dict[str, Any] | None = None) -> BenchResult:
+    """Time one configuration. ``dtype`` is pure (weights and input cast) unless ``amp`` (autocast);
+    ``compile`` is a torch.compile mode (``True`` = default); ``mode`` is ``infer`` or ``train`` (forward,
+    backward and an AdamW step). An out-of-memory error comes back as a result with ``error`` set."""
+    if dtype not in DTYPES:
+        raise SpecError(f"unknown dtype '{dtype}'", expected=", ".join(DTYPES))
+    if mode not in ("infer", "train"):
+        raise SpecError(f"unknown mode '{mode}'", expected="infer or train")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device cuda, but no CUDA device is available", hint="use --device cpu")
+    if cuda_graphs and dev.type != "cuda":
+        raise SpecError("CUDA graphs need a CUDA device", hint="drop --cuda-graphs or use --device cuda")
+    label, model, shape = resolve_module(target, input_shape, args)
+    options = {"amp": amp, "channels_last": channels_last, "compile": compile, "cuda_graphs": cuda_graphs,
+               "flush_l2": flush_l2}
+    result = BenchResult(label, dev.type, device_name(dev), dtype, batch, list(shape), mode, None, None, None, None,
+                         None, None, None, None, torch.__version__, options)
+    from ..profile import profile
+
+    prof = profile(model, shape, batch=batch)
+    flops = prof.flops if mode == "infer" else train_flops(model, shape, batch)
+    try:
+        torch.manual_seed(0)
+        x = torch.randn(batch, *shape, device=dev)
+        model = model.to(dev)
+        if not amp and dtype != "float32":
+            model, x = model.to(DTYPES[dtype]), x.to(DTYPES[dtype])
+        if channels_last and x.dim() == 4:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        model.train(mode == "train")
+        if compile:
+            model = torch.compile(model, mode=None if compile is True else str(compile))
+
+        def autocast() -> Any:
+            return torch.autocast(dev.type, dtype=DTYPES[dtype]) if amp else nullcontext()
+
+        fn = _step(model, x, mode, autocast)
+        if cuda_graphs:
+            fn = _cuda_graph(fn, dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+        timing: Timing = measure(fn, dev, budget_s=budget_s, flush_l2=flush_l2)
+        if dev.type == "cuda":
+            result.peak_allocated_bytes = torch.cuda.max_memory_allocated(dev)
+            result.peak_reserved_bytes = torch.cuda.max_memory_reserved(dev)
+    except Exception as err:  # noqa: BLE001 — an OOM is a result for this entry; anything else is raised
+        if not _is_oom(err):
+            raise
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        result.error = "out of memory"
+        return result
+    result.median_ms, result.p10_ms, result.p90_ms = timing.median_ms, timing.quantile(0.1), timing.quantile(0.9)
+    result.reps, result.warmup_reps = len(timing.samples_ms), timing.warmup_reps
+    result.throughput = batch / (timing.median_ms / 1e3)
+    result.tflops = flops / (timing.median_ms / 1e3) / 1e12
+    if roofline:
+        peak = peaks(dev, DTYPES[dtype] if not amp else DTYPES[dtype])
+        size = torch.finfo(DTYPES[dtype]).bits // 8
+        factor = 1 if mode == "infer" else 3  # a step reads weights and activations again, writes gradients
+        nbytes = factor * (prof.param_bytes + prof.activation_bytes) * size / 4
+        ideal = max(flops / peak["flops"], nbytes / peak["bytes_per_s"])
+        result.roofline_efficiency = ideal / (timing.median_ms / 1e3)
+    return result
+
+
+def bench_blocks(target: str, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
+                 dtype: str = "float32", budget_s: float = 0.5) -> list[BlockTime]:
+    """Every node of a spec network timed alone at its own input shape from the plan, slowest first."""
+    from .. import api
+
+    plan = api.plan(target, input_shape, batch)
+    dev = torch.device(device)
+    times = []
+    for step in plan.steps:
+        torch.manual_seed(0)
+        with torch.device(dev):
+            module = step.spec.build(step.in_shapes).eval().to(DTYPES[dtype])
+        xs = [torch.randn(s, device=dev, dtype=DTYPES[dtype]) for s in step.in_shapes]
+
+        def run(module: nn.Module = module, xs: list[torch.Tensor] = xs) -> object:
+            with torch.inference_mode():
+                return module(*xs)
+
+        times.append((step, measure(run, dev, budget_s=budget_s, min_reps=3).median_ms))
+    total = sum(t for _, t in times) or 1.0
+    rows = [BlockTime(s.name, s.kind, [list(x) for x in s.in_shapes], t, t / total) for s, t in times]
+    return sorted(rows, key=lambda r: r.median_ms, reverse=True)
+
+

@@ -1,0 +1,67 @@
+"""The device's peaks for the roofline — matmul FLOP/s and copy bandwidth — measured once, cached per device."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .timing import measure
+
+__all__ = ["device_name", "peaks"]
+
+
+def device_name(device: torch.device) -> str:
+    """``NVIDIA H100 80GB HBM3`` or the CPU's model name with its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name} ({torch.get_num_threads()} threads)"
+
+
+def _cache_file() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return root / "blockstitch" / "peaks.json"
+
+
+def _measure(device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+    flops = 0.0
+    for n in ((8192, 16384) if device.type == "cuda" else (1024, 2048)):  # the best of two sizes
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        t = measure(lambda: a @ b, device, budget_s=1.0, min_reps=5)
+        flops = max(flops, 2 * n**3 / (min(t.samples_ms) / 1e3))
+    m = (2**30 if device.type == "cuda" else 2**27) // 4  # 4 GiB on a GPU, 512 MiB on a CPU, float32
+    src = torch.empty(m, device=device, dtype=torch.float32)
+    dst = torch.empty_like(src)
+    t = measure(lambda: dst.copy_(src), device, budget_s=1.0, min_reps=5)
+    bandwidth = 2 * m * 4 / (min(t.samples_ms) / 1e3)  # read + write; the best run is the peak
+    return {"flops": flops, "bytes_per_s": bandwidth}
+
+
+def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> dict[str, float]:
+    """Peak matmul FLOP/s (in ``dtype``) and copy bandwidth of ``device``; measured once, then read from
+    ``~/.cache/blockstitch/peaks.json`` (keyed by device name, dtype and torch version)."""
+    key = f"{device_name(device)}|{dtype}|torch {torch.__version__}|v2"
+    file = _cache_file()
+    cache: dict[str, dict[str, float]] = {}
+    if file.is_file():
+        try:
+            cache = json.loads(file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    if key not in cache or refresh:
+        cache[key] = _measure(device, dtype)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(json.dumps(cache, indent=2))
+        except OSError:
+            pass  # a read-only home still gets its numbers, just not cached
+    return cache[key]

@@ -1,0 +1,106 @@
+"""The timing method: warm up until timings settle, then repeat until the median is stable or the time budget
+is spent. On CUDA each repetition is timed with device events (no host/launch skew), optionally after a write
+that flushes the L2 cache; on CPU with `perf_counter`, optionally after a write that flushes the caches."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Timing", "measure", "settle"]
+
+
+@dataclass
+class Timing:
+    """Per-repetition times (ms) and the summary the reports use."""
+
+    samples_ms: list[float]
+    warmup_reps: int
+
+    @property
+    def median_ms(self) -> float:
+        """Median time of one call."""
+        return statistics.median(self.samples_ms)
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile (0..1) of the samples."""
+        ordered = sorted(self.samples_ms)
+        pos = q * (len(ordered) - 1)
+        lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+        return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+class _Flusher:
+    """Writes a buffer larger than the last-level cache, so each repetition starts cold."""
+
+    def __init__(self, device: torch.device, nbytes: int) -> None:
+        self.buffer = torch.empty(nbytes // 4, dtype=torch.float32, device=device)
+
+    def __call__(self) -> None:
+        self.buffer.zero_()
+
+
+def _timer(device: torch.device) -> Callable[[Callable[[], object], Callable[[], None] | None], float]:
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def cuda_once(fn: Callable[[], object], flush: Callable[[], None] | None) -> float:
+            if flush is not None:
+                flush()
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+
+        return cuda_once
+
+    def cpu_once(fn: Callable[[], object], flush: Callable[[], None] | None) -> float:
+        if flush is not None:
+            flush()
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
+
+    return cpu_once
+
+
+def settle(fn: Callable[[], object], device: torch.device, max_reps: int = 50, max_seconds: float = 30.0,
+           window: int = 3, tolerance: float = 0.05) -> int:
+    """Warm up (compilation, cudnn autotuning, allocator growth happen here) until ``window`` consecutive
+    times agree within ``tolerance``; returns how many calls that took."""
+    once = _timer(device)
+    times: list[float] = []
+    t_end = time.perf_counter() + max_seconds
+    while len(times) < max_reps and time.perf_counter() < t_end:
+        times.append(once(fn, None))
+        if len(times) >= window + 1:  # the first call (compile, autotune) never counts as settled
+            last = times[-window:]
+            if max(last) <= (1 + tolerance) * min(last):
+                break
+    return len(times)
+
+
+def measure(fn: Callable[[], object], device: torch.device, budget_s: float = 2.0, min_reps: int = 5,
+            max_reps: int = 1000, flush_l2: bool = False) -> Timing:
+    """Warm up, then time repetitions until the median changes by < 1% over the last fifth of the samples
+    (at least ``min_reps``), the time budget is spent, or ``max_reps`` is reached."""
+    warm = settle(fn, device)
+    once = _timer(device)
+    flush = _Flusher(device, 256 * 2**20 if device.type == "cuda" else 64 * 2**20) if flush_l2 else None
+    samples: list[float] = []
+    t_end = time.perf_counter() + budget_s
+    while len(samples) < max_reps:
+        samples.append(once(fn, flush))
+        n = len(samples)
+        if n >= min_reps and time.perf_counter() > t_end:
+            break
+        if n >= max(min_reps, 20) and n % 10 == 0:
+            earlier = statistics.median(samples[: n - n // 5])
+            if abs(statistics.median(samples) - earlier) <= 0.01 * earlier:
+                break
+    return Timing(samples, warm)
