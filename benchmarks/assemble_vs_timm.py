@@ -21,8 +21,9 @@ import timm
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import blockstitch as bs  # noqa: E402
 from _timing import Comparison, compare, machine  # noqa: E402
+
+import blockstitch as bs  # noqa: E402
 
 
 def main() -> None:

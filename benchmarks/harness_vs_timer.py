@@ -17,8 +17,9 @@ import torch.utils.benchmark as tb
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import blockstitch as bs  # noqa: E402
 from _timing import machine  # noqa: E402
+
+import blockstitch as bs  # noqa: E402
 from blockstitch.bench.timing import measure  # noqa: E402
 
 

@@ -20,8 +20,9 @@ import timm
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import blockstitch as bs  # noqa: E402
 from _timing import compare, machine  # noqa: E402
+
+import blockstitch as bs  # noqa: E402
 
 PAIRS = [("resnet152", "resnet152", (3, 224, 224)), ("vit_b_16", "vit_base_patch16_224", (3, 224, 224))]
 RSS_CASES = [((3, 224, 224), 1), ((3, 1024, 1024), 64), ((3, 4096, 4096), 256)]

@@ -19,8 +19,9 @@ import torchvision.models as tv
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import blockstitch as bs  # noqa: E402
 from _timing import compare, machine  # noqa: E402
+
+import blockstitch as bs  # noqa: E402
 
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:

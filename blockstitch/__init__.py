@@ -3,13 +3,13 @@
 from . import blocks as _blocks  # noqa: F401  (registers the built-in blocks)
 from .api import build, load_spec, plan
 from .assemble import Plan
-from .blockspec import BlockSpec
 from .bench import BenchResult, bench
+from .blockspec import BlockSpec
 from .check import CheckReport, check_module
 from .errors import BlockstitchError, RegistryError, ShapeError, SpecError
 from .profile import NodeProfile, Profile, profile
-from .stitch import StitchReport, Stitched, stitch
 from .registry import block_kinds, get_block, register_block
+from .stitch import Stitched, StitchReport, stitch
 from .transfer import TransferError, TransferReport, transfer_weights
 
 __all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile", "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError", "RegistryError", "ShapeError", "SpecError", "block_kinds",

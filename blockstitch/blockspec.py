@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
-from typing_extensions import Self
 from torch import nn
+from typing_extensions import Self
 
 from .errors import ShapeError, fmt_shape
 

@@ -12,13 +12,22 @@ from rich.table import Table
 
 from . import api
 from .assemble import Plan, zoo_names
-from .assemble.zoo import gmacs_text, zoo_markdown
-from .profile import profile
-from .render import (render_bench, render_blocks, render_check, render_compare, render_plan, render_profile,
-                     render_stitch, render_stitch_rows, render_sweep)
 from .assemble.schema import network_schema
-from .errors import BlockstitchError, SpecError, fmt_shape
+from .assemble.zoo import gmacs_text, zoo_markdown
+from .errors import BlockstitchError, SpecError
+from .profile import profile
 from .registry import block_classes, load_entry_points, load_plugin_file
+from .render import (
+    render_bench,
+    render_blocks,
+    render_check,
+    render_compare,
+    render_plan,
+    render_profile,
+    render_stitch,
+    render_stitch_rows,
+    render_sweep,
+)
 
 __all__ = ["main"]
 
@@ -55,8 +64,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan (or, for an edit
     spec, what the edit changes)."""
     if api.is_edit_source(args.spec):
-        from .stitch import build_edit
         from .assemble import find_spec, load_file
+        from .stitch import build_edit
 
         report = build_edit(load_file(find_spec(args.spec)), device="meta").report
         if args.json:

@@ -12,6 +12,7 @@ import importlib.util
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, TypeVar, get_args
 
 from pydantic import BeforeValidator, SerializeAsAny
@@ -19,7 +20,7 @@ from pydantic import BeforeValidator, SerializeAsAny
 from .blockspec import BlockSpec
 from .errors import RegistryError, did_you_mean
 
-__all__ = ["register_block", "get_block", "block_kinds", "block_classes", "load_plugin_file", "load_entry_points",
+__all__ = ["register_block", "get_block", "block_kinds", "block_classes", "load_plugin_file", "load_entry_points", "import_file",
            "SubBlock", "validate_sub_block"]
 
 _REGISTRY: dict[str, type[BlockSpec]] = {}
@@ -80,23 +81,29 @@ def block_classes() -> list[type[BlockSpec]]:
     return [_REGISTRY[k] for k in block_kinds()]
 
 
+def import_file(path: str | Path) -> ModuleType:
+    """Import a Python file the user named explicitly (once per path) and return the module."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise RegistryError(f"file not found: {path}")
+    name = f"blockstitch_user_{file.stem}_{abs(hash(str(file))) & 0xFFFFFF:x}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise RegistryError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_plugin_file(path: str | Path) -> None:
     """Import a Python file of the user's own blocks (it registers them with :func:`register_block`).
 
     This is the only way code enters through the CLI (``--plugin``): the user names the file explicitly.
     """
-    file = Path(path).resolve()
-    if not file.is_file():
-        raise RegistryError(f"plugin file not found: {path}")
-    name = f"blockstitch_plugin_{file.stem}_{abs(hash(str(file))) & 0xFFFF:x}"
-    if name in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise RegistryError(f"cannot import plugin file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    import_file(path)
 
 
 def load_entry_points() -> list[str]:

@@ -7,9 +7,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from blockstitch.registry import get_block
-
-from blockstitch.registry import block_kinds
+from blockstitch.registry import block_kinds, get_block
 
 ALL_KINDS = block_kinds()
 

@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
+from ..blocks.layout import bridge
 from ..blockspec import LAYOUTS, BlockSpec, TensorInfo
 from ..errors import BlockstitchError, ShapeError, SpecError, fmt_shape
-from ..blocks.layout import bridge
 from .graph import wire
 from .plan import Plan, Step
 from .spec import Network, Node, Origin

@@ -113,20 +113,14 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
 def train_flops(model: nn.Module, shape: Sequence[int], batch: int) -> int:
     """FLOPs of one training step's forward and backward, counted on meta tensors (the weights' gradients,
     and the input's only if it needs one — it does not here)."""
-    from torch.func import functional_call
     from torch.utils.flop_counter import FlopCounterMode
 
-    stand_ins = {n: torch.empty_like(t, device="meta").requires_grad_(t.is_floating_point() and t.requires_grad)
-                 for n, t in list(model.named_parameters()) + list(model.named_buffers())}
-    was = model.training
-    model.train()
-    try:
-        with FlopCounterMode(display=False) as counter:
-            out = functional_call(model, stand_ins, (torch.empty(batch, *shape, device="meta"),))
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            out.float().mean().backward()
-    finally:
-        model.train(was)
+    from ..meta import meta_call
+
+    with FlopCounterMode(display=False) as counter:
+        out = meta_call(model, [torch.empty(batch, *shape, device="meta")], train=True, grad=True)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        out.float().mean().backward()
     return int(counter.get_total_flops())
 
 

@@ -9,7 +9,7 @@ from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
 
 from ..blockspec import BlockSpec, Shape
-from ..errors import ShapeError, fmt_shape
+from ..errors import ShapeError
 from ..registry import register_block
 from .layers import ActName, NormName, get_act, get_norm
 from .ops import conv_macs, spatial

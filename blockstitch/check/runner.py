@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import signal
-import warnings
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
+
+from ..meta import meta_call
 
 __all__ = ["Outcome", "run_meta", "run_real", "time_limit", "first_line"]
 
@@ -67,17 +68,11 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 def run_meta(module: nn.Module, x_shape: tuple[int, ...], train: bool = False, seconds: float = 30) -> Outcome:
     """Forward on a meta tensor; real weights get meta stand-ins (nothing allocated, nothing changed)."""
-    stand_ins = {n: torch.empty_like(t, device="meta") for n, t in
-                 list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers())}
-    was = module.training
-    module.train(train)
     try:
-        with torch.no_grad(), time_limit(seconds):
-            return Outcome(functional_call(module, stand_ins, (torch.empty(x_shape, device="meta"),)))
+        with time_limit(seconds):
+            return Outcome(meta_call(module, [torch.empty(x_shape, device="meta")], train=train))
     except Exception as err:  # noqa: BLE001 — any failure of the module under test is a finding
         return Outcome(error=first_line(err))
-    finally:
-        module.train(was)
 
 
 def run_real(fn: Callable[[], Any], seconds: float) -> Outcome:

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from ..blockspec import Shape
 from ..errors import RegistryError, SpecError
-from ..registry import get_block
+from ..registry import get_block, import_file
 
 __all__ = ["Factory", "parse_args", "resolve_target", "CHANNEL_ARGS"]
 
@@ -44,16 +41,10 @@ def parse_args(pairs: list[str]) -> dict[str, Any]:
 def _load_class(target: str) -> type:
     where, _, name = target.rpartition(":")
     if where.endswith(".py") or "/" in where:
-        file = Path(where).resolve()
-        if not file.is_file():
-            raise SpecError(f"file not found: {where}")
-        mod_name = f"blockstitch_check_{file.stem}"
-        spec = importlib.util.spec_from_file_location(mod_name, file)
-        if spec is None or spec.loader is None:
-            raise SpecError(f"cannot import {where}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        spec.loader.exec_module(module)
+        try:
+            module = import_file(where)
+        except RegistryError as err:
+            raise SpecError(str(err)) from None
     else:
         try:
             module = importlib.import_module(where)

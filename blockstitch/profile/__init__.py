@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from ..api import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
+from ..meta import meta_call
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 
@@ -126,14 +126,12 @@ def _count(module: nn.Module, targets: list[tuple[str, nn.Module]], inputs: list
     handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
     was_training = module.training
     try:
-        module.eval()
-        with torch.no_grad(), counter:
+        with counter:
             if real:  # weights stay where they are, untouched: the call sees meta tensors of their shapes
-                stand_ins = {n: torch.empty_like(t, device="meta") for n, t in
-                             list(module.named_parameters()) + list(module.named_buffers())}
-                functional_call(module, stand_ins, tuple(inputs))
+                meta_call(module, inputs)
             else:
-                module(*inputs)
+                with torch.no_grad():
+                    module.eval()(*inputs)
     finally:
         for h in handles:
             h.remove()

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 from torch import nn
-from torch.func import functional_call
 
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, ShapeError, SpecError, fmt_shape
+from ..meta import meta_call
 from ..registry import get_block
 from .edits import InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .paths import match_paths, nearest_paths
@@ -53,19 +53,6 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
-def meta_forward(model: nn.Module, inputs: Sequence[torch.Tensor]) -> Any:
-    """Run ``model`` on meta tensors without touching its weights (real tensors get meta stand-ins)."""
-    stand_ins = {n: torch.empty_like(t, device="meta") for n, t in
-                 list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers())}
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return functional_call(model, stand_ins, tuple(inputs), tie_weights=True)
-    finally:
-        model.train(was_training)
-
-
 def record_shapes(model: nn.Module, input_shape: Shape) -> Recording:
     """Which modules run, in what order, and the shape each one takes and gives (one meta forward)."""
     rec = Recording()
@@ -84,7 +71,7 @@ def record_shapes(model: nn.Module, input_shape: Shape) -> Recording:
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
     try:
-        meta_forward(model, [torch.empty(input_shape, device="meta")])
+        meta_call(model, [torch.empty(input_shape, device="meta")])
     except (RuntimeError, ValueError, TypeError) as err:
         raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)}: "
                          f"{str(err).splitlines()[0]}", hint="give the input shape it expects") from None
