@@ -20,8 +20,12 @@ def stand_ins(module: nn.Module, grad: bool = False) -> dict[str, torch.Tensor]:
     """Meta tensors shaped like every parameter and buffer (tied weights included); with ``grad``, the
     trainable ones require a gradient, so a backward pass can be counted too."""
     tensors = list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers())
-    return {name: torch.empty_like(t, device="meta").requires_grad_(grad and t.is_floating_point() and t.requires_grad)
-            for name, t in tensors}
+    made: dict[int, torch.Tensor] = {}  # a tied tensor (one object, several names) gets one stand-in
+    for _, t in tensors:
+        if id(t) not in made:
+            made[id(t)] = torch.empty_like(t, device="meta").requires_grad_(
+                grad and t.is_floating_point() and t.requires_grad)
+    return {name: made[id(t)] for name, t in tensors}
 
 
 def meta_call(module: nn.Module, inputs: Sequence[torch.Tensor], train: bool = False, grad: bool = False) -> Any:

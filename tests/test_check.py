@@ -184,6 +184,18 @@ def test_failures_are_contained() -> None:
     assert "took longer than 0.3 s" in _failed(slow)["shapes (meta sweep)"]
 
 
+def test_memory_hungry_module_is_not_run_for_real() -> None:
+    class Hungry(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            big = x.new_ones(x.shape[0], 2**31)  # 8 GiB per sample at float32
+            return x + big.sum(dim=1).view(-1, 1, 1, 1) * 0
+
+    r = bs.check_module(Hungry(), **FAST)
+    real = next(c for c in r.checks if c.name == "real forward")
+    assert real.status == "skipped" and "would allocate" in real.message and "GiB" in real.message
+    assert not _failed(r)  # nothing ran for real, nothing crashed
+
+
 PLUGIN = '''
 import torch
 from torch import nn

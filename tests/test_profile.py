@@ -174,3 +174,43 @@ def test_plan_and_dict_sources_profile_alike() -> None:
     from_plan = bs.profile(bs.plan(spec, batch=2))
     assert from_dict.macs == from_plan.macs == bs.plan(spec, batch=2).macs > 0
     assert [n.name for n in from_dict.nodes] == ["conv_0", "mhsa_1_bridge", "mhsa_1"]
+
+
+def test_a_block_whose_analytic_macs_are_wrong_is_reported() -> None:
+    from typing import Literal
+
+    from blockstitch import BlockSpec, register_block
+
+    @register_block
+    class Miscounted(BlockSpec):
+        """A 1×1 conv whose spec undercounts its MACs by half (a bug the cross-check must catch)."""
+
+        kind: Literal["miscounted_test"] = "miscounted_test"
+
+        def out_shape(self, in_shapes):
+            return tuple(in_shapes[0])
+
+        def macs(self, in_shapes):
+            b, c, h, w = in_shapes[0]
+            return b * c * c * h * w // 2
+
+        def build(self, in_shapes):
+            return nn.Conv2d(in_shapes[0][1], in_shapes[0][1], 1)
+
+    prof = bs.profile({"name": "m", "input": [8, 4, 4], "nodes": [{"id": "bad", "kind": "miscounted_test"}]})
+    assert prof.disagreements == ["bad: counted 1,024 MACs, its block says 512"]
+
+
+def test_shared_parameters_are_counted_once() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(100, 16)
+            self.out = nn.Linear(16, 100, bias=False)
+            self.out.weight = self.embed.weight  # weight tying
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(x)
+
+    prof = bs.profile(Tied(), (5, 16))
+    assert prof.params == 1600 and prof.trainable_params == 1600 and prof.macs == 5 * 16 * 100

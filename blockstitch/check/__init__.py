@@ -146,14 +146,14 @@ def _sweep(subject: _Subject, pattern: Pattern, layout: str, out_pattern: Patter
 def check_module(target: nn.Module | Factory | str, input: str | None = "b c h w", output: str | None = None,
                  axes: dict[str, int] | None = None, args: dict[str, Any] | None = None, batch: int = 2,
                  compile: bool = True, export: bool = True, compile_backend: str = "aot_eager",
-                 seconds: float = 20.0, max_elements: int = 2**22) -> CheckReport:
+                 seconds: float = 20.0, max_elements: int = 2**22, max_bytes: int = 2 * 2**30) -> CheckReport:
     """Check a module against a shape contract and report what holds, what does not, and the rule it obeys.
 
     ``target``: an ``nn.Module``, a factory ``(shape, layout, channels) -> nn.Module``, a registered block kind,
     or ``"path/file.py:Name"`` / ``"package.module:Name"`` (constructed with ``args``). ``input``/``output``
     are einops-style patterns (``None`` input tries b c h w, b n c and b h w c); ``axes`` binds sizes
     (default c=64). Everything runs on meta tensors first; real runs are capped at ``max_elements`` input
-    values and ``seconds`` each.
+    values, at ``max_bytes`` of activations (predicted on meta tensors before running) and ``seconds`` each.
     """
     axes = dict(axes or {})
     subject = _Subject(target, args or {})
@@ -188,15 +188,37 @@ def check_module(target: nn.Module | Factory | str, input: str | None = "b c h w
         f"{rule_text}; e.g. at {'×'.join(map(str, failed[0]['size']))}: {failed[0]['error']}"))
     if not passing:
         return CheckReport(subject.label, layout, layouts, checks, constraints, 0, {}, sweep)
-    # 3. real runs at a few passing sizes
-    real_sizes = [s for s in passing if math.prod(pattern.shape(s)) <= max_elements][:3] or passing[:1]
+    # 3. real runs at a few passing sizes, never where meta tensors predict too much memory
+    from ..profile import profile
+
+    probe = subject.make(pattern.shape(passing[0]), layout, passing[0]["c"], device="meta")
+    too_big: list[str] = []
+
+    def affordable(sizes: dict[str, int]) -> bool:
+        shape = pattern.shape(sizes)
+        if math.prod(shape) > max_elements:
+            return False
+        try:
+            need = profile(probe, shape[1:], batch=shape[0]).activation_bytes
+        except Exception:  # noqa: BLE001 — cannot predict: the time limit still applies
+            return True
+        if need > max_bytes:
+            too_big.append(f"{fmt_shape(shape)} would allocate {need / 2**30:,.1f} GiB")
+        return need <= max_bytes
+
+    real_sizes = [s for s in passing if affordable(s)][:3]
+    if not real_sizes:
+        checks.append(CheckResult("real forward", "skipped", "not run for real: " + "; ".join(too_big or
+                                  [f"inputs above {max_elements:,} values"])))
+        return CheckReport(subject.label, layout, layouts, checks, constraints, 0, {}, sweep)
     base = real_sizes[min(1, len(real_sizes) - 1)]
     module = subject.make(pattern.shape(base), layout, base["c"])
     params = sum(p.numel() for p in module.parameters())
     checks += _real_checks(module, subject, pattern, layout, real_sizes, base, batch, seconds)
     checks += _extra_checks(module, pattern, layout, base, seconds, compile, export, compile_backend)
-    from ..profile import profile
-
+    if too_big:
+        next(c for c in checks if c.name == "real forward").message += " (skipped, too much memory: " + \
+            "; ".join(too_big) + ")"
     try:
         macs = profile(module, pattern.shape(base)[1:], batch=base["b"]).macs
     except Exception:  # noqa: BLE001 — an uncountable module still gets its other checks
