@@ -77,6 +77,8 @@ def test_options_run(options: dict) -> None:
 def test_cuda_only_options_are_refused_on_cpu() -> None:
     with pytest.raises(bs.SpecError, match="CUDA graphs need a CUDA device"):
         bs.bench("cbam", (16, 14, 14), cuda_graphs=True)
+    with pytest.raises(bs.SpecError, match="infer only"):
+        bs.bench("cbam", (16, 14, 14), cuda_graphs=True, mode="train")
     if not torch.cuda.is_available():
         with pytest.raises(bs.SpecError, match="no CUDA device"):
             bs.bench("cbam", (16, 14, 14), device="cuda")

@@ -175,6 +175,9 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SpecError("--device cuda, but no CUDA device is available", hint="use --device cpu")
+    if cuda_graphs and mode == "train":
+        raise SpecError("CUDA graphs are supported for --mode infer only",
+                        hint="a captured training step needs a capturable optimizer; time it without --cuda-graphs")
     if cuda_graphs and dev.type != "cuda":
         raise SpecError("CUDA graphs need a CUDA device", hint="drop --cuda-graphs or use --device cuda")
     label, model, shape = resolve_module(target, input_shape, args)
