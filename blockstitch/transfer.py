@@ -75,7 +75,8 @@ def _pair_by_structure(src_names: list[str], dst_names: list[str], src: Mapping[
             pairs.append((queue.pop(0), name))
         else:
             left_dst.append(name)
-    left_src = [n for n in src_names if n in {m for q in by_shape.values() for m in q}]
+    unpaired = {m for queue in by_shape.values() for m in queue}
+    left_src = [n for n in src_names if n in unpaired]
     return pairs, left_src, left_dst
 
 

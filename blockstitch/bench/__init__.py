@@ -93,7 +93,7 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
         find_spec(target)
         is_spec = True
     except SpecError:
-        is_spec = ":" in target and False
+        is_spec = False
     if is_spec:
         model = api.build(target, input_shape)
         plan = model.meta.get("blockstitch_plan") if isinstance(getattr(model, "meta", None), dict) else None
@@ -226,7 +226,7 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
     result.throughput = batch / (timing.median_ms / 1e3)
     result.tflops = flops / (timing.median_ms / 1e3) / 1e12
     if roofline:
-        peak = peaks(dev, DTYPES[dtype] if not amp else DTYPES[dtype])
+        peak = peaks(dev, DTYPES[dtype])
         size = torch.finfo(DTYPES[dtype]).bits // 8
         factor = 1 if mode == "infer" else 3  # a step reads weights and activations again, writes gradients
         nbytes = factor * (prof.param_bytes + prof.activation_bytes) * size / 4

@@ -86,7 +86,8 @@ def _sizes_for(pattern: Pattern, layout: str) -> list[tuple[int, ...]]:
 def _bind(pattern: Pattern, layout: str, size: tuple[int, ...], axes: dict[str, int], batch: int) -> dict[str, int]:
     sizes = {"b": batch, "c": axes.get("c", 64), **axes}
     if layout == "b n c":
-        sizes.setdefault("n", size[0]) if "n" in axes else sizes.update(n=size[0])
+        if "n" not in axes:
+            sizes["n"] = size[0]
     else:
         if "h" not in axes:
             sizes["h"] = size[0]

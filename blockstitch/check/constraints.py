@@ -35,8 +35,7 @@ def infer_constraints(layout: str, sweep: list[dict[str, Any]]) -> tuple[list[Co
         note = " (and at 1, by broadcasting)" if len(core) < len(ok) else ""
         return ([Constraint(a, "fixed", v) for a, v in zip(axes, fixed)],
                 f"works only at {'×'.join(map(str, fixed))}{note}")
-    if len(axes) == 2 and all(h == w for h, w in ok) and all(h != w for h, w in bad if (h, h) in ok or True) \
-            and any(h != w for h, w in bad) and not any(h == w for h, w in bad):
+    if len(axes) == 2 and all(h == w for h, w in ok) and all(h != w for h, w in bad):
         return [Constraint("h", "equal", "w")], "works only when h = w (square inputs)"
     k = reduce(math.gcd, [v for size in ok for v in size])
     if k > 1 and all(any(v % k for v in size) for size in bad):
