@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["stand_ins", "meta_call"]
+__all__ = ["stand_ins", "meta_call", "natural_input"]
 
 
 def stand_ins(module: nn.Module, grad: bool = False) -> dict[str, torch.Tensor]:
@@ -38,3 +38,15 @@ def meta_call(module: nn.Module, inputs: Sequence[torch.Tensor], train: bool = F
             return functional_call(module, stand_ins(module, grad), tuple(inputs), tie_weights=True)
     finally:
         module.train(was)
+
+
+def natural_input(module: nn.Module) -> tuple[int, ...] | None:
+    """The input a module was made for, without the batch: a blockstitch network's planned input, else a timm
+    model's ``pretrained_cfg["input_size"]``; None when the module does not say."""
+    meta = getattr(module, "meta", None)
+    plan = meta.get("blockstitch_plan") if isinstance(meta, dict) else None
+    if plan is not None:
+        return tuple(plan.input.shape[1:])
+    cfg = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
+    size = cfg.get("input_size") if isinstance(cfg, dict) else None
+    return tuple(size) if size else None

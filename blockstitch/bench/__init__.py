@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
+from ..meta import natural_input
 from .peaks import device_name, peaks
 from .timing import Timing, measure
 
@@ -87,8 +88,7 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
         from ..sources import timm_model
 
         model = timm_model(target[5:])
-        cfg = getattr(model, "pretrained_cfg", {}) or {}
-        return target, model, tuple(input_shape or cfg.get("input_size", (3, 224, 224)))
+        return target, model, tuple(input_shape or natural_input(model) or (3, 224, 224))
     try:
         find_spec(target)
         is_spec = True
@@ -96,8 +96,7 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
         is_spec = False
     if is_spec:
         model = api.build(target, input_shape)
-        plan = model.meta.get("blockstitch_plan") if isinstance(getattr(model, "meta", None), dict) else None
-        shape = tuple(input_shape) if input_shape else (tuple(plan.input.shape[1:]) if plan else None)
+        shape = tuple(input_shape) if input_shape else natural_input(model)
         if shape is None:
             raise SpecError(f"give --input for {target}")
         return target, model, shape

@@ -197,7 +197,12 @@ def check_module(target: nn.Module | Factory | str, input: str | None = "b c h w
             too_big.append(f"{fmt_shape(shape)} would allocate {need / 2**30:,.1f} GiB")
         return need <= max_bytes
 
-    real_sizes = [s for s in passing if affordable(s)][:3]
+    real_sizes: list[dict[str, int]] = []
+    for sizes in passing:  # each check costs a meta profile: stop at three
+        if len(real_sizes) == 3:
+            break
+        if affordable(sizes):
+            real_sizes.append(sizes)
     if not real_sizes:
         checks.append(CheckResult("real forward", "skipped", "not run for real: " + "; ".join(too_big or
                                   [f"inputs above {max_elements:,} values"])))

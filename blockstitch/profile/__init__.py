@@ -20,7 +20,7 @@ from torch import nn
 from ..api import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
-from ..meta import meta_call
+from ..meta import meta_call, natural_input
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 
@@ -99,17 +99,6 @@ def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
     return [torch.empty(tuple(s), device="meta") for s in shapes]
 
 
-def _stitched_input(module: nn.Module) -> tuple[int, ...] | None:
-    plan = module.meta.get("blockstitch_plan") if isinstance(getattr(module, "meta", None), dict) else None
-    return tuple(plan.input.shape[1:]) if plan is not None else _default_input(module)
-
-
-def _default_input(module: nn.Module) -> tuple[int, ...] | None:
-    cfg = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
-    size = cfg.get("input_size") if isinstance(cfg, dict) else None
-    return tuple(size) if size else None
-
-
 def _count(module: nn.Module, targets: list[tuple[str, nn.Module]], inputs: list[torch.Tensor],
            real: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]]]:
     """Run one forward on meta tensors under the counter; real modules see meta stand-ins for their tensors."""
@@ -166,10 +155,10 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
         source = timm_model(source[5:], device="meta")
     elif isinstance(source, (str, Path, dict)) and is_edit_source(source):
         edited = build(source, device="meta")
-        input_shape = input_shape or _stitched_input(edited)
+        input_shape = input_shape or natural_input(edited)
         source = edited
     if isinstance(source, nn.Module):
-        shape = tuple(input_shape) if input_shape is not None else _default_input(source)
+        shape = tuple(input_shape) if input_shape is not None else natural_input(source)
         if shape is None:
             raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
         targets = [(n, m) for n, m in source.named_modules() if n and n.count(".") == depth - 1]

@@ -20,6 +20,7 @@ from ..assemble import Located, build_module, find_spec, load_file, make_plan, r
 from ..assemble.spec import validation_error
 from ..blockspec import Shape
 from ..errors import SpecError, fmt_shape
+from ..meta import natural_input
 from .apply import EditRecord, apply_edits, record_shapes
 from .edits import EditSpec, InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .weights import load_into, read_weights
@@ -76,15 +77,6 @@ class Stitched(NamedTuple):
     report: StitchReport
 
 
-def _default_input(model: nn.Module) -> Shape | None:
-    plan = getattr(model, "meta", {}).get("blockstitch_plan") if isinstance(getattr(model, "meta", None), dict) \
-        else None
-    if plan is not None:
-        return tuple(plan.input.shape[1:])
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    return tuple(cfg["input_size"]) if isinstance(cfg, dict) and cfg.get("input_size") else None
-
-
 def _edits(kind: type, items: Sequence[Any], group: str) -> list[Any]:
     out = []
     for i, item in enumerate(items):
@@ -112,7 +104,7 @@ def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] 
     before a module is built, and the stitched network is run once more on meta tensors before returning.
     ``input_shape`` (without batch) defaults to a blockstitch network's or a timm model's own.
     """
-    shape = tuple(input_shape) if input_shape is not None else _default_input(model)
+    shape = tuple(input_shape) if input_shape is not None else natural_input(model)
     if shape is None:
         raise SpecError("stitch() needs input_shape (without the batch) for this model, e.g. (3, 224, 224)")
     full = (1, *shape)
