@@ -17,7 +17,7 @@ from typing_extensions import Self
 
 from .errors import ShapeError, fmt_shape
 
-__all__ = ["BlockSpec", "Shape", "TensorInfo", "LAYOUTS", "axis_index"]
+__all__ = ["BlockSpec", "BlockCard", "Paper", "CATEGORIES", "Shape", "TensorInfo", "LAYOUTS", "axis_index"]
 
 Shape = tuple[int, ...]
 """A tensor shape, batch first: ``(b, c, h, w)``."""
@@ -32,6 +32,45 @@ def axis_index(layout: str, axis: str) -> int:
     if axis not in names:
         raise ShapeError(f"axis '{axis}' is not in layout '{layout}'", expected=f"one of {names}", found=axis)
     return names.index(axis)
+
+
+CATEGORIES = ("attention", "conv", "down", "up", "fusion", "token_mixer", "block", "neck", "head", "stem", "norm",
+              "layout", "op", "adapter")
+"""What a block is for, as `blockstitch blocks --category` filters it (the first eight are the library's)."""
+
+
+@dataclass(frozen=True)
+class Paper:
+    """Where a block comes from: cite it."""
+
+    title: str
+    venue: str
+    year: int
+    url: str
+    """arXiv or DOI link."""
+
+
+@dataclass(frozen=True)
+class BlockCard:
+    """What a user reads before stitching a block in: its paper, category, the names the popular collections
+    give it, its contract (the same vocabulary `check-module` reports) and where papers usually insert it.
+
+    Number of inputs and layouts come from the spec class itself (``arity``, ``in_layouts``, ``out_layout``).
+    """
+
+    category: str
+    """One of :data:`CATEGORIES`."""
+    paper: Paper | None = None
+    aliases: tuple[str, ...] = ()
+    """Names users know from other collections (`CoordAtt`, `CA`); `blocks --search` finds them."""
+    size_rule: str = "any"
+    """Spatial/token size rule: `any`, `multiple_of:K`, `min:M`, `square`, `fixed:HxW` — as check-module says."""
+    channel_rule: str = "any"
+    """Channel rule, e.g. `any`, `multiple_of:heads`, `min:8`."""
+    insert_where: str = ""
+    """Where papers usually insert it, e.g. `after each residual stage`, `before the head`."""
+    notes: str = ""
+    """Differences from the paper or the reference code, bugs found in references, missing CUDA ops."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +113,8 @@ class BlockSpec(BaseModel):
     arity: ClassVar[int | None] = 1
     channel_fields: ClassVar[tuple[str, ...]] = ()
     stride_fields: ClassVar[tuple[str, ...]] = ("stride",)
+    card: ClassVar[BlockCard | None] = None
+    """The block's card (paper, category, aliases, contract); every block of the verified library has one."""
     _layout: str | None = PrivateAttr(default=None)
 
     def with_layout(self, layout: str) -> Self:
@@ -110,6 +151,16 @@ class BlockSpec(BaseModel):
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
         """Fields and two sets of input shapes that the registry-wide tests build and run."""
         raise NotImplementedError
+
+    def init_identity(self, module: nn.Module) -> bool:
+        """Re-initialise ``module`` (built by this spec) in place so it computes exactly its input — a zero last
+        gate, layer scale or residual scale — and return True; return False when the block has no such
+        parameter (the stitcher then wraps it in a zero-gated residual). Only shape-keeping blocks are asked.
+
+        >>> spec.init_identity(module) and torch.equal(module(x), x)
+        True
+        """
+        return False
 
     # ---- several named outputs (a backbone's stages) ---------------------------------------------
     def output_names(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (imported to register the blocks)
     upsample,
     vgg,
 )
+from . import library  # noqa: F401,E402  (the verified module library; registers its blocks)
 from .layers import get_act, get_norm
 
 __all__ = ["get_act", "get_norm"]
