@@ -16,7 +16,7 @@ from timm.layers.cbam import CbamModule
 from timm.layers.coord_attn import CoordAttn
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..registry import register_block
 from .layers import ActName, get_act
 
@@ -44,6 +44,13 @@ class SESpec(_ChannelAttnSpec):
     """Squeeze-and-Excitation (Hu et al.): global pool → 1×1 reduce → act → 1×1 expand → sigmoid gate."""
 
     kind: Literal["se"] = "se"
+    card = BlockCard(
+        "attention",
+        paper=Paper("Squeeze-and-Excitation Networks", "CVPR", 2018, "https://arxiv.org/abs/1709.01507"),
+        aliases=("SE", "SEAttention", "SEModule", "SELayer", "SqueezeExcite", "SENet"),
+        insert_where="at the end of each residual branch, before the addition (SE-ResNet); or after a backbone stage",
+        notes="timm's SEModule; the hidden width is rounded to `divisor` (8) as in timm, the paper uses c/r exactly.",
+    )
     reduction: PositiveFloat = 16
     """Channel reduction ratio r (hidden = channels / r, rounded to `divisor`)."""
     divisor: PositiveInt = 8
@@ -69,6 +76,13 @@ class CBAMSpec(_ChannelAttnSpec):
     """CBAM (Woo et al.): channel attention from avg- and max-pooled MLP, then a 7×7 spatial attention."""
 
     kind: Literal["cbam"] = "cbam"
+    card = BlockCard(
+        "attention",
+        paper=Paper("CBAM: Convolutional Block Attention Module", "ECCV", 2018, "https://arxiv.org/abs/1807.06521"),
+        aliases=("CBAM", "CBAMBlock", "CbamModule"),
+        insert_where="at the end of each residual branch, before the addition; YOLO forks put it after a neck C2f/C3",
+        notes="timm's CbamModule; MLP biases off by default (`bias: true` gives the paper's).",
+    )
     reduction: PositiveFloat = 16
     """Channel reduction ratio of the shared MLP."""
     divisor: PositiveInt = 1
@@ -100,6 +114,14 @@ class ECASpec(_ChannelAttnSpec):
     """Efficient Channel Attention (Wang et al.): a 1-d conv across pooled channels; k adapts to channels."""
 
     kind: Literal["eca"] = "eca"
+    card = BlockCard(
+        "attention",
+        paper=Paper("ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks",
+                    "CVPR", 2020, "https://arxiv.org/abs/1910.03151"),
+        aliases=("ECA", "ECAAttention", "ECANet", "EcaModule", "eca_layer", "EfficientChannelAttention"),
+        insert_where="at the end of each residual branch, before the addition; after backbone stages in YOLO forks",
+        notes="timm's EcaModule; kernel from the channel count with gamma=2, b=1.",
+    )
     kernel_size: PositiveInt | None = None
     """Kernel of the 1-d conv; default from the channel count (γ=2, b=1 as in the paper)."""
 
@@ -124,6 +146,15 @@ class CoordAttnSpec(_ChannelAttnSpec):
     """Coordinate attention (Hou et al.): pooled along H and along W, a shared 1×1 conv, two gates."""
 
     kind: Literal["coord_attn"] = "coord_attn"
+    card = BlockCard(
+        "attention",
+        paper=Paper("Coordinate Attention for Efficient Mobile Network Design",
+                    "CVPR", 2021, "https://arxiv.org/abs/2103.02907"),
+        aliases=("CoordAtt", "CA", "CoordAttention", "CoordAttn"),
+        insert_where="inside inverted residuals after the depthwise conv (MobileNetV2); after backbone stages "
+                     "or in the neck",
+        notes="timm's CoordAttn (hidden = max(8, c/r)).",
+    )
     reduction: PositiveFloat = 32
     """Channel reduction ratio (hidden = max(8, channels / r) as in the paper)."""
     min_hidden: PositiveInt = 8

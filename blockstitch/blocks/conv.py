@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Shape
 from ..errors import ShapeError
 from ..registry import register_block
 from .layers import ActName, NormName, get_act, get_norm
@@ -47,6 +47,7 @@ class ConvSpec(BlockSpec):
     """Conv unit: 2-d convolution, then a norm and an activation chosen by name."""
 
     kind: Literal["conv"] = "conv"
+    card = BlockCard("conv", aliases=("Conv", "ConvBNAct", "ConvNormAct"))
     out_channels: PositiveInt
     """Output channels (input channels are inferred)."""
     kernel_size: PositiveInt = 3

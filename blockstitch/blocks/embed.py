@@ -11,7 +11,7 @@ from pydantic import Field, PositiveInt
 from timm.layers import trunc_normal_
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape, TensorInfo
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape, TensorInfo
 from ..errors import ShapeError, fmt_shape
 from ..registry import register_block
 from .layers import get_norm
@@ -37,6 +37,14 @@ class PatchEmbedSpec(BlockSpec):
     """Split an image into patches and embed each one: `b c h w` → `b n c` on a (h/p)×(w/p) grid."""
 
     kind: Literal["patch_embed"] = "patch_embed"
+    card = BlockCard(
+        "stem",
+        paper=Paper("An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
+                    "ICLR", 2021, "https://arxiv.org/abs/2010.11929"),
+        aliases=("PatchEmbed",),
+        size_rule="multiple_of:patch_size",
+        insert_where="first, on the image",
+    )
     out_channels: PositiveInt
     """Embedding width (768 for ViT-B)."""
     patch_size: PositiveInt = 16
@@ -107,6 +115,7 @@ class PosEmbedSpec(BlockSpec):
     """Class token (optional) + learned position embedding on tokens; fixes the token count it was built for."""
 
     kind: Literal["pos_embed"] = "pos_embed"
+    card = BlockCard("stem", aliases=("PosEmbed",), insert_where="right after the patch embedding")
     class_token: bool = True
     """Prepend a learned class token (read out later by `classifier` with `pool: token`)."""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)

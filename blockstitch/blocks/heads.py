@@ -9,7 +9,7 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Shape
 from ..errors import ShapeError
 from ..registry import register_block
 from .ops import conv_macs, linear_macs
@@ -45,6 +45,7 @@ class ClassifierSpec(BlockSpec):
     """Classification head: global avg/max pool (`b c h w`), class token or token mean (`b n c`), → logits."""
 
     kind: Literal["classifier"] = "classifier"
+    card = BlockCard("head", aliases=("Classify", "ClassifierHead"), insert_where="last")
     num_classes: PositiveInt
     """Number of classes (not scaled by the width multiplier)."""
     pool: Readout = "avg"
@@ -86,6 +87,7 @@ class SegHeadSpec(BlockSpec):
     """Segmentation head: a 1×1 conv to class logits per pixel, optionally upsampled by `scale`."""
 
     kind: Literal["seg_head"] = "seg_head"
+    card = BlockCard("head", aliases=("SegHead",), insert_where="last")
     num_classes: PositiveInt
     """Number of classes."""
     scale: PositiveInt = 1

@@ -13,7 +13,7 @@ import torch
 from pydantic import PositiveFloat, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..registry import register_block
 from .conv import ConvSpec
 from .layers import ActName, NormName
@@ -38,6 +38,12 @@ class InceptionSpec(BlockSpec):
     """GoogLeNet Inception block with configurable branch widths (torchvision's field names)."""
 
     kind: Literal["inception"] = "inception"
+    card = BlockCard(
+        "block",
+        paper=Paper("Going Deeper with Convolutions", "CVPR", 2015, "https://arxiv.org/abs/1409.4842"),
+        aliases=("Inception", "InceptionBlock", "InceptionModule"),
+        insert_where="stacked in the body (GoogLeNet)",
+    )
     ch1x1: PositiveInt
     """Width of the 1×1 branch."""
     ch3x3red: PositiveInt

@@ -17,7 +17,7 @@ from einops.layers.torch import Rearrange
 from pydantic import Field
 from torch import nn
 
-from ..blockspec import LAYOUTS, BlockSpec, Shape, TensorInfo
+from ..blockspec import LAYOUTS, BlockCard, BlockSpec, Shape, TensorInfo
 from ..errors import ShapeError, fmt_shape
 from ..registry import register_block
 
@@ -29,6 +29,7 @@ class RearrangeSpec(BlockSpec):
     """An einops `rearrange` pattern, e.g. `b c h w -> b (h w) c`; `axes` binds sizes einops cannot infer."""
 
     kind: Literal["rearrange"] = "rearrange"
+    card = BlockCard("layout", aliases=("Rearrange",))
     pattern: str
     """einops pattern, `left -> right`."""
     axes: dict[str, int] = Field(default_factory=dict)

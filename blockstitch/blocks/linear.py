@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Shape
 from ..registry import register_block
 from .ops import linear_macs
 
@@ -21,6 +21,7 @@ class FlattenSpec(BlockSpec):
     """Flatten everything after the batch axis: `b c h w` → `b (c h w)`, laid out as `b c`."""
 
     kind: Literal["flatten"] = "flatten"
+    card = BlockCard("layout", aliases=("Flatten",))
     in_layouts = None
 
     def out_layout(self, in_layout: str) -> str:
@@ -46,6 +47,7 @@ class LinearSpec(BlockSpec):
     """Fully connected layer on the last (channel) axis: `b c`, or per token on `b n c` / `b h w c`."""
 
     kind: Literal["linear"] = "linear"
+    card = BlockCard("op", aliases=("Linear",))
     out_features: PositiveInt
     """Output features."""
     bias: bool = True
@@ -73,6 +75,7 @@ class DropoutSpec(BlockSpec):
     """Dropout (active in training mode only), any layout."""
 
     kind: Literal["dropout"] = "dropout"
+    card = BlockCard("op", aliases=("Dropout",))
     p: float = Field(0.5, ge=0.0, lt=1.0)
     """Probability of zeroing an element."""
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape, axis_index
+from ..blockspec import BlockCard, BlockSpec, Shape, axis_index
 from ..errors import ShapeError, fmt_shape
 from ..registry import register_block
 
@@ -88,6 +88,7 @@ class ConcatSpec(_MergeSpec):
     """Concatenate inputs along an axis of their layout (default the channels, `c`)."""
 
     kind: Literal["concat"] = "concat"
+    card = BlockCard("fusion", aliases=("Concat",), insert_where="where two paths meet (necks, U-Nets)")
     axis: str = "c"
     """Axis name in the input layout (`c` for channels, `n` for tokens)."""
 
@@ -119,6 +120,7 @@ class AddSpec(_MergeSpec):
     """Element-wise sum of inputs of one shape (a residual join)."""
 
     kind: Literal["add"] = "add"
+    card = BlockCard("fusion", aliases=("Add", "Sum"), insert_where="where two paths meet (residuals, FPN)")
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
         shapes = self._aligned(in_shapes)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import PositiveFloat
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape, axis_index
+from ..blockspec import BlockCard, BlockSpec, Shape, axis_index
 from ..errors import ShapeError
 from ..registry import register_block
 from .layers import NORM_LAYOUTS, ActName, get_act, get_norm
@@ -21,6 +21,7 @@ class NormSpec(BlockSpec):
     """A norm layer over the channel axis of whatever layout flows in."""
 
     kind: Literal["norm"] = "norm"
+    card = BlockCard("norm", aliases=("BatchNorm", "LayerNorm", "GroupNorm"))
     norm: Literal["batchnorm", "groupnorm", "layernorm", "instancenorm"] = "batchnorm"
     """Which norm; layernorm normalizes channels of `b n c`, `b h w c` and (like ConvNeXt) `b c h w`."""
     eps: PositiveFloat = 1e-5
@@ -57,6 +58,7 @@ class ActSpec(BlockSpec):
     """An activation function by name, for any layout."""
 
     kind: Literal["act"] = "act"
+    card = BlockCard("op", aliases=("Activation",))
     act: ActName = "relu"
     """Which activation."""
     inplace: bool = False
@@ -83,6 +85,7 @@ class IdentitySpec(BlockSpec):
     """Passes its input through unchanged (a placeholder, or a named tap point)."""
 
     kind: Literal["identity"] = "identity"
+    card = BlockCard("op", aliases=("Identity",))
     in_layouts = None
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:

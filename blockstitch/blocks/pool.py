@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import NonNegativeInt, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Shape
 from ..registry import register_block
 from .ops import pair, spatial
 
@@ -46,6 +46,7 @@ class MaxPoolSpec(_WindowPoolSpec):
     """2-d max pooling."""
 
     kind: Literal["maxpool"] = "maxpool"
+    card = BlockCard("down", aliases=("MaxPool", "MaxPool2d"))
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         return nn.MaxPool2d(self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode)
@@ -56,6 +57,7 @@ class AvgPoolSpec(_WindowPoolSpec):
     """2-d average pooling."""
 
     kind: Literal["avgpool"] = "avgpool"
+    card = BlockCard("down", aliases=("AvgPool", "AvgPool2d"))
     count_include_pad: bool = True
     """Count padded zeros in the average."""
 
@@ -84,6 +86,7 @@ class AdaptiveAvgPoolSpec(_AdaptivePoolSpec):
     """Adaptive average pooling to a fixed output size (`output_size: 1` is ResNet's `avgpool`)."""
 
     kind: Literal["adaptive_avgpool"] = "adaptive_avgpool"
+    card = BlockCard("op", aliases=("AdaptiveAvgPool2d",))
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         return nn.AdaptiveAvgPool2d(pair(self.output_size))
@@ -94,6 +97,7 @@ class AdaptiveMaxPoolSpec(_AdaptivePoolSpec):
     """Adaptive max pooling to a fixed output size."""
 
     kind: Literal["adaptive_maxpool"] = "adaptive_maxpool"
+    card = BlockCard("op", aliases=("AdaptiveMaxPool2d",))
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         return nn.AdaptiveMaxPool2d(pair(self.output_size))
@@ -104,6 +108,7 @@ class GlobalPoolSpec(BlockSpec):
     """Global average or max pooling over h, w, flattened to `b c` (or kept as `b c 1 1`)."""
 
     kind: Literal["global_pool"] = "global_pool"
+    card = BlockCard("op", aliases=("GlobalPool", "GAP"), insert_where="before the classifier")
     op: Literal["avg", "max"] = "avg"
     """Average or max."""
     flatten: bool = True

@@ -13,7 +13,7 @@ import torch
 from pydantic import PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..errors import ShapeError
 from ..registry import SubBlock, register_block
 from .layers import ActName, NormName, get_act, get_norm
@@ -122,6 +122,12 @@ class BasicBlockSpec(_ResidualSpec):
     """ResNet basic block: two 3×3 convs and a shortcut (ResNet-18/34)."""
 
     kind: Literal["basic"] = "basic"
+    card = BlockCard(
+        "block",
+        paper=Paper("Deep Residual Learning for Image Recognition", "CVPR", 2016, "https://arxiv.org/abs/1512.03385"),
+        aliases=("BasicBlock",),
+        insert_where="stacked in residual stages (ResNet-18/34)",
+    )
 
     def _inner(self, cin: int) -> tuple[list[tuple[int, int, int, int, int]], int]:
         c = self.out_channels
@@ -138,6 +144,12 @@ class BottleneckSpec(_ResidualSpec):
     """ResNet bottleneck: 1×1 reduce, 3×3 (strided, grouped for ResNeXt), 1×1 expand, and a shortcut."""
 
     kind: Literal["bottleneck"] = "bottleneck"
+    card = BlockCard(
+        "block",
+        paper=Paper("Deep Residual Learning for Image Recognition", "CVPR", 2016, "https://arxiv.org/abs/1512.03385"),
+        aliases=("Bottleneck", "BottleneckBlock"),
+        insert_where="stacked in residual stages (ResNet-50/101, ResNeXt)",
+    )
     expansion: PositiveInt = 4
     """out_channels = expansion × planes."""
     groups: PositiveInt = 1

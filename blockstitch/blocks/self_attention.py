@@ -11,7 +11,7 @@ from einops import rearrange
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..errors import ShapeError
 from ..registry import register_block
 from .ops import attention_macs, linear_macs
@@ -42,6 +42,13 @@ class MHSASpec(BlockSpec):
     """Multi-head self-attention on tokens (`b n c`); spatial inputs are bridged to tokens and back."""
 
     kind: Literal["mhsa"] = "mhsa"
+    card = BlockCard(
+        "token_mixer",
+        paper=Paper("Attention Is All You Need", "NeurIPS", 2017, "https://arxiv.org/abs/1706.03762"),
+        aliases=("MHSA", "MultiHeadAttention", "Attention", "MultiHeadSelfAttention"),
+        channel_rule="multiple_of:heads",
+        insert_where="in place of the token mixer of a transformer block; on the last stage of a CNN",
+    )
     heads: PositiveInt = 8
     """Number of heads; the channels must divide by it."""
     qkv_bias: bool = True

@@ -14,7 +14,7 @@ from timm.layers import create_attn
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Shape
 from ..errors import ShapeError, SpecError, did_you_mean
 from ..registry import register_block
 
@@ -43,6 +43,7 @@ class TimmAttnSpec(BlockSpec):
     """Any attention module of `timm.layers.create_attn` (se, eca, cbam, gc, coord, halo, …), channels bound."""
 
     kind: Literal["timm_attn"] = "timm_attn"
+    card = BlockCard("adapter")
     type: AttnType = "se"
     """timm's attention type name."""
     args: dict[str, Plain] = Field(default_factory=dict)
@@ -87,6 +88,7 @@ class TimmBackboneSpec(BlockSpec):
     """
 
     kind: Literal["timm_backbone"] = "timm_backbone"
+    card = BlockCard("adapter")
     model: str
     """timm model name, e.g. resnet34, convnext_tiny."""
     out_indices: list[int] | None = None

@@ -10,7 +10,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from timm.layers import DropPath, Mlp
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..registry import register_block
 from .layers import ActName, get_act
 from .ops import linear_macs
@@ -41,6 +41,14 @@ class TransformerSpec(BlockSpec):
     """Transformer encoder block on tokens (`b n c`): pre-norm self-attention and MLP, residual both."""
 
     kind: Literal["transformer"] = "transformer"
+    card = BlockCard(
+        "block",
+        paper=Paper("An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
+                    "ICLR", 2021, "https://arxiv.org/abs/2010.11929"),
+        aliases=("Block", "TransformerBlock", "ViTBlock", "TransformerEncoderLayer"),
+        channel_rule="multiple_of:heads",
+        insert_where="stacked after the patch embedding",
+    )
     heads: PositiveInt = 8
     """Attention heads."""
     mlp_ratio: PositiveFloat = 4.0

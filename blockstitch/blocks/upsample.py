@@ -9,7 +9,7 @@ import torch
 from pydantic import PositiveFloat, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Shape
 from ..errors import ShapeError
 from ..registry import register_block
 from .layers import ActName, NormName, get_act, get_norm
@@ -41,6 +41,7 @@ class UpSpec(BlockSpec):
     """U-Net decoder step. `from: [below, skip]`: upsample `below` ×2, concat with `skip`, then conv units."""
 
     kind: Literal["up"] = "up"
+    card = BlockCard("up", aliases=("Upsample", "UpBlock"), insert_where="in decoders and necks (U-Net, FPN)")
     out_channels: PositiveInt
     """Width of the convs after the concat."""
     mode: Literal["transpose", "bilinear", "nearest"] = "transpose"
@@ -119,6 +120,7 @@ class InterpolateSpec(BlockSpec):
     """Resize `b c h w` by a scale factor (nearest, bilinear or bicubic)."""
 
     kind: Literal["interpolate"] = "interpolate"
+    card = BlockCard("up", aliases=("Interpolate", "nn.Upsample"))
     scale: PositiveFloat = 2.0
     """Scale factor for h and w."""
     mode: Literal["nearest", "bilinear", "bicubic"] = "nearest"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import PositiveInt
 from torch import nn
 
-from ..blockspec import BlockSpec, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..registry import register_block
 from .layers import ActName, NormName, get_act, get_norm
 from .ops import conv_macs, spatial
@@ -24,6 +24,13 @@ class VGGBlockSpec(BlockSpec):
     """
 
     kind: Literal["vgg_block"] = "vgg_block"
+    card = BlockCard(
+        "block",
+        paper=Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
+                    "ICLR", 2015, "https://arxiv.org/abs/1409.1556"),
+        aliases=("VGGBlock",),
+        insert_where="stacked (VGG-11/16/19)",
+    )
     out_channels: PositiveInt
     """Width of every conv in the block."""
     convs: PositiveInt = 2
