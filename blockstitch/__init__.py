@@ -7,11 +7,13 @@ from .bench import BenchResult, bench
 from .blockspec import BlockSpec
 from .check import CheckReport, check_module
 from .errors import BlockstitchError, RegistryError, ShapeError, SpecError
+from .fuse import Fused, FuseReport, fuse
 from .profile import NodeProfile, Profile, profile
 from .registry import block_kinds, get_block, register_block
 from .stitch import Stitched, StitchReport, stitch
 from .transfer import TransferError, TransferReport, transfer_weights
 
 __all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile", "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError", "RegistryError", "ShapeError", "SpecError", "block_kinds",
-           "get_block", "register_block", "TransferError", "TransferReport", "transfer_weights"]
+           "get_block", "register_block", "TransferError", "TransferReport", "transfer_weights", "fuse", "Fused",
+           "FuseReport"]
 __version__ = "0.1.0"

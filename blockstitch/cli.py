@@ -16,7 +16,7 @@ from .assemble.schema import network_schema
 from .assemble.zoo import gmacs_text, zoo_markdown
 from .errors import BlockstitchError, SpecError
 from .profile import profile
-from .registry import block_classes, load_entry_points, load_plugin_file
+from .registry import load_entry_points, load_plugin_file
 from .render import (
     render_bench,
     render_blocks,
@@ -211,17 +211,39 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
-    """`blockstitch blocks`: every registered kind with its one-line doc."""
+    """`blockstitch blocks [KIND]`: the registered kinds (filtered by --category / --search), one card, the
+    catalogue page (--markdown) or JSON."""
+    from . import catalogue
+
+    if args.markdown:
+        from .catalogue_docs import library_markdown
+
+        print(library_markdown(args.lang), end="")
+        return 0
+    if args.kind:
+        if args.json:
+            print(json.dumps(catalogue.entry(args.kind).to_dict(), indent=2))
+        else:
+            out.print(catalogue.card_text(args.kind), markup=False, highlight=False)
+        return 0
+    found = catalogue.entries()
+    if args.category:
+        found = catalogue.by_category(args.category, found)
+    if args.search:
+        found = catalogue.search(args.search, found)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in found], indent=2))
+        return 0
     table = Table(header_style="bold")
-    table.add_column("kind")
-    table.add_column("layout in")
-    table.add_column("what it is")
-    for cls in block_classes():
-        kind = cls.model_fields["kind"].default
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        layouts = "any" if cls.in_layouts is None else " | ".join(cls.in_layouts)
-        table.add_row(kind, layouts, doc)
+    for col in ("kind", "category", "paper", "aliases", "layout in", "what it is"):
+        table.add_column(col)
+    for e in found:
+        layouts = "any" if e.layouts_in is None else " | ".join(e.layouts_in)
+        paper = f"{e.paper.venue} {e.paper.year}" if e.paper else ""
+        table.add_row(e.kind, e.category, paper, ", ".join(e.aliases[:3]), layouts, e.doc)
     out.print(table)
+    if not found:
+        err.print("no block matches; try `blockstitch blocks --search WORD` with part of a name")
     return 0
 
 
@@ -330,7 +352,15 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--plots", default=None, help="folder for PNG plots (default: next to the results)")
     sw.add_argument("--no-plots", action="store_true", help="skip the plots")
     sw.set_defaults(func=cmd_sweep)
-    sub.add_parser("blocks", help="list the registered block kinds").set_defaults(func=cmd_blocks)
+    bl = sub.add_parser("blocks", help="list the registered blocks, or show one block's card")
+    bl.add_argument("kind", nargs="?", default=None, help="show this block's card (a kind or an alias, e.g. CoordAtt)")
+    bl.add_argument("--category", default=None, help="only this category (attention, conv, down, up, fusion, …)")
+    bl.add_argument("--search", default=None, metavar="WORD",
+                    help="kinds, aliases and paper titles containing WORD (case, '-', '_' and spaces ignored)")
+    bl.add_argument("--json", action="store_true", help="print JSON (kind, category, paper, aliases, inputs, rules…)")
+    bl.add_argument("--markdown", action="store_true", help="print the catalogue page (docs/library.md)")
+    bl.add_argument("--lang", default="en", choices=["en", "zh-CN"], help="language of --markdown")
+    bl.set_defaults(func=cmd_blocks)
     sub.add_parser("schema", help="print the JSON Schema of spec files").set_defaults(func=cmd_schema)
     z = sub.add_parser("zoo", help="list the bundled specs with their params and MACs")
     z.add_argument("--markdown", action="store_true", help="print a Markdown table (as in the README)")
