@@ -11,14 +11,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import PositiveFloat, PositiveInt
-from timm.layers import EcaModule, SEModule, make_divisible
-from timm.layers.cbam import CbamModule
-from timm.layers.coord_attn import CoordAttn
 from torch import nn
 
 from ..blockspec import BlockCard, BlockSpec, Paper, Shape
 from ..registry import register_block
 from .layers import ActName, get_act
+from .ops import make_divisible
 
 __all__ = ["SESpec", "CBAMSpec", "ECASpec", "CoordAttnSpec"]
 
@@ -68,6 +66,8 @@ class SESpec(_ChannelAttnSpec):
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = in_shapes[0][1]
+        from timm.layers import SEModule  # the module is timm's; imported when one is built
+
         return SEModule(c, rd_channels=self.hidden(c), act_layer=_act_class(self.act))
 
 
@@ -105,6 +105,8 @@ class CBAMSpec(_ChannelAttnSpec):
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = in_shapes[0][1]
+        from timm.layers.cbam import CbamModule
+
         return CbamModule(c, rd_channels=self.hidden(c), spatial_kernel_size=self.spatial_kernel,
                           act_layer=_act_class(self.act), mlp_bias=self.bias)
 
@@ -138,6 +140,8 @@ class ECASpec(_ChannelAttnSpec):
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = in_shapes[0][1]
+        from timm.layers import EcaModule
+
         return EcaModule(c, kernel_size=self.kernel(c))
 
 
@@ -172,4 +176,6 @@ class CoordAttnSpec(_ChannelAttnSpec):
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = in_shapes[0][1]
+        from timm.layers.coord_attn import CoordAttn
+
         return CoordAttn(c, rd_channels=self.hidden(c), bias=True, act_layer=_act_class(self.act))

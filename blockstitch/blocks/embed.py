@@ -8,7 +8,6 @@ from typing import Any, Literal
 import torch
 from einops import rearrange, repeat
 from pydantic import Field, PositiveInt
-from timm.layers import trunc_normal_
 from torch import nn
 
 from ..blockspec import BlockCard, BlockSpec, Paper, Shape, TensorInfo
@@ -99,7 +98,7 @@ class PosEmbed(nn.Module):
         super().__init__()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if class_token else None
         self.pos_embed = nn.Parameter(torch.empty(1, tokens + int(class_token), dim))
-        trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
         self.pos_drop = nn.Dropout(dropout)

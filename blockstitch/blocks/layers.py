@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from timm.layers import LayerNorm2d, get_act_layer
 from torch import nn
 
 from ..errors import SpecError, did_you_mean
@@ -33,6 +32,14 @@ NORM_LAYOUTS: dict[str, tuple[str, ...]] = {
 """Layouts each norm can work in (layernorm on ``b c h w`` normalizes over channels, as ConvNeXt does)."""
 
 _ACT_ALIASES = {"swish": "silu", "hard_sigmoid": "hard_sigmoid", "none": None}
+
+_ACTS: dict[str, type[nn.Module]] = {
+    "relu6": nn.ReLU6, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "silu": nn.SiLU, "mish": nn.Mish,
+    "sigmoid": nn.Sigmoid, "hard_sigmoid": nn.Hardsigmoid, "hardswish": nn.Hardswish, "tanh": nn.Tanh,
+    "elu": nn.ELU, "prelu": nn.PReLU,
+}
+"""Activation classes by name: torch's own (what timm's ``get_act_layer`` resolves to, or the same function),
+so a spec that only names activations never imports timm."""
 
 
 def get_norm(
@@ -68,6 +75,8 @@ def get_norm(
     if norm == "instancenorm":
         return nn.InstanceNorm2d(channels, eps=eps, affine=True)
     if layout == "b c h w":
+        from timm.layers import LayerNorm2d  # timm only for the specs that use it
+
         return LayerNorm2d(channels, eps=eps)
     return nn.LayerNorm(channels, eps=eps)
 
@@ -93,7 +102,7 @@ def get_act(act: str | type[nn.Module] | Callable[..., nn.Module] | None, inplac
         return nn.ReLU(inplace=inplace)
     if name == "gelu_tanh":
         return nn.GELU(approximate="tanh")
-    layer = get_act_layer(name)
+    layer = _ACTS[name]
     try:
         return layer(inplace=inplace) if inplace else layer()
     except TypeError:  # not every activation takes inplace

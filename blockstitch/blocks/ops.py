@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..blockspec import Shape
 from ..errors import ShapeError, fmt_shape
 
-__all__ = ["conv_out", "conv_macs", "conv_t_macs", "linear_macs", "attention_macs", "pair", "spatial"]
+__all__ = ["conv_out", "conv_macs", "conv_t_macs", "linear_macs", "attention_macs", "pair", "spatial", "make_divisible"]
 
 
 def pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -75,3 +75,18 @@ def attention_macs(batch: int, heads: int, q_len: int, kv_len: int, head_dim: in
     """MACs of ``softmax(q kᵀ) v``: ``q kᵀ`` plus ``attn v`` (what SDPA computes)."""
     v_dim = head_dim if v_dim is None else v_dim
     return batch * heads * q_len * kv_len * (head_dim + v_dim)
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
+    """``value`` rounded to the nearest multiple of ``divisor`` (at least ``min_value``, default ``divisor``),
+    one step up when rounding would lose more than ``1 - round_limit`` of it: timm's channel rule, here so that
+    planning a spec does not import timm (a test pins equality with ``timm.layers.make_divisible``).
+
+    >>> make_divisible(64 / 16, 8, round_limit=0.0)
+    8
+    >>> make_divisible(0.75 * 100)
+    72
+    """
+    floor = divisor if min_value is None else min_value
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded

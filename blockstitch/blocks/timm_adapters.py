@@ -7,12 +7,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
-import timm
 import torch
 from pydantic import Field
-from timm.layers import create_attn
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..blockspec import BlockCard, BlockSpec, Shape
 from ..errors import ShapeError, SpecError, did_you_mean
@@ -27,6 +24,8 @@ Plain = int | float | bool | str
 
 def _meta_run(build: Any, in_shapes: Sequence[Shape], kind: str) -> tuple[Any, int]:
     """Run a third-party module on meta tensors: its output and its counted MACs (timm gives no formula)."""
+    from torch.utils.flop_counter import FlopCounterMode  # pulls in triton: only when counting
+
     try:
         with torch.device("meta"):
             module = build().eval()
@@ -50,6 +49,8 @@ class TimmAttnSpec(BlockSpec):
     """Extra constructor arguments (plain values only), e.g. {rd_ratio: 0.25}."""
 
     def _build(self, channels: int) -> nn.Module:
+        from timm.layers import create_attn  # timm is imported when a spec uses it, not to list the kind
+
         module = create_attn(self.type, channels, **self.args)
         if module is None:
             raise SpecError(f"timm returned no module for attention type '{self.type}'")
@@ -74,6 +75,8 @@ class TimmAttnSpec(BlockSpec):
 
 @lru_cache(maxsize=32)
 def _feature_names(model: str, out_indices: tuple[int, ...] | None) -> tuple[str, ...]:
+    import timm
+
     with torch.device("meta"):
         backbone = timm.create_model(model, pretrained=False, features_only=True,
                                      **({"out_indices": out_indices} if out_indices is not None else {}))
@@ -98,11 +101,15 @@ class TimmBackboneSpec(BlockSpec):
         return tuple(self.out_indices) if self.out_indices is not None else None
 
     def output_names(self) -> tuple[str, ...]:
+        import timm
+
         if self.model not in timm.list_models():
             raise SpecError(f"timm has no model '{self.model}'{did_you_mean(self.model, timm.list_models())}")
         return _feature_names(self.model, self._indices())
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        import timm
+
         kwargs = {"out_indices": self._indices()} if self.out_indices is not None else {}
         return timm.create_model(self.model, pretrained=False, features_only=True, in_chans=in_shapes[0][1],
                                  **kwargs)

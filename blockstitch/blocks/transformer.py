@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field, PositiveFloat, PositiveInt
-from timm.layers import DropPath, Mlp
 from torch import nn
 
 from ..blockspec import BlockCard, BlockSpec, Paper, Shape
@@ -24,6 +23,8 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, dim: int, heads: int, hidden: int, qkv_bias: bool, act: nn.Module, eps: float,
                  drop: float, attn_drop: float, drop_path: float) -> None:
+        from timm.layers import DropPath, Mlp  # timm's modules (its names); imported when one is built
+
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = SelfAttention(dim, heads, qkv_bias, attn_drop, drop)
