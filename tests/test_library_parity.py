@@ -1,0 +1,77 @@
+"""Library blocks that Ultralytics also has: configured alike, Ultralytics' weights transferred with
+`bs.transfer_weights`, the two must hold the same tensors under the same names and give the same outputs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from blockstitch.registry import get_block
+from blockstitch.transfer import transfer_weights
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+U = pytest.importorskip("ultralytics.nn.modules")
+
+# (ultralytics constructor, its args, our kind, our fields, input shape)
+CASES = [
+    ("C2f", (16, 24, 2, True), "c2f", {"out_channels": 24, "depth": 2, "shortcut": True}, (1, 16, 13, 9)),
+    ("C2f", (16, 24, 1, False, 2), "c2f", {"out_channels": 24, "shortcut": False, "groups": 2}, (1, 16, 13, 9)),
+    ("C3", (16, 24, 2), "c3", {"out_channels": 24, "depth": 2}, (1, 16, 13, 9)),
+    ("SPPF", (16, 24, 5), "sppf", {"out_channels": 24, "hidden_act": False}, (1, 16, 13, 9)),
+    ("SPP", (16, 24), "spp", {"out_channels": 24}, (1, 16, 13, 9)),
+    ("ADown", (16, 24), "adown", {"out_channels": 24}, (1, 16, 13, 9)),
+    ("SCDown", (16, 32, 3, 2), "scdown", {"out_channels": 32}, (1, 16, 13, 9)),
+    ("RepNCSPELAN4", (16, 32, 32, 16, 1), "repncspelan4", {"out_channels": 32, "hidden_channels": 32,
+                                                           "inner_channels": 16}, (1, 16, 13, 9)),
+    ("C2PSA", (128, 128, 1), "c2psa", {}, (1, 128, 5, 7)),
+    ("PSA", (256, 256), "psa_yolov10", {}, (1, 256, 5, 3)),
+    ("RepConv", (16, 16, 3, 1, 1, 1, 1, True, True), "repconv", {"out_channels": 16, "identity_bn": True},
+     (1, 16, 13, 9)),
+    ("RepConv", (16, 24, 3, 2), "repconv", {"out_channels": 24, "stride": 2}, (1, 16, 13, 9)),
+    ("GhostConv", (16, 32, 3, 2), "ghost_conv", {"out_channels": 32, "kernel_size": 3, "stride": 2},
+     (1, 16, 13, 9)),
+]
+
+
+def _randomise_norms(module: torch.nn.Module) -> None:
+    """Random BatchNorm statistics and affine terms, so that a mis-wired norm cannot hide behind identity."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize("ref_name, args, kind, fields, shape", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_ultralytics_parity(ref_name: str, args: tuple, kind: str, fields: dict, shape: tuple) -> None:
+    torch.manual_seed(0)
+    ref = getattr(U, ref_name)(*args).eval()
+    _randomise_norms(ref)
+    ours = get_block(kind).model_validate(fields).build([shape]).eval()
+
+    report = transfer_weights(ref, ours)
+    assert report.complete and not report.by_structure, str(report)  # every tensor matched by its own name
+    ref_sd, our_sd = ref.state_dict(), ours.state_dict()
+    assert list(ref_sd) == list(our_sd)
+    assert all(torch.equal(ref_sd[n], our_sd[n]) for n in ref_sd)
+    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
+
+    x = torch.randn(shape)
+    with torch.no_grad():
+        expected, got = ref(x), ours(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_parity_detects_a_wrong_weight() -> None:
+    """The comparison can fail: one perturbed weight after the transfer changes the output."""
+    ref = U.C2f(16, 24, 1, True).eval()
+    ours = get_block("c2f").model_validate({"out_channels": 24, "shortcut": True}).build([(1, 16, 9, 7)]).eval()
+    transfer_weights(ref, ours)
+    with torch.no_grad():
+        ours.m[0].cv2.conv.weight[0, 0, 0, 0] += 1.0
+        x = torch.randn(1, 16, 9, 7)
+        assert not torch.allclose(ref(x), ours(x), atol=1e-5)
