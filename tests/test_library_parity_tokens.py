@@ -1,0 +1,104 @@
+"""Token-mixer and spatial-context library blocks against the modules of timm, fightingcv-attention and
+ultralytics: configured alike, weights moved with `transfer_weights`, the same parameter count and the same
+eval outputs (≤ 1e-5). Where the reference has a bug, the test pins the difference the card documents."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+import blockstitch as bs
+from blockstitch.registry import get_block
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def _ours(kind: str, fields: dict, shape: tuple[int, ...]) -> nn.Module:
+    return get_block(kind).model_validate(fields).build([shape])
+
+
+def _randomise(module: nn.Module) -> None:
+    """Non-default values everywhere (layer scales of 1e-5 or zero-init gates would hide a wiring mistake)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5 if "running_var" in name
+                        else torch.randn(t.shape, generator=g) * 0.2)
+
+
+def _params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def check_parity(reference: nn.Module, ours: nn.Module, shape: tuple[int, ...],
+                 to_ref: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+                 from_ref: Callable[[torch.Tensor], torch.Tensor] = lambda y: y, atol: float = 1e-5) -> torch.Tensor:
+    """Transfer weights reference → ours; assert equal params and outputs; return our output."""
+    _randomise(reference)
+    report = bs.transfer_weights(reference, ours)
+    assert report.complete, str(report)
+    assert _params(reference) == _params(ours)
+    reference.eval(), ours.eval()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want, got = from_ref(reference(to_ref(x))), ours(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=atol, rtol=1e-4)
+    return got
+
+
+def nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+def nchw(y: torch.Tensor) -> torch.Tensor:
+    return y.permute(0, 3, 1, 2)
+
+
+def tokens(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).transpose(1, 2)
+
+
+# ---- timm ------------------------------------------------------------------------------------------------
+def test_focal_modulation_matches_timm() -> None:
+    from timm.models.focalnet import FocalModulation
+
+    ref = FocalModulation(16, focal_window=3, focal_level=2, focal_factor=2)
+    check_parity(ref, _ours("focal_modulation", {}, (1, 16, 7, 5)), (1, 16, 7, 5))
+
+
+def test_poolformer_matches_timm_metaformer_block() -> None:
+    from timm.layers import GroupNorm1
+    from timm.models.metaformer import MetaFormerBlock, Pooling
+
+    ref = MetaFormerBlock(16, token_mixer=Pooling, mlp_act=nn.GELU, mlp_bias=True, norm_layer=GroupNorm1,
+                          layer_scale_init_value=1e-5)
+    check_parity(ref, _ours("poolformer", {}, (1, 16, 7, 5)), (1, 16, 7, 5))
+
+
+def test_swiftformer_attn_matches_timm() -> None:
+    from timm.models.swiftformer import EfficientAdditiveAttention
+
+    ref = EfficientAdditiveAttention(in_dims=16, token_dim=16, num_heads=1)
+    check_parity(ref, _ours("swiftformer_attn", {}, (1, 16, 7, 5)), (1, 16, 7, 5))
+
+
+def test_efficientvit_msla_matches_timm_litemla() -> None:
+    from timm.models.efficientvit_mit import LiteMLA
+
+    ref = LiteMLA(16, 16, dim=8, scales=(3, 5))
+    check_parity(ref, _ours("efficientvit_msla", {"scales": [3, 5], "residual": False}, (1, 16, 7, 5)), (1, 16, 7, 5))
+
+
+# ---- fightingcv-attention ----------------------------------------------------------------------------------
+def test_external_attn_matches_fightingcv_on_tokens() -> None:
+    from fightingcv_attention.attention.ExternalAttention import ExternalAttention
+
+    shape = (1, 16, 7, 5)
+    check_parity(ExternalAttention(16, S=8), _ours("external_attn", {"slots": 8}, shape), shape,
+                 to_ref=tokens, from_ref=lambda y: y.transpose(1, 2).reshape(shape))
