@@ -1,52 +1,281 @@
-"""Running a module that holds real weights on meta tensors, without touching or copying those weights.
+"""Guests leave no trace: running a user's module for shapes (or for real) without changing it.
 
-``torch.func.functional_call`` swaps in meta stand-ins of the same shapes for the call only, so profiling,
-checking and stitching a pretrained network allocates nothing and changes nothing.
+Every tool that runs a module it was given — profile, stitch, check, bench, graph, export — goes through this
+file, so the promise is kept in one place:
+
+* :func:`guest` hands out a **meta shadow**: a deep copy of the module whose parameters, buffers and plain
+  tensor attributes (also inside lists, tuples and dicts) are meta stand-ins of the same shape and dtype. Shape
+  runs happen on the shadow; caches a forward fills (Ultralytics' anchors, a grid, a list it appends to) fill
+  the shadow's. Only tiny plain tensor attributes (strides, scales read with ``.item()``) stay real, copied.
+* :func:`real_copy` gives a real deep copy for runs that need numbers (check-module, bench).
+* :func:`torch_state_guard` restores global torch state afterwards: default dtype and device, grad mode,
+  deterministic flags, matmul precision, cuDNN flags and every RNG state.
+* :func:`fingerprint` records everything the promise covers, so tests (and users) can compare before/after.
+
+>>> before = fingerprint(model)
+>>> out = meta_call(model, [torch.empty(1, 3, 224, 224, device="meta")])
+>>> fingerprint(model) == before
+True
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import copy
+import functools
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
-__all__ = ["stand_ins", "meta_call", "natural_input"]
+from .errors import BlockstitchError
+
+__all__ = ["guest", "meta_call", "real_copy", "shadow", "torch_state_guard", "keeps_torch_state", "fingerprint",
+           "natural_input", "GuestError"]
+
+TINY = 8
+"""Plain tensor attributes with at most this many elements stay real in a shadow (strides read as numbers)."""
+_MAX_DEPTH = 4
+_INTERNALS = ("_parameters", "_buffers", "_modules")
 
 
-def stand_ins(module: nn.Module, grad: bool = False) -> dict[str, torch.Tensor]:
-    """Meta tensors shaped like every parameter and buffer (tied weights included); with ``grad``, the
-    trainable ones require a gradient, so a backward pass can be counted too."""
-    tensors = list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers())
-    made: dict[int, torch.Tensor] = {}  # a tied tensor (one object, several names) gets one stand-in
-    for _, t in tensors:
-        if id(t) not in made:
-            made[id(t)] = torch.empty_like(t, device="meta").requires_grad_(
-                grad and t.is_floating_point() and t.requires_grad)
-    return {name: made[id(t)] for name, t in tensors}
+class GuestError(BlockstitchError):
+    """A module cannot be isolated (copied) for a run, so it is not run at all."""
+
+
+def _stand_in(t: torch.Tensor) -> torch.Tensor:
+    made = torch.empty_like(t, device="meta")
+    if isinstance(t, nn.Parameter):
+        return nn.Parameter(made, requires_grad=t.requires_grad)
+    return made.requires_grad_(t.requires_grad) if t.is_leaf and made.is_floating_point() else made
+
+
+def _map_plain(value: Any, memo: dict[int, Any], depth: int) -> None:
+    """Register meta (or tiny real) copies of the tensors in a plain attribute, containers included."""
+    if depth > _MAX_DEPTH or id(value) in memo:
+        return
+    if isinstance(value, torch.Tensor):
+        small = value.numel() <= TINY and not value.is_meta and not isinstance(value, nn.Parameter)
+        memo[id(value)] = value.detach().clone() if small else _stand_in(value)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            _map_plain(item, memo, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _map_plain(item, memo, depth + 1)
+
+
+def shadow(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` — same classes, names, attributes and hooks — whose tensors are meta stand-ins.
+
+    Nothing of the original is shared but immutable things (functions, classes, strings), so whatever the
+    shadow's forward writes stays in the shadow. Raises :class:`GuestError` when the module cannot be copied.
+
+    >>> shadow(torchvision.models.resnet18()).conv1.weight.device
+    device(type='meta')
+    """
+    memo: dict[int, Any] = {}
+    for sub in module.modules():
+        for t in list(sub._parameters.values()) + list(sub._buffers.values()):
+            if t is not None and id(t) not in memo:
+                memo[id(t)] = _stand_in(t)
+        for key, value in sub.__dict__.items():
+            if key not in _INTERNALS:
+                _map_plain(value, memo, 0)
+    try:
+        return copy.deepcopy(module, memo)
+    except Exception as err:  # noqa: BLE001 — any failure to copy means: do not run it at all
+        raise GuestError(f"cannot run {type(module).__name__} without touching it: it cannot be copied "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'})") from None
+
+
+def real_copy(module: nn.Module) -> nn.Module:
+    """A real deep copy, for runs that need numbers; the original is never run.
+
+    >>> real_copy(model) is not model
+    True
+    """
+    try:
+        return copy.deepcopy(module)
+    except Exception as err:  # noqa: BLE001
+        raise GuestError(f"cannot run {type(module).__name__} without touching it: it cannot be copied "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'})") from None
+
+
+@contextmanager
+def torch_state_guard() -> Iterator[None]:
+    """Restore global torch state on exit: default dtype/device, grad mode, deterministic flags, matmul
+    precision, cuDNN flags, CPU and (initialised) CUDA RNG states.
+
+    >>> with torch_state_guard():
+    ...     torch.set_default_dtype(torch.float64)
+    >>> torch.get_default_dtype()
+    torch.float32
+    """
+    dtype, grad = torch.get_default_dtype(), torch.is_grad_enabled()
+    device = torch.get_default_device() if hasattr(torch, "get_default_device") else None
+    det, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    matmul = torch.get_float32_matmul_precision()
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32)
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad)
+        if device is not None and torch.get_default_device() != device:
+            torch.set_default_device(device)
+        torch.use_deterministic_algorithms(det, warn_only=warn_only)
+        torch.set_float32_matmul_precision(matmul)
+        (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = cudnn
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keeps_torch_state(fn: F) -> F:
+    """Decorator: ``fn`` runs inside :func:`torch_state_guard` (public entry points that run user code).
+
+    >>> @keeps_torch_state
+    ... def probe(model): ...
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch_state_guard():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def guest(module: nn.Module) -> Iterator[nn.Module]:
+    """``with guest(model) as sh:`` — a meta shadow of ``model`` to run and hook freely; global torch state is
+    restored on exit. Submodules keep their names: ``sh.get_submodule("layer1.0")``.
+
+    >>> with guest(model) as sh:
+    ...     sh(torch.empty(1, 3, 224, 224, device="meta")).shape
+    torch.Size([1, 1000])
+    """
+    with torch_state_guard():
+        yield shadow(module)
 
 
 def meta_call(module: nn.Module, inputs: Sequence[torch.Tensor], train: bool = False, grad: bool = False) -> Any:
-    """``module(*inputs)`` with meta stand-ins, in train or eval mode (restored afterwards); without ``grad``
-    under ``no_grad``."""
-    was = module.training
-    module.train(train)
-    try:
+    """``module(*inputs)`` on a meta shadow, in train or eval mode; without ``grad`` under ``no_grad``.
+    The module itself is never called and never changed.
+
+    >>> meta_call(model, [torch.empty(2, 3, 224, 224, device="meta")]).shape
+    torch.Size([2, 1000])
+    """
+    with guest(module) as sh:
+        sh.train(train)
         with torch.set_grad_enabled(grad):
-            return functional_call(module, stand_ins(module, grad), tuple(inputs), tie_weights=True)
-    finally:
-        module.train(was)
+            return sh(*inputs)
+
+
+# ---- the fingerprint: everything "no side effects" covers ----------------------------------------------------
+def _digest(t: torch.Tensor) -> tuple[Any, ...]:
+    head = (tuple(t.shape), str(t.dtype), str(t.device), t.requires_grad)
+    if t.is_meta:
+        return ("meta", *head)
+    data = t.detach()
+    if data.device.type != "cpu":
+        data = data.cpu()
+    if data.is_sparse or data.is_quantized or data.dtype in (torch.bfloat16,) or not data.is_contiguous():
+        data = data.to_dense() if data.is_sparse else data
+        data = data.dequantize() if data.is_quantized else data
+        data = data.float().contiguous() if data.dtype == torch.bfloat16 else data.contiguous()
+    try:
+        raw = data.numpy().tobytes() if data.numel() else b""
+    except (TypeError, RuntimeError):
+        raw = repr(data.tolist()).encode()
+    return (hashlib.blake2b(raw, digest_size=16).hexdigest(), *head, tuple(t.stride()), t._version)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, torch.Tensor):
+        return ("tensor", id(value), _digest(value))
+    if depth > _MAX_DEPTH:
+        return ("deep", id(value))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, id(value) if isinstance(value, list) else None,
+                tuple(_plain(v, depth + 1) for v in value))
+    if isinstance(value, dict):
+        return ("dict", id(value), tuple((repr(k), _plain(v, depth + 1)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return ("set", id(value), len(value))
+    if isinstance(value, (int, float, str, bool, bytes, type(None), torch.dtype, torch.device)):
+        return value
+    if isinstance(value, nn.Module):
+        return ("module", id(value))
+    return ("object", type(value).__qualname__, id(value))
+
+
+def fingerprint(module: nn.Module, tensors: bool = True) -> dict[str, Any]:
+    """Everything "no side effects" promises to keep, per submodule: parameters and buffers (values, dtype,
+    device, requires_grad, grad, version counter), plain attributes (tensors and containers of them by value,
+    other objects by identity), train/eval mode, registered hooks; and the global torch state.
+
+    Two fingerprints compare equal when nothing observable changed. ``tensors=False`` skips hashing values.
+
+    >>> fingerprint(model) == fingerprint(model)
+    True
+    """
+    out: dict[str, Any] = {}
+    for name, sub in module.named_modules(remove_duplicate=False):
+        entry: dict[str, Any] = {"class": type(sub).__qualname__, "id": id(sub), "training": sub.training}
+        for group in ("_parameters", "_buffers"):
+            entry[group] = {k: (None if t is None else (id(t), _digest(t) if tensors else tuple(t.shape),
+                                                       None if t.grad is None else _digest(t.grad)))
+                            for k, t in getattr(sub, group).items()}
+        entry["children"] = {k: id(m) for k, m in sub._modules.items()}
+        entry["hooks"] = {k: tuple((key, id(h)) for key, h in v.items())
+                          for k, v in sub.__dict__.items() if k.endswith("hooks") and isinstance(v, dict)}
+        entry["attributes"] = {k: _plain(v) for k, v in sub.__dict__.items()
+                               if k not in _INTERNALS and k not in entry["hooks"]}
+        out[name] = entry
+    out["<torch>"] = _global_state()
+    return out
+
+
+def _global_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "default_dtype": torch.get_default_dtype(), "grad": torch.is_grad_enabled(),
+        "deterministic": (torch.are_deterministic_algorithms_enabled(),
+                          torch.is_deterministic_algorithms_warn_only_enabled()),
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "cudnn": (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic),
+        "rng": hashlib.blake2b(torch.get_rng_state().numpy().tobytes(), digest_size=16).hexdigest(),
+    }
+    if hasattr(torch, "get_default_device"):
+        state["default_device"] = str(torch.get_default_device())
+    return state
 
 
 def natural_input(module: nn.Module) -> tuple[int, ...] | None:
     """The input a module was made for, without the batch: a blockstitch network's planned input, else a timm
-    model's ``pretrained_cfg["input_size"]``; None when the module does not say."""
+    model's ``pretrained_cfg["input_size"]``; None when the module does not say.
+
+    >>> natural_input(timm.create_model("resnet50"))
+    (3, 224, 224)
+    """
     meta = getattr(module, "meta", None)
     plan = meta.get("blockstitch_plan") if isinstance(meta, dict) else None
     if plan is not None:
         return tuple(plan.input.shape[1:])
     cfg = getattr(module, "pretrained_cfg", None) or getattr(module, "default_cfg", None) or {}
     size = cfg.get("input_size") if isinstance(cfg, dict) else None
-    return tuple(size) if size else None
+    if size:
+        return tuple(size)
+    yaml_cfg = getattr(module, "yaml", None)  # an Ultralytics model: channels from its yaml, its default 640
+    if isinstance(yaml_cfg, dict) and "backbone" in yaml_cfg and "head" in yaml_cfg:
+        return (int(yaml_cfg.get("ch", 3)), 640, 640)
+    return None

@@ -98,12 +98,24 @@ def import_file(path: str | Path) -> ModuleType:
     return module
 
 
-def load_plugin_file(path: str | Path) -> None:
-    """Import a Python file of the user's own blocks (it registers them with :func:`register_block`).
+def load_plugin_file(path: str | Path) -> list[str]:
+    """Import a Python file of the user's own blocks (it registers them with :func:`register_block`); every
+    plain ``nn.Module`` class defined in it becomes a kind too, under its class name (`kind: PaperModule`),
+    unless that kind is taken. Returns the kinds the file added.
 
     This is the only way code enters through the CLI (``--plugin``): the user names the file explicitly.
     """
-    import_file(path)
+    from torch import nn
+
+    from .foreign import module_block
+
+    before = set(_REGISTRY)
+    module = import_file(path)
+    for value in list(vars(module).values()):
+        if (isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == module.__name__
+                and value.__name__ not in _REGISTRY):
+            register_block(module_block(value))
+    return sorted(set(_REGISTRY) - before)
 
 
 def load_entry_points() -> list[str]:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
-from ..meta import natural_input
+from ..meta import keeps_torch_state, natural_input, real_copy
 from .peaks import device_name, peaks
 from .timing import Timing, measure
 
@@ -160,6 +160,7 @@ def _cuda_graph(fn: Any, device: torch.device) -> Any:
     return graph.replay
 
 
+@keeps_torch_state
 def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
           dtype: str = "float32", amp: bool = False, channels_last: bool = False, compile: str | bool | None = None,
           cuda_graphs: bool = False, mode: str = "infer", flush_l2: bool = False, budget_s: float = 2.0,
@@ -180,6 +181,8 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
     if cuda_graphs and dev.type != "cuda":
         raise SpecError("CUDA graphs need a CUDA device", hint="drop --cuda-graphs or use --device cuda")
     label, model, shape = resolve_module(target, input_shape, args)
+    if model is target:  # the user's module is never run, moved, cast or trained: a copy of it is
+        model = real_copy(model)
     options = {"amp": amp, "channels_last": channels_last, "compile": compile, "cuda_graphs": cuda_graphs,
                "flush_l2": flush_l2}
     result = BenchResult(label, dev.type, device_name(dev), dtype, batch, list(shape), mode, None, None, None, None,

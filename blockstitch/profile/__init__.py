@@ -20,7 +20,7 @@ from torch import nn
 from ..api import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
-from ..meta import meta_call, natural_input
+from ..meta import guest, natural_input, real_copy, torch_state_guard
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 
@@ -71,6 +71,9 @@ class Profile:
     """A rough FLOP estimate for those ops (`--all-ops`); not part of `flops`."""
     disagreements: list[str] = field(default_factory=list)
     """Nodes whose counted MACs differ from their block's analytic MACs by more than 1%."""
+    method: str = "meta"
+    """How it was counted: "meta" (a meta shadow, nothing allocated), or why a real run on a copy was needed
+    (forwards with data-dependent ops such as a detector's NMS; their counts can depend on the data)."""
 
     @property
     def flops(self) -> int:
@@ -99,32 +102,70 @@ def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
     return [torch.empty(tuple(s), device="meta") for s in shapes]
 
 
-def _count(module: nn.Module, targets: list[tuple[str, nn.Module]], inputs: list[torch.Tensor],
-           real: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]]]:
-    """Run one forward on meta tensors under the counter; real modules see meta stand-ins for their tensors."""
+def _count(module: nn.Module, names: list[str], inputs: list[torch.Tensor],
+           real: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]], str]:
+    """Run one forward under the counter; a module given by the user runs as a meta shadow (it is never called
+    itself), and — only when its forward needs data (NMS, ``.item()``) — as a real copy on zeros.
+
+    Returns (counter, shapes per name, how it was run: "meta" or a note on the real run)."""
+    try:
+        counter, shapes = _count_once(module, names, inputs, real, on_meta=True)
+        return counter, shapes, "meta"
+    except Exception as err:  # noqa: BLE001 — data-dependent ops cannot run on meta tensors
+        if not real or not _data_dependent(err) or any(t.is_meta for t in module.parameters()):
+            raise
+        why = str(err).splitlines()[0][:120]
+    real_inputs = [torch.zeros(x.shape, dtype=x.dtype) for x in inputs]
+    counter, shapes = _count_once(module, names, real_inputs, real, on_meta=False)
+    return counter, shapes, f"real run on a copy (its forward needs data on meta tensors: {why})"
+
+
+_DATA_DEPENDENT = ("meta", "data-dependent", "item()", "nonzero", "Cannot copy out", "not implemented for 'Meta'",
+                   "NotImplemented")
+
+
+def _data_dependent(err: BaseException) -> bool:
+    text = f"{type(err).__name__}: {err}"
+    return isinstance(err, NotImplementedError) or any(word in text for word in _DATA_DEPENDENT)
+
+
+def _count_once(module: nn.Module, names: list[str], inputs: list[torch.Tensor], real: bool,
+                on_meta: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]]]:
     shapes: dict[str, tuple[list[list[int]], list[int]]] = {}
     counter = OpCounter()
 
     def record(name: str):  # type: ignore[no-untyped-def]
         def hook(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
             ins = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
-            first = out[0] if isinstance(out, (tuple, list)) else out
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if isinstance(first, dict) and first:
+                first = next(iter(first.values()))
             shapes[name] = (ins, list(first.shape) if isinstance(first, torch.Tensor) else [])
         return hook
 
-    handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
-    was_training = module.training
-    try:
-        with counter:
-            if real:  # weights stay where they are, untouched: the call sees meta tensors of their shapes
-                meta_call(module, inputs)
-            else:
-                with torch.no_grad():
-                    module.eval()(*inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        module.train(was_training)
+    def run(net: nn.Module) -> None:
+        targets = [(n, net.get_submodule(n)) for n in names]
+        handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
+        try:
+            with counter, torch.no_grad():
+                net.eval()(*inputs)
+        finally:
+            for h in handles:
+                h.remove()
+
+    if not real:  # a network blockstitch built itself on meta for this call
+        was = module.training
+        try:
+            run(module)
+        finally:
+            module.train(was)
+    elif on_meta:
+        with guest(module) as sh:
+            run(sh)
+    else:
+        with torch_state_guard():
+            torch.manual_seed(0)
+            run(real_copy(module))
     return counter, shapes
 
 
@@ -162,8 +203,8 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
         if shape is None:
             raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
         targets = [(n, m) for n, m in source.named_modules() if n and n.count(".") == depth - 1]
-        counter, shapes = _count(source, targets, _meta_inputs([(batch, *shape)]),
-                                 real=any(not p.is_meta for p in source.parameters()))
+        counter, shapes, method = _count(source, [n for n, _ in targets], _meta_inputs([(batch, *shape)]),
+                                         real=True)
         name, module, kinds, analytic = type(source).__name__, source, {n: type(m).__name__ for n, m in targets}, {}
     else:
         counter = OpCounter()
@@ -171,8 +212,10 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
             the_plan = source
             module = build(the_plan, device="meta")
             targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
-            counter, _ = _count(module, targets, _meta_inputs([the_plan.input.shape]), real=False)
+            counter, _, method = _count(module, [n for n, _ in targets], _meta_inputs([the_plan.input.shape]),
+                                        real=False)
         else:  # one meta forward only: the planner's own, counted step by step
+            method = "meta"
             the_plan = plan(source, input_shape, batch, observe=counter.step)
             module = build(the_plan, device="meta")
             targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
@@ -198,4 +241,4 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
     params, trainable, param_bytes = _unique_params(module)
     return Profile(name, list(shape), batch, params, trainable, total_macs, param_bytes,
                    sum(counter.bytes.values()), nodes, dict(sorted(uncounted.items())),
-                   sum(counter.estimate.values()), disagreements)
+                   sum(counter.estimate.values()), disagreements, method)

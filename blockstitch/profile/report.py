@@ -32,7 +32,7 @@ def to_json(p: Profile) -> dict[str, Any]:
                    "out_shape": n.out_shape, "params": n.params, "macs": n.macs, "share": round(n.share, 6),
                    "activation_bytes": n.activation_bytes, "analytic_macs": n.analytic_macs} for n in p.nodes],
         "uncounted": p.uncounted, "uncounted_flops_estimate": p.uncounted_flops_estimate,
-        "disagreements": p.disagreements,
+        "disagreements": p.disagreements, "method": p.method,
     }
 
 

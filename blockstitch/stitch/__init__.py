@@ -20,7 +20,7 @@ from ..assemble import Located, build_module, find_spec, load_file, make_plan, r
 from ..assemble.spec import validation_error
 from ..blockspec import Shape
 from ..errors import SpecError, fmt_shape
-from ..meta import natural_input
+from ..meta import natural_input, real_copy, torch_state_guard
 from .apply import EditRecord, apply_edits, record_shapes
 from .edits import EditSpec, InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .weights import load_into, read_weights
@@ -94,15 +94,24 @@ def _edits(kind: type, items: Sequence[Any], group: str) -> list[Any]:
 
 
 def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] = (), wrap: Sequence[Any] = (),
-           remove: Sequence[Any] = (), input_shape: Sequence[int] | None = None, name: str | None = None) -> Stitched:
-    """Edit ``model`` in place and report what changed.
+           remove: Sequence[Any] = (), input_shape: Sequence[int] | None = None, name: str | None = None,
+           inplace: bool = False) -> Stitched:
+    """Stitch blocks into a copy of ``model`` and report what changed; ``model`` itself is left exactly as it was
+    (``inplace=True`` edits it instead, saving the copy's memory).
 
     Each edit is a dict (or edit model) as in spec files: ``{"after": "layer*", "block": {"kind": "cbam"},
     "identity_init": True}``, ``{"path": "layer4.*.conv2", "block": {...}}`` (replace), ``{"path": ...,
     "wrapper": "gated"}`` (wrap), ``{"path": ...}`` (remove). Paths are module-name globs. Every block's
     channels come from the shape flowing at its target (one meta forward of the base); all shapes are checked
     before a module is built, and the stitched network is run once more on meta tensors before returning.
-    ``input_shape`` (without batch) defaults to a blockstitch network's or a timm model's own.
+    ``input_shape`` (without batch) defaults to a blockstitch network's, a timm model's or an Ultralytics
+    model's own. A block may also be a plain ``nn.Module`` class (``{"after": "layer*", "block": PaperModule,
+    "args": {...}}``): its channel argument is inferred from its constructor and the shape at the target.
+
+    Stitched blocks are registered beside their target and run from its forward hook, so no index, name or
+    attribute of the base changes (an Ultralytics model keeps every layer's ``f``/``i`` and its save list).
+
+    >>> new, report = stitch(timm.create_model("resnet18"), insert=[{"after": "layer*", "block": {"kind": "se"}}])
     """
     shape = tuple(input_shape) if input_shape is not None else natural_input(model)
     if shape is None:
@@ -110,10 +119,14 @@ def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] 
     full = (1, *shape)
     from ..profile import profile  # profile sits above stitch (it profiles stitched networks too)
 
+    edits = (_edits(InsertEdit, insert, "insert"), _edits(ReplaceEdit, replace, "replace"),
+             _edits(WrapEdit, wrap, "wrap"), _edits(RemoveEdit, remove, "remove"))
     before = profile(model, shape)
     rec = record_shapes(model, full)
-    records = apply_edits(model, rec, _edits(InsertEdit, insert, "insert"), _edits(ReplaceEdit, replace, "replace"),
-                          _edits(WrapEdit, wrap, "wrap"), _edits(RemoveEdit, remove, "remove"))
+    with torch_state_guard():  # new blocks draw their weights from the RNG; the caller's stream is kept
+        if not inplace:
+            model = real_copy(model)
+        records = apply_edits(model, rec, *edits)
     record_shapes(model, full)  # the stitched network, whole, on meta tensors
     after = profile(model, shape)
     report = StitchReport(name or type(model).__name__, shape, records, before.params, after.params, before.macs,
@@ -170,7 +183,7 @@ def build_edit(located: Located, device: str | None = None) -> Stitched:
                 load_into(base, {k: v.to("meta") for k, v in state.items()}, spec.weights)
             else:
                 load_into(base, state, spec.weights)
-        result = stitch(base, spec.insert, spec.replace, spec.wrap, spec.remove, spec.input, spec.name)
+        result = stitch(base, spec.insert, spec.replace, spec.wrap, spec.remove, spec.input, spec.name, inplace=True)
     except SpecError as err:
         line, column = located.mark(_loc_of(err.path))
         raise err.located(file=located.file, line=line, column=column) from None

@@ -12,7 +12,8 @@ from torch import nn
 
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, ShapeError, SpecError, fmt_shape
-from ..meta import meta_call
+from ..foreign import module_block
+from ..meta import guest
 from ..registry import get_block
 from .edits import InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .paths import match_paths, nearest_paths
@@ -56,6 +57,12 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
 def record_shapes(model: nn.Module, input_shape: Shape) -> Recording:
     """Which modules run, in what order, and the shape each one takes and gives (one meta forward)."""
     rec = Recording()
+    with guest(model) as sh:  # the user's model is never called: its meta shadow is
+        _record(sh, input_shape, rec)
+    return rec
+
+
+def _record(model: nn.Module, input_shape: Shape, rec: Recording) -> None:
     handles = []
     for name, module in model.named_modules():
         if not name:
@@ -71,14 +78,15 @@ def record_shapes(model: nn.Module, input_shape: Shape) -> Recording:
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
     try:
-        meta_call(model, [torch.empty(input_shape, device="meta")])
-    except (RuntimeError, ValueError, TypeError) as err:
-        raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)}: "
-                         f"{str(err).splitlines()[0]}", hint="give the input shape it expects") from None
+        with torch.no_grad():
+            model.eval()(torch.empty(input_shape, device="meta"))
+    except Exception as err:  # noqa: BLE001 — whatever the user's forward raises, say where and why
+        raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)} on meta tensors: "
+                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                         hint="give the input shape it expects (input_shape=…)") from None
     finally:
         for h in handles:
             h.remove()
-    return rec
 
 
 def _called(rec: Recording, path: str, op: str) -> str:
@@ -96,8 +104,12 @@ def _called(rec: Recording, path: str, op: str) -> str:
 def _spec_for(block: dict[str, Any], where: str) -> BlockSpec:
     if "kind" not in block:
         raise SpecError("the block to stitch has no 'kind'", path=where, hint="e.g. block: {kind: cbam}")
+    kind = block["kind"]
     try:
-        return get_block(str(block["kind"])).model_validate(block)
+        if isinstance(kind, type):  # a user's nn.Module class, given from Python
+            spec_cls = module_block(kind)
+            return spec_cls.model_validate({**block, "kind": spec_cls.model_fields["kind"].default})
+        return get_block(str(kind)).model_validate(block)
     except RegistryError as err:
         raise SpecError(str(err), path=f"{where}.kind") from None
     except ValidationError as err:
@@ -119,6 +131,10 @@ def _bind(spec: BlockSpec, shape: Shape, path: str, where: str) -> tuple[BlockSp
     except ShapeError as err:
         err.message = f"cannot bind '{spec.kind}' at '{path}': {err.message}"
         raise err.located(path=where) from None
+    except SpecError as err:
+        err.message = f"cannot bind '{spec.kind}' at '{path}': {err.message}"
+        err.path = f"{where}.block.{err.path}" if err.path else where
+        raise err.located() from None
 
 
 def _parent(model: nn.Module, path: str) -> tuple[nn.Module, str]:
@@ -162,6 +178,29 @@ def _build(spec: BlockSpec, shape: Shape, like: torch.Tensor | None) -> nn.Modul
     return module.to(dtype=like.dtype) if like is not None and like.dtype.is_floating_point else module
 
 
+LAYER_ATTRIBUTES = ("f", "i", "type", "np")
+"""Attributes a network's own forward reads from its layers (Ultralytics: from-index, index, type, #params);
+a replacement inherits them (``type`` and ``np`` describe the new layer)."""
+
+
+def _carry_layer_attributes(old: nn.Module, new: nn.Module) -> None:
+    for attr in LAYER_ATTRIBUTES:
+        if attr in old.__dict__ and attr not in new.__dict__:
+            setattr(new, attr, old.__dict__[attr])
+    if "type" in old.__dict__:
+        new.type = f"{type(new).__module__}.{type(new).__name__}"  # type: ignore[assignment]
+    if "np" in old.__dict__:
+        new.np = _count(new)  # type: ignore[assignment]
+
+
+def _device(like: torch.Tensor | None) -> torch.device | None:
+    return like.device if like is not None else None
+
+
+def _dtype(like: torch.Tensor | None) -> torch.dtype | None:
+    return like.dtype if like is not None and like.dtype.is_floating_point else None
+
+
 def apply_edits(model: nn.Module, rec: Recording, insert: Sequence[InsertEdit], replace: Sequence[ReplaceEdit],
                 wrap: Sequence[WrapEdit], remove: Sequence[RemoveEdit]) -> list[EditRecord]:
     """Apply the edits to ``model`` in place (all shapes are checked before any module is built)."""
@@ -192,7 +231,7 @@ def apply_edits(model: nn.Module, rec: Recording, insert: Sequence[InsertEdit], 
             target = _called(rec, path, anchor)
             x_in, x_out = rec.shapes[target]
             shape = x_out if anchor == "after" else x_in
-            spec, out = _bind(_spec_for(edit.block, f"{where}.block"), shape, path, where)
+            spec, out = _bind(_spec_for(edit.block_mapping(), f"{where}.block"), shape, path, where)
             if out != shape:
                 raise ShapeError(f"inserting '{spec.kind}' {anchor} '{path}' changes {fmt_shape(shape)} into "
                                  f"{fmt_shape(out)}, but the network continues with {fmt_shape(shape)}",
@@ -202,7 +241,7 @@ def apply_edits(model: nn.Module, rec: Recording, insert: Sequence[InsertEdit], 
         target = _called(rec, path, group)
         x_in, x_out = rec.shapes[target]
         if group == "replace":
-            spec, out = _bind(_spec_for(edit.block, f"{where}.block"), x_in, path, where)
+            spec, out = _bind(_spec_for(edit.block_mapping(), f"{where}.block"), x_in, path, where)
             if out != x_out:
                 raise ShapeError(f"replacing '{path}' with '{spec.kind}' changes its output from {fmt_shape(x_out)} "
                                  f"to {fmt_shape(out)}, which the rest of the network needs", path=where,
@@ -221,8 +260,8 @@ def apply_edits(model: nn.Module, rec: Recording, insert: Sequence[InsertEdit], 
         module_at = model.get_submodule(target)
         if group == "insert":
             block = _build(spec, x_in, like)
-            if edit.identity_init:
-                block = GatedResidual(block)
+            if edit.identity_init and not spec.init_identity(block):
+                block = GatedResidual(block).to(device=_device(like), dtype=_dtype(like))
             name = _add_sibling(model, path, spec.kind, block)
             hook = RunAfter(block) if edit.after is not None else RunBefore(block)
             if edit.after is not None:
@@ -234,6 +273,7 @@ def apply_edits(model: nn.Module, rec: Recording, insert: Sequence[InsertEdit], 
             block = _build(spec, x_in, like)
             old = _count(module_at)
             parent, attr = _parent(model, target)
+            _carry_layer_attributes(module_at, block)
             setattr(parent, attr, block)
             records.append(EditRecord("replace", pattern, target, spec.kind, target, x_in, x_out,
                                       _count(block) - old))
@@ -250,7 +290,9 @@ def apply_edits(model: nn.Module, rec: Recording, insert: Sequence[InsertEdit], 
         else:
             old = _count(module_at)
             parent, attr = _parent(model, target)
-            setattr(parent, attr, nn.Identity())
+            identity = nn.Identity()
+            _carry_layer_attributes(module_at, identity)
+            setattr(parent, attr, identity)
             records.append(EditRecord("remove", pattern, target, "identity", target, x_in, x_out, -old))
     return records
 

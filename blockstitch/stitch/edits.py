@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["InsertEdit", "ReplaceEdit", "WrapEdit", "RemoveEdit", "EditSpec"]
 
@@ -13,17 +13,53 @@ class _Edit(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class InsertEdit(_Edit):
+def _check_block(value: Any) -> Any:
+    """A block mapping (`{kind: cbam}`), or — from Python only — an nn.Module class (or a mapping whose kind is
+    one). Spec files can only give mappings of plain data, so a file never names code."""
+    from torch import nn
+
+    if isinstance(value, type):
+        if issubclass(value, nn.Module):
+            return {"kind": value}
+        raise ValueError(f"{value.__name__} is not an nn.Module class")
+    if not isinstance(value, dict):
+        raise ValueError(f"a block is a mapping with a 'kind' (or an nn.Module class), not {type(value).__name__}")
+    kind = value.get("kind")
+    if isinstance(kind, type) and not issubclass(kind, nn.Module):
+        raise ValueError(f"{kind.__name__} is not an nn.Module class")
+    return value
+
+
+class _BlockEdit(_Edit):
+    block: Any
+    """The block: a mapping such as `{kind: cbam}` (its channels are bound from the network); in Python also an
+    nn.Module class, e.g. `block: PaperModule`."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments when the block is an nn.Module class (its channel argument is inferred)."""
+
+    @field_validator("block")
+    @classmethod
+    def _block(cls, value: Any) -> Any:
+        return _check_block(value)
+
+    def block_mapping(self) -> dict[str, Any]:
+        """The block as a mapping; ``args`` joined in for a module class."""
+        block = dict(self.block)
+        if self.args:
+            block["args"] = {**block.get("args", {}), **self.args}
+        return block
+
+
+class InsertEdit(_BlockEdit):
     """Insert a block after (or before) every module matching a path glob."""
 
     after: str | None = None
-    """Module path glob to insert after, e.g. `layer*` or `layer*.*.bn3`."""
+    """Module path glob to insert after, e.g. `layer*` or `layer*.*.bn3` (Ultralytics: `model.[2468]`)."""
     before: str | None = None
     """Module path glob to insert before."""
-    block: dict[str, Any]
-    """The block to insert, e.g. `{kind: cbam}`; its channels are bound from the network."""
     identity_init: bool = False
-    """Insert as `x + gate · block(x)` with the gate at zero, so the network starts as the base computed."""
+    """Start as the identity, so the network first computes exactly what the base computed: the block's own last
+    gate or scale is zeroed where it has one, else it is inserted as `x + gate · block(x)` with the gate at zero."""
 
     @model_validator(mode="after")
     def _one_anchor(self) -> InsertEdit:
@@ -32,13 +68,11 @@ class InsertEdit(_Edit):
         return self
 
 
-class ReplaceEdit(_Edit):
+class ReplaceEdit(_BlockEdit):
     """Replace every module matching a path glob with a block (same output shape required)."""
 
     path: str
     """Module path glob."""
-    block: dict[str, Any]
-    """The replacement block."""
 
 
 class WrapEdit(_Edit):

@@ -1,0 +1,159 @@
+"""Any plain ``nn.Module`` class as a block: a module copied from a paper's repository, stitched without a spec.
+
+The class's constructor names its channel argument in one of the common ways (``in_channels``, ``channels``,
+``c1``/``c2``, ``dim``, ``num_channels``, ``in_planes``, ``inp``/``oup`` …); blockstitch binds it (and a matching
+output-channel argument, so the block keeps the width) from the shape flowing where the block goes, learns the
+output shape from one meta forward and counts MACs the way the profiler does. Everything else comes from
+``args``. Such classes enter only as Python objects or from a ``--plugin`` file the user named (never from a
+spec file by path).
+
+>>> spec_cls = module_block(PaperAttention)               # any nn.Module subclass
+>>> spec = spec_cls(args={"reduction": 8})
+>>> spec.out_shape([(1, 64, 28, 28)])
+(1, 64, 28, 28)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field, create_model
+from torch import nn
+
+from .blockspec import BlockCard, BlockSpec, Shape
+from .errors import ShapeError, SpecError
+
+__all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class"]
+
+IN_CHANNEL_ARGS = ("in_channels", "channels", "c1", "dim", "num_channels", "in_planes", "inplanes", "inp",
+                   "in_chs", "in_dim", "input_dim", "n_channels", "channel", "in_channel", "chs", "c", "ch", "nc")
+"""Constructor parameters taken to be the input channel count, in order of preference."""
+OUT_CHANNEL_ARGS = ("out_channels", "c2", "oup", "out_chs", "out_dim", "output_dim", "out_planes", "outplanes",
+                    "out_channel")
+"""Constructor parameters taken to be the output channel count (bound to the input's to keep the width)."""
+
+_made: dict[tuple[type, str], type[ModuleBlockSpec]] = {}
+
+
+def is_module_class(value: object) -> bool:
+    """True for an ``nn.Module`` subclass (not an instance, not a BlockSpec)."""
+    return isinstance(value, type) and issubclass(value, nn.Module)
+
+
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    try:
+        params = dict(inspect.signature(cls).parameters)
+    except (TypeError, ValueError):
+        return {}
+    return {k: p for k, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _channels(shape: Shape, layout: str) -> int:
+    return int(shape[layout.split().index("c")]) if "c" in layout.split() else int(shape[-1])
+
+
+class ModuleBlockSpec(BlockSpec):
+    """A user's ``nn.Module`` class as a block (made by :func:`module_block`)."""
+
+    in_layouts: ClassVar[tuple[str, ...] | None] = None
+    stride_fields: ClassVar[tuple[str, ...]] = ()
+    module_class: ClassVar[type[nn.Module]] = nn.Identity
+    card: ClassVar[BlockCard | None] = BlockCard(category="adapter", notes="a user's module class")
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments; the channel argument (and a matching output-channel one) is bound for you."""
+
+    def constructor_kwargs(self, in_shapes: Sequence[Shape]) -> dict[str, Any]:
+        """``args`` plus the channel arguments bound from the input; a located error names what is missing."""
+        cls = type(self).module_class
+        params = _parameters(cls)
+        kwargs = dict(self.args)
+        unknown = [k for k in kwargs if params and k not in params and not _takes_kwargs(cls)]
+        if unknown:
+            raise SpecError(f"{cls.__name__} has no constructor parameter {', '.join(map(repr, unknown))}",
+                            path="args", expected="one of: " + ", ".join(params), found=", ".join(unknown))
+        channels = _channels(in_shapes[0], self.layout_for(in_shapes[0]))
+        c_in = next((p for p in IN_CHANNEL_ARGS if p in params), None)
+        if c_in is not None and c_in not in kwargs:
+            kwargs[c_in] = channels
+            c_out = next((p for p in OUT_CHANNEL_ARGS if p in params), None)
+            if c_out is not None and c_out not in kwargs and params[c_out].default is inspect.Parameter.empty:
+                kwargs[c_out] = channels
+        missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in kwargs]
+        if missing:
+            example = ", ".join(f"{k}: ..." for k in missing)
+            raise SpecError(f"cannot build {cls.__name__}: blockstitch cannot infer {', '.join(map(repr, missing))}"
+                            f" (its channels arrive as {channels} from the network)", path="args",
+                            expected=f"{cls.__name__}({', '.join(params)})",
+                            hint=f"add them to the block: args: {{{example}}}")
+        return kwargs
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        cls = type(self).module_class
+        kwargs = self.constructor_kwargs(in_shapes)
+        try:
+            return cls(**kwargs)
+        except Exception as err:  # noqa: BLE001 — the user's constructor: report it where the block is
+            raise SpecError(f"{cls.__name__}({_show(kwargs)}) failed: {type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else ''}", path="args") from None
+
+    def _meta_out(self, in_shapes: Sequence[Shape], count: bool = False) -> tuple[Shape, int]:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.device("meta"):
+            module = self.build(in_shapes).eval()
+        xs = [torch.empty(s, device="meta") for s in in_shapes]
+        try:
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                out = module(*xs)
+        except Exception as err:  # noqa: BLE001 — the module's own complaint, at this shape
+            raise ShapeError(f"{type(module).__name__} does not run at this input: {type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''}", in_shapes=in_shapes) from None
+        first = out[0] if isinstance(out, (tuple, list)) and out else out
+        if not isinstance(first, torch.Tensor):
+            raise ShapeError(f"{type(module).__name__} returns {type(out).__name__}, not a tensor",
+                             in_shapes=in_shapes, hint="stitch a module that returns one tensor")
+        return tuple(first.shape), counter.get_total_flops() // 2
+
+    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        return self._meta_out(in_shapes)[0]
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        return int(self._meta_out(in_shapes, count=True)[1])
+
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
+        return {}, [[(2, 16, 8, 8)], [(1, 16, 9, 7)]]
+
+
+def _takes_kwargs(cls: type) -> bool:
+    try:
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return False
+
+
+def _show(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def module_block(cls: type, kind: str | None = None) -> type[ModuleBlockSpec]:
+    """The block spec class for a plain ``nn.Module`` class (made once per class and kind).
+
+    >>> module_block(MyAttention).model_validate({"kind": "MyAttention", "args": {"k": 3}})
+    """
+    if not is_module_class(cls):
+        raise SpecError(f"{getattr(cls, '__name__', repr(cls))} is not an nn.Module class",
+                        expected="a subclass of torch.nn.Module", found=type(cls).__name__)
+    if isinstance(cls, type) and issubclass(cls, BlockSpec):  # pragma: no cover — guarded by is_module_class
+        raise SpecError(f"{cls.__name__} is already a block spec")
+    name = kind or cls.__name__
+    if (cls, name) not in _made:
+        spec_cls = create_model(f"{cls.__name__}BlockSpec", __base__=ModuleBlockSpec,
+                                __doc__=f"{cls.__name__} ({cls.__module__}) as a block: {ModuleBlockSpec.__doc__}",
+                                kind=(Literal[name], name))  # type: ignore[call-overload]
+        spec_cls.module_class = cls
+        _made[(cls, name)] = spec_cls
+    return _made[(cls, name)]
