@@ -102,3 +102,58 @@ def test_external_attn_matches_fightingcv_on_tokens() -> None:
     shape = (1, 16, 7, 5)
     check_parity(ExternalAttention(16, S=8), _ours("external_attn", {"slots": 8}, shape), shape,
                  to_ref=tokens, from_ref=lambda y: y.transpose(1, 2).reshape(shape))
+
+
+def test_vip_matches_fightingcv_up_to_its_branch_swap() -> None:
+    """fightingcv mixes the branches as c·a[0] + w·a[1] + h·a[2]; the paper (and this block) h·a[0] + w·a[1]
+    + c·a[2]. With the same weights the outputs differ; swapping the reweighting rows of h and c closes it."""
+    from fightingcv_attention.attention.ViP import WeightedPermuteMLP
+
+    shape = (1, 32, 4, 4)  # H = W = segments: the reference's Linear(C, C) along H and W
+    ref, ours = WeightedPermuteMLP(32, seg_dim=4), _ours("vip", {"segments": 4}, shape)
+    _randomise(ref)
+    bs.transfer_weights(ref, ours)
+    x = torch.randn(shape)
+    ref.eval(), ours.eval()
+    with torch.no_grad():
+        want = nchw(ref(nhwc(x)))
+        assert not torch.allclose(ours(x), want, atol=1e-3)
+        fc2 = ours.reweight[2]
+        for p in (fc2.weight, fc2.bias):  # rows are (channel, branch): swap branch 0 (h) and 2 (c)
+            p.copy_(p.view(32, 3, -1)[:, [2, 1, 0]].reshape(p.shape))
+        torch.testing.assert_close(ours(x), want, atol=1e-5, rtol=1e-4)
+
+
+def _fixed_shift(first: tuple[int, int, int, int]):
+    from blockstitch.blocks.library.mlp_mixers import _shift
+
+    return lambda x: _shift(x, first)
+
+
+def test_s2mlp_matches_fightingcv_with_out_of_place_shifts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fightingcv_attention.attention.S2Attention as ref_mod
+
+    shape = (1, 512, 5, 7)  # the reference's split attention only works at 512 channels
+    monkeypatch.setattr(ref_mod, "spatial_shift1", _fixed_shift((1, -1, 2, -2)))
+    monkeypatch.setattr(ref_mod, "spatial_shift2", _fixed_shift((2, -2, 1, -1)))
+    check_parity(ref_mod.S2Attention(512), _ours("s2mlp", {}, shape), shape, to_ref=lambda x: x, atol=1e-4)
+
+
+def test_fightingcv_s2_shift_is_not_a_shift() -> None:
+    """The documented bug: an in-place copy between overlapping views repeats row 0 instead of shifting."""
+    from fightingcv_attention.attention.S2Attention import spatial_shift1
+
+    ramp = torch.arange(6.0).view(1, 6, 1, 1).expand(1, 6, 2, 8).contiguous()
+    shifted = _fixed_shift((1, -1, 2, -2))(ramp)
+    assert shifted[0, :, 0, 0].tolist() == [0, 0, 1, 2, 3, 4]
+    if torch.equal(spatial_shift1(ramp.clone()), shifted):
+        pytest.skip("this torch copies overlapping views like memmove; the reference shift is right here")
+
+
+def test_gmlp_matches_fightingcv_layer() -> None:
+    from fightingcv_attention.mlp.g_mlp import gMLP
+
+    shape = (1, 16, 5, 3)
+    ref = gMLP(num_tokens=10, len_sen=15, dim=16, d_ff=32, num_layers=1).gmlp[0]
+    check_parity(ref, _ours("gmlp", {"ffn_ratio": 2}, shape), shape, to_ref=tokens,
+                 from_ref=lambda y: y.transpose(1, 2).reshape(shape))
