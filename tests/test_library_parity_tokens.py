@@ -157,3 +157,37 @@ def test_gmlp_matches_fightingcv_layer() -> None:
     ref = gMLP(num_tokens=10, len_sen=15, dim=16, d_ff=32, num_layers=1).gmlp[0]
     check_parity(ref, _ours("gmlp", {"ffn_ratio": 2}, shape), shape, to_ref=tokens,
                  from_ref=lambda y: y.transpose(1, 2).reshape(shape))
+
+
+def test_bot_mhsa_matches_timm_at_build_size_and_runs_at_others() -> None:
+    from timm.layers.bottleneck_attn import BottleneckAttn
+
+    shape = (1, 16, 7, 5)
+    ours = _ours("bot_mhsa", {}, shape)
+    check_parity(BottleneckAttn(16, 16, feat_size=(7, 5), num_heads=4), ours, shape)
+    assert ours(torch.randn(1, 16, 9, 11)).shape == (1, 16, 9, 11)  # timm asserts the build size here
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_outlook_attn_matches_timm_volo(stride: int) -> None:
+    from timm.models.volo import OutlookAttention
+
+    shape = (1, 16, 7, 5)
+    ref = OutlookAttention(16, num_heads=4, stride=stride)
+    check_parity(ref, _ours("outlook_attn", {"stride": stride}, shape), shape, to_ref=nhwc, from_ref=nchw)
+
+
+# ---- ultralytics -------------------------------------------------------------------------------------------
+def test_aifi_matches_ultralytics_at_non_square_size() -> None:
+    from ultralytics.nn.modules import AIFI
+
+    shape = (1, 16, 7, 5)
+    check_parity(AIFI(16, 32, num_heads=4), _ours("aifi", {"hidden": 32, "heads": 4}, shape), shape)
+
+
+def test_aifi_position_encodes_row_then_column() -> None:
+    from blockstitch.blocks.library.vision_attention import sincos_2d
+
+    pos = sincos_2d(3, 4, 8, 10000.0, torch.device("cpu")).view(3, 4, 8)
+    assert torch.equal(pos[:, :1, :4].expand(3, 4, 4), pos[..., :4])  # first half: the row only
+    assert torch.equal(pos[:1, :, 4:].expand(3, 4, 4), pos[..., 4:])  # second half: the column only
