@@ -59,7 +59,8 @@ class PoolFormerSpec(KeepShapeSpec):
 
     card = BlockCard(
         category="block",
-        paper=Paper("MetaFormer Is Actually What You Need for Vision", "CVPR", 2022, "https://arxiv.org/abs/2111.11418"),
+        paper=Paper("MetaFormer Is Actually What You Need for Vision", "CVPR", 2022,
+                    "https://arxiv.org/abs/2111.11418"),
         aliases=("PoolFormer", "PoolFormerBlock", "Pooling", "MetaFormer"),
         insert_where="as a backbone block after a patch embedding / downsampling; also a cheap neck block",
         notes="Equals timm's MetaFormerBlock with Pooling, GroupNorm1, GELU, MLP biases and layer scale (the "
