@@ -1,0 +1,156 @@
+"""Diagrams of any network — Mermaid (renders on GitHub), Graphviz DOT, or SVG laid out here (no system package).
+
+Boxes carry module paths (`layer1.0.conv1`), kinds and output shapes found on meta tensors; `depth` collapses
+to stages; blocks an edit spec added, replaced, wrapped or removed are coloured and listed in a legend.
+
+>>> text = graph("cbam_resnet50", format="mermaid", depth=2)
+>>> "layer1.0" in text and "cbam" in text
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from ..errors import SpecError, did_you_mean
+from ..meta import natural_input
+from .records import GraphNode, GraphRecord, collapse
+from .trace import trace_graph
+
+if TYPE_CHECKING:
+    from ..stitch import StitchReport
+
+__all__ = ["graph", "graph_record", "network", "render", "FORMATS", "GraphRecord", "GraphNode"]
+
+FORMATS = ("mermaid", "dot", "svg")
+"""The diagram formats."""
+
+
+def network(target: Any, device: str | None = "meta") -> tuple[nn.Module, str, StitchReport | None]:
+    """(module, name, the stitch report when ``target`` is an edit spec) for a zoo name, a spec path or dict, an
+    edit spec, ``timm:<name>`` (random weights, nothing downloaded), a Plan, or an ``nn.Module`` (returned as
+    it is). Networks built here are built on ``device`` (``"meta"``: no storage; None: real, on the CPU).
+
+    >>> network("cbam_resnet50")[2].edits[0].kind
+    'cbam'
+    """
+    import torch
+
+    from ..api import build
+    from ..assemble import Plan
+    from ..sources import foreign_model, resolve
+
+    if isinstance(target, Plan):
+        return build(target, device=device), target.name, None
+    found = resolve(target, accept={"spec", "edit", "timm", "torchvision", "module", "code"})
+    if found.what == "module":
+        return found.obj, found.name, None
+    if found.what in ("timm", "torchvision"):
+        return foreign_model(found, device), found.name, None
+    if found.what == "edit":
+        from ..stitch import build_edit
+
+        model, report = build_edit(found.located, device=device)
+        return model, report.name, report
+    if found.what == "code":  # a class the user named on the command line: built with its defaults
+        try:
+            with torch.device(device) if device is not None else torch.device("cpu"):
+                return found.obj(), found.name, None
+        except TypeError as err:
+            raise SpecError(f"cannot construct {found.name} without arguments: {err}",
+                            hint="build it in Python and pass the module: bs.graph(model, ...)") from None
+    model = build(target, device=device)
+    return model, model.meta["blockstitch_plan"].name, None
+
+
+def _kinds(model: nn.Module) -> dict[str, str]:
+    meta = getattr(model, "meta", None)
+    plan = meta.get("blockstitch_plan") if isinstance(meta, dict) else None
+    return {s.name: s.kind for s in plan.steps} if plan is not None else {}
+
+
+def _edits(report: StitchReport | None) -> dict[str, tuple[str, str]]:
+    """Module path → (op, kind) of each edit: the new block (insert, replace), the wrapped or removed module."""
+    if report is None:
+        return {}
+    return {(e.module if e.op in ("insert", "replace") else e.path): (e.op, e.kind) for e in report.edits}
+
+
+def graph_record(target: Any, input_shape: Sequence[int] | None = None, depth: int | None = None,
+                 report: StitchReport | None = None, batch: int = 1) -> GraphRecord:
+    """The graph of ``target`` as plain records: a zoo name, a spec path or dict, an edit spec, ``timm:<name>``,
+    a Plan, or any ``nn.Module`` (never called: a meta shadow runs). Pass ``report`` (from
+    :func:`blockstitch.stitch`) to colour what a stitch changed in a module you stitched yourself.
+
+    >>> record = graph_record("resnet18", depth=1)
+    >>> record.node("layer1").shape
+    (1, 64, 56, 56)
+    """
+    if depth is not None and depth < 1:
+        raise SpecError(f"depth must be ≥ 1, got {depth}")
+    model, name, found = network(target)
+    report = report or found
+    shape = tuple(input_shape) if input_shape is not None else natural_input(model)
+    if shape is None:
+        raise SpecError(f"drawing {name} needs an input shape without the batch, e.g. input_shape=(3, 224, 224)",
+                        hint="on the command line: --input 3,224,224")
+    kinds, edits = _kinds(model), _edits(report)
+    record = trace_graph(model, (batch, *shape), name, kinds, edits)
+    for node in record.nodes:
+        if node.edit is not None:
+            record.legend.setdefault(node.edit, []).append(node.name)
+    for op, kind in edits.values():
+        if kind not in record.edit_kinds.setdefault(op, []):
+            record.edit_kinds[op].append(kind)
+    if depth is None:
+        return record
+
+    def group_kind(path: str) -> str:
+        if path in kinds:
+            return kinds[path]
+        module = model.get_submodule(path)
+        children = [f"{path}.{c}" for c, _ in module.named_children()]
+        inner = {kinds.get(c) for c in children}
+        if len(inner) == 1 and None not in inner:  # a repeat stack: `bottleneck ×3`
+            return f"{inner.pop()} ×{len(children)}"
+        return type(module).__name__
+
+    return collapse(record, depth, group_kind)
+
+
+def render(record: GraphRecord, format: str) -> str:
+    """The record as Mermaid, DOT or SVG text."""
+    if format == "mermaid":
+        from .mermaid import to_mermaid
+
+        return to_mermaid(record)
+    if format == "dot":
+        from .dot import to_dot
+
+        return to_dot(record)
+    if format == "svg":
+        from .svg import to_svg
+
+        return to_svg(record)
+    raise SpecError(f"unknown graph format '{format}'{did_you_mean(format, FORMATS)}", expected=" | ".join(FORMATS))
+
+
+def graph(target: Any, format: str = "mermaid", path: str | Path | None = None, depth: int | None = None,
+          input_shape: Sequence[int] | None = None, report: StitchReport | None = None) -> str:
+    """Draw ``target`` (see :func:`graph_record`) as ``format`` (`mermaid`, `dot` or `svg`); write it to
+    ``path`` when given. Returns the text.
+
+    >>> svg = graph("resnet18", "svg", "resnet18.svg", depth=1)
+    """
+    if format not in FORMATS:  # before any work
+        render(GraphRecord("", (), [], []), format)
+    text = render(graph_record(target, input_shape, depth, report), format)
+    if path is not None:
+        from ..export import writable
+
+        writable(Path(path)).write_text(text, encoding="utf-8")
+    return text
