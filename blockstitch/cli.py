@@ -286,6 +286,38 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """`blockstitch graph TARGET`: a Mermaid, DOT or SVG diagram with node paths, kinds, shapes and edits."""
+    from pathlib import Path
+
+    from .export import writable
+    from .graph import graph_record, render
+    from .sources import CommandLine
+
+    target = writable(Path(args.output)) if args.output else None
+    record = graph_record(CommandLine(args.target), args.input, args.depth)
+    text = render(record, args.format)
+    if target is None:
+        print(text, end="")
+        return 0
+    target.write_text(text, encoding="utf-8")
+    legend = "; ".join(f"{op}: {len(names)}" for op, names in record.legend.items())
+    out.print(f"{target}: {args.format}, {len(record.nodes)} nodes, {len(record.edges)} edges"
+              + (f"; edits {legend}" if legend else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """`blockstitch export TARGET -o FILE`: ONNX or torch.export, dynamic batch, parity checked (exit 2 if not)."""
+    from .export import export
+    from .sources import CommandLine
+
+    report = export(CommandLine(args.target), args.output, args.input, args.format, opset=args.opset,
+                    dynamic_batch=not args.static_batch)
+    out.print(str(report))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     p = argparse.ArgumentParser(prog="blockstitch", description="Compose PyTorch networks from blocks.")
@@ -366,6 +398,22 @@ def parser() -> argparse.ArgumentParser:
     z.add_argument("--markdown", action="store_true", help="print a Markdown table (as in the README)")
     z.add_argument("--json", action="store_true", help="print JSON")
     z.set_defaults(func=cmd_zoo)
+    g = sub.add_parser("graph", help="draw a network: Mermaid, DOT or SVG, with names, kinds, shapes and edits")
+    g.add_argument("target", help="a zoo name, a spec or edit spec file, timm:<model> or file.py:Name")
+    g.add_argument("--format", default="mermaid", choices=["mermaid", "dot", "svg"], help="default mermaid")
+    g.add_argument("-o", "--output", default=None, metavar="FILE", help="write here (default: print)")
+    g.add_argument("--depth", type=_positive, default=None, metavar="N",
+                   help="collapse modules deeper than N path parts (1: stages such as layer1)")
+    g.add_argument("--input", type=_shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    g.set_defaults(func=cmd_graph)
+    ex = sub.add_parser("export", help="ONNX or torch.export with a dynamic batch and a parity check")
+    ex.add_argument("target", help="a zoo name, a spec or edit spec file, timm:<model> or file.py:Name")
+    ex.add_argument("--format", default="onnx", choices=["onnx", "torch-export"], help="default onnx")
+    ex.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write (.onnx or .pt2)")
+    ex.add_argument("--input", type=_shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    ex.add_argument("--opset", type=_positive, default=18, help="ONNX opset (default 18)")
+    ex.add_argument("--static-batch", action="store_true", help="fix the batch axis at 2 instead")
+    ex.set_defaults(func=cmd_export)
     return p
 
 
