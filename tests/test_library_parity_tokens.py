@@ -191,3 +191,16 @@ def test_aifi_position_encodes_row_then_column() -> None:
     pos = sincos_2d(3, 4, 8, 10000.0, torch.device("cpu")).view(3, 4, 8)
     assert torch.equal(pos[:, :1, :4].expand(3, 4, 4), pos[..., :4])  # first half: the row only
     assert torch.equal(pos[:1, :, 4:].expand(3, 4, 4), pos[..., 4:])  # second half: the column only
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_dat_matches_fightingcv_dattention_at_build_size(stride: int) -> None:
+    from fightingcv_attention.attention.DAT import DAttentionBaseline
+
+    shape = (1, 16, 7, 5)
+    ref = DAttentionBaseline((7, 5), (7, 5), n_heads=4, n_head_channels=4, n_groups=2, attn_drop=0, proj_drop=0,
+                             stride=stride, offset_range_factor=2, use_pe=True, dwc_pe=False, no_off=False,
+                             fixed_pe=False, stage_idx=2)
+    ours = _ours("dat", {"heads": 4, "groups": 2, "stride": stride, "offset_kernel": 5}, shape)
+    check_parity(ref, ours, shape, from_ref=lambda out: out[0])
+    assert ours(torch.randn(1, 16, 9, 12)).shape == (1, 16, 9, 12)  # the reference's bias table fails here

@@ -16,7 +16,7 @@ from torch import nn
 from ...blockspec import BlockSpec, Shape
 from ...errors import ShapeError, fmt_shape
 
-__all__ = ["KeepShapeSpec", "OddKernel", "ChannelScale", "gate_to_one", "zero_module"]
+__all__ = ["KeepShapeSpec", "OddKernel", "ChannelScale", "ChannelLayerNorm", "gate_to_one", "zero_module"]
 
 
 def _must_be_odd(k: int) -> int:
@@ -74,6 +74,17 @@ class ChannelScale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale.view(-1, 1, 1)
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of each pixel of a `b c h w` tensor."""
+
+    def __init__(self, c: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(c, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 @torch.no_grad()
