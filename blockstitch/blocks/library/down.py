@@ -88,7 +88,8 @@ class ADownSpec(_DownSpec):
         return t.macs
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        self._check(in_shapes)
+        need_divisible(self.kind, "in_channels", in_shapes[0][1], 2, in_shapes)  # sizes are checked per input
+        need_divisible(self.kind, "out_channels", self.out_channels, 2, in_shapes)
         return ADown(in_shapes[0][1], self.out_channels, self.act)
 
 

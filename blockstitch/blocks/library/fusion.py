@@ -160,6 +160,13 @@ class CGAFusionSpec(_FusionSpec):
               "up). Reflect-padded 7×7 convs as in the paper, so h, w ≥ 4. The pixel attention's grouped 7×7 conv "
               "sees each channel of x + y next to its coarse attention, as in the paper.")
 
+    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        self._same_channels(in_shapes)
+        if min(in_shapes[0][2:]) < 4:
+            raise ShapeError("'cga_fusion' pads its 7×7 convs by reflection: h, w ≥ 4", expected="h, w ≥ 4",
+                             found=fmt_shape(in_shapes[0]), in_shapes=in_shapes)
+        return super().out_shape(in_shapes)
+
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         self._same_channels(in_shapes)
         b, c, h, w = x = in_shapes[0]
@@ -173,9 +180,6 @@ class CGAFusionSpec(_FusionSpec):
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         self._same_channels(in_shapes)
-        if min(in_shapes[0][2:]) < 4:
-            raise ShapeError("'cga_fusion' pads its 7×7 convs by reflection: h, w ≥ 4", expected="h, w ≥ 4",
-                             found=fmt_shape(in_shapes[0]), in_shapes=in_shapes)
         c = in_shapes[0][1]
         return CGAFusion(c, self.out_channels or c, self.reduction)
 
