@@ -34,10 +34,12 @@ class ODConv(nn.Module):
         self.filter_fc = nn.Conv2d(hidden, cout, 1)
         self.spatial_fc = nn.Conv2d(hidden, k * k, 1)
         self.kernel_fc = nn.Conv2d(hidden, n, 1)
-        self.weight = nn.Parameter(torch.empty(n, cout, cin // groups, k, k))
+        # the K kernels stacked along the output axis, 4-d so that channels_last conversion works
+        self.weight = nn.Parameter(torch.empty(n * cout, cin // groups, k, k))
+        self.n = n
         with torch.no_grad():
             for i in range(n):
-                nn.init.kaiming_normal_(self.weight[i], mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(self.weight[i * cout:(i + 1) * cout], mode="fan_out", nonlinearity="relu")
         self.bn = nn.BatchNorm2d(cout)
         self.act = get_act(act)
 
@@ -48,9 +50,9 @@ class ODConv(nn.Module):
         a_out = (self.filter_fc(ctx) / self.temperature).sigmoid()  # b cout 1 1
         a_pos = (self.spatial_fc(ctx) / self.temperature).sigmoid().view(b, 1, 1, *self.weight.shape[-2:])
         a_ker = (self.kernel_fc(ctx).flatten(1) / self.temperature).softmax(dim=1)  # b n
-        n = self.weight.shape[0]
+        n, (nout, cin_g, kh, kw) = self.n, self.weight.shape
         # Σ_k α_k W_k as one matmul (b n)·(n o·i·k·k), then the position attention on every kernel
-        kernels = (a_ker @ self.weight.view(n, -1)).view(b, *self.weight.shape[1:]) * a_pos
+        kernels = (a_ker @ self.weight.reshape(n, -1)).view(b, nout // n, cin_g, kh, kw) * a_pos
         y = batched_conv(x * a_in, kernels, self.stride, self.padding, self.groups)
         return self.act(self.bn(y * a_out))
 

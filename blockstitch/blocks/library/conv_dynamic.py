@@ -84,7 +84,13 @@ class ModulatedDeformConv(nn.Module):
 
         offset_a, offset_b, mask = self.offset_mask(x).chunk(3, dim=1)
         offset = torch.cat((offset_a, offset_b), dim=1)  # (dy, dx) per tap, as deform_conv2d reads them
-        y = deform_conv2d(x, offset, self.weight, None, self.stride, self.padding, mask=mask.sigmoid())
+        weight, mask = self.weight, mask.sigmoid()
+        if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
+            # torchvision's CPU kernel has no half types: compute in float32, hand back the input's dtype
+            y = deform_conv2d(x.float(), offset.float(), weight.float(), None, self.stride, self.padding,
+                              mask=mask.float()).to(x.dtype)
+        else:
+            y = deform_conv2d(x, offset, weight, None, self.stride, self.padding, mask=mask)
         return self.act(self.bn(y))
 
 
@@ -105,6 +111,7 @@ class DCNv2Spec(_ConvSpec):
         channel_rule="multiple_of:deform_groups",
         insert_where="replace the 3×3 convs of the last backbone stages (ResNet c3–c5) or C2f bottlenecks",
         notes="Pure PyTorch via torchvision.ops.deform_conv2d (CPU and CUDA kernels, no compiled extension). "
+              "Half types on CPU run the deformable conv in float32 (torchvision has no CPU half kernel). "
               "Offsets and masks start at zero (a plain conv with every tap at 0.5). MACs count the "
               "convolution; the bilinear sampling counts zero, like interpolation.")
 

@@ -42,7 +42,7 @@ class WTConv(nn.Module):
         self.base_scale = nn.Parameter(torch.ones(1, c, 1, 1))
         self.wavelet_convs = nn.ModuleList(nn.Conv2d(4 * c, 4 * c, k, 1, k // 2, groups=4 * c, bias=False)
                                            for _ in range(levels))
-        self.wavelet_scales = nn.Parameter(torch.full((levels, 1, 4 * c, 1, 1), 0.1))
+        self.wavelet_scales = nn.Parameter(torch.full((levels, 4 * c, 1, 1), 0.1))  # 4-d: channels_last works
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         low, sizes, convolved = x, [], []
@@ -50,7 +50,7 @@ class WTConv(nn.Module):
             sizes.append(low.shape[-2:])
             bands = haar_dwt(low)
             low = bands[:, : x.shape[1]]  # LL feeds the next level
-            convolved.append(conv(bands) * scale)
+            convolved.append(conv(bands) * scale.unsqueeze(0))
         z = torch.zeros_like(low)
         for bands, (h, w) in zip(reversed(convolved), reversed(sizes)):
             ll, rest = bands[:, : x.shape[1]], bands[:, x.shape[1]:]

@@ -150,7 +150,7 @@ class _PSASpec(BlockSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"heads": 2}, [[(2, 32, 6, 6)], [(1, 16, 13, 9)]]
+        return {}, [[(2, 32, 6, 6)], [(1, 16, 13, 9)]]
 
 
 @register_block
@@ -169,7 +169,8 @@ class C2PSASpec(_PSASpec):
         insert_where="after SPPF at the end of a YOLO backbone (YOLO11 layer 10)",
         notes="Full attention over h·w positions: memory grows as (h·w)², so use it on the coarsest map. "
               "Equal to ultralytics' C2PSA parameter for parameter; heads default to Ultralytics' max(c//64, 1) "
-              "but are lowered to a divisor of c where Ultralytics' view() would fail.")
+              "but are lowered to a divisor of c where Ultralytics' view() would fail. The channel rule holds with "
+              "heads unset; with heads set, c = int(in × expansion) must also divide by heads.")
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         return self._macs(in_shapes, self.depth)
