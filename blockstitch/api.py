@@ -16,7 +16,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .assemble import Located, Network, Plan, build_module, find_spec, load_file, make_plan, resolve
+from .assemble import Located, Network, Plan, build_module, make_plan, resolve
 from .assemble.planner import StepContext
 from .errors import SpecError
 from .stitch import build_edit, is_edit
@@ -28,9 +28,9 @@ Source = Union[str, Path, dict[str, Any], Network]
 
 
 def _located(source: str | Path | dict[str, Any]) -> Located:
-    if isinstance(source, dict):
-        return Located(source, None, {})
-    return load_file(find_spec(source))
+    from .sources import resolve as resolve_source  # the one resolver: names are looked up, never imported
+
+    return resolve_source(source, accept={"spec", "edit"}).located  # type: ignore[return-value]  # set for specs
 
 
 def is_edit_source(source: object) -> bool:
@@ -88,4 +88,9 @@ def build(source: Source | Plan, input_shape: Sequence[int] | None = None, devic
         if is_edit(located):
             return build_edit(located, "meta" if meta else (str(device) if device is not None else None)).model
     the_plan = source if isinstance(source, Plan) else plan(source, input_shape)
+    if not meta:  # limits before allocation: the weights must fit in free memory
+        from .assemble.limits import check_fits
+
+        itemsize = torch.empty((), dtype=dtype).element_size() if dtype is not None else 4
+        check_fits(the_plan.params * itemsize, 0, str(device or "cpu"), f"building '{the_plan.name}'", the_plan.file)
     return build_module(the_plan, None if meta else device, dtype, reuse_meta=meta)

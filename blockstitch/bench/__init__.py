@@ -76,33 +76,27 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
     """(label, module on CPU, input shape without batch) for a spec/zoo name, `timm:<name>`, a block kind or
     `file.py:Name` (with ``args``), or a module."""
     from .. import api
-    from ..assemble import find_spec
     from ..check.targets import resolve_target
+    from ..sources import TARGETS, foreign_model, resolve
 
     if isinstance(target, nn.Module):
         shape = tuple(input_shape) if input_shape else None
         if shape is None:
             raise SpecError("bench of an nn.Module needs input_shape (without the batch)")
         return type(target).__name__, target, shape
-    if target.startswith("timm:"):
-        from ..sources import timm_model
-
-        model = timm_model(target[5:])
-        return target, model, tuple(input_shape or natural_input(model) or (3, 224, 224))
-    try:
-        find_spec(target)
-        is_spec = True
-    except SpecError:
-        is_spec = False
-    if is_spec:
-        model = api.build(target, input_shape)
+    found = resolve(target, TARGETS | {"code"})  # only command-line text may name code
+    if found.what in ("timm", "torchvision"):
+        model = foreign_model(found)
+        return str(target), model, tuple(input_shape or natural_input(model) or (3, 224, 224))
+    if found.what in ("spec", "edit"):
+        model = api.build(found.located.data if found.located.file is None else found.name, input_shape)
         shape = tuple(input_shape) if input_shape else natural_input(model)
         if shape is None:
             raise SpecError(f"give --input for {target}")
-        return target, model, shape
+        return str(target), model, shape
     if not input_shape:
         raise SpecError(f"benchmarking '{target}' needs --input (without the batch), e.g. 64,56,56")
-    label, factory, _ = resolve_target(target, args or {})
+    label, factory, _ = resolve_target(target, args or {})  # a CommandLine stays one: only it may name code
     shape = tuple(input_shape)
     layout = {3: "b c h w", 2: "b n c", 1: "b c"}.get(len(shape), "b c h w")
     channels = shape[0] if layout != "b n c" else shape[-1]
@@ -190,6 +184,11 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
     from ..profile import profile
 
     prof = profile(model, shape, batch=batch)
+    from ..assemble.limits import check_fits
+
+    scale = torch.finfo(DTYPES[dtype]).bits / 32 if not amp else 1.0  # the profile counts float32 bytes
+    need = prof.train_peak_bytes if mode == "train" else prof.param_bytes + prof.activation_bytes
+    check_fits(int(prof.param_bytes * scale), int((need - prof.param_bytes) * scale), str(device), f"'{label}'")
     flops = prof.flops if mode == "infer" else train_flops(model, shape, batch)
     try:
         torch.manual_seed(0)

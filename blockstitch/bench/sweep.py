@@ -1,5 +1,10 @@
 """Sweeps: targets × batch × input × dtype × options from a small YAML file, each result appended to a JSONL
-file the moment it is measured (so a killed sweep resumes where it stopped), then a summary and PNG plots."""
+file the moment it is measured (so a killed sweep resumes where it stopped), then a summary and PNG plots.
+
+A sweep file is data: its `targets` are looked up by :mod:`blockstitch.sources` (zoo names, spec files, timm or
+torchvision names, block kinds) and can never name code. Results lose nothing: each one is appended with a single
+write and fsync; on resume, lines that cannot be read are reported by number and left as they are.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,23 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..assemble import load_file
+from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT
 from ..assemble.spec import validation_error
 from . import BenchResult, bench, bench_blocks
 
-__all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "plot"]
+__all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "scan_results", "Results", "plot",
+           "MAX_COMBINATIONS"]
+
+MAX_COMBINATIONS = 10_000
+"""Measurements one sweep file may ask for (the product of its lists)."""
+_Size = Annotated[int, Field(ge=1, le=MAX_INPUT_DIM)]
 
 
 class SweepSpec(BaseModel):
@@ -24,41 +36,66 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    targets: list[str] = Field(min_length=1)
-    """Spec files, zoo names, `timm:<model>` or block kinds (kinds need `input`)."""
-    batch: list[int] = Field(default_factory=lambda: [1])
+    targets: list[str] = Field(min_length=1, max_length=MAX_REPEAT)
+    """Spec files (relative to the sweep file), zoo names, `timm:<model>`, `torchvision:<model>` or block kinds
+    (kinds need `input`). Never code: `file.py:Name` is refused."""
+    batch: list[_Size] = Field(default_factory=lambda: [1], min_length=1)
     """Batch sizes."""
-    input: list[list[int] | None] = Field(default_factory=lambda: [None])
+    input: list[Annotated[list[_Size], Field(min_length=1, max_length=4)] | None] = Field(
+        default_factory=lambda: [None], min_length=1)
     """Input shapes without the batch (null: the target's own)."""
     dtype: list[Literal["float32", "bfloat16", "float16"]] = Field(default_factory=lambda: ["float32"])
     """Data types."""
     mode: list[Literal["infer", "train"]] = Field(default_factory=lambda: ["infer"])
     """infer, or train (forward + backward + optimizer step)."""
-    device: str = "cpu"
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d{1,2})?|mps)$")
     """cpu or cuda."""
     amp: list[bool] = Field(default_factory=lambda: [False])
     """Autocast instead of pure dtype."""
     channels_last: list[bool] = Field(default_factory=lambda: [False])
     """channels_last memory format."""
-    compile: list[str | bool | None] = Field(default_factory=lambda: [None])
+    compile: list[Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | bool | None] = \
+        Field(default_factory=lambda: [None])
     """torch.compile modes (null = eager)."""
     cuda_graphs: list[bool] = Field(default_factory=lambda: [False])
     """CUDA graphs (CUDA only)."""
     args: dict[str, Any] = Field(default_factory=dict)
     """Fields for block-kind targets."""
-    budget_s: float = 2.0
+    budget_s: float = Field(2.0, gt=0, le=3600)
     """Time budget per measurement, seconds."""
     per_block: bool = False
     """Also time every node of spec targets (at the first batch/input/dtype), for the per-block plot."""
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep file (errors name file:line)."""
+    """Read and validate a sweep file (errors name file:line); every target is looked up now, as data.
+
+    >>> load_sweep("sweep.yaml").targets
+    ['resnet18', 'timm:resnet18']
+    """
+    from ..sources import TARGETS, resolve
+
     located = load_file(path)
     try:
-        return SweepSpec.model_validate(located.data)
+        spec = SweepSpec.model_validate(located.data)
     except ValidationError as err:
         raise validation_error(err, located, (), SweepSpec) from None
+    combos = 1
+    for values in (spec.targets, spec.batch, spec.input, spec.dtype, spec.mode, spec.amp, spec.channels_last,
+                   spec.compile, spec.cuda_graphs):
+        combos *= len(values)
+    if combos > MAX_COMBINATIONS:
+        raise located.error(f"the sweep asks for {combos:,} measurements (at most {MAX_COMBINATIONS:,})", (),
+                            hint="split it into several sweep files")
+    for i, target in enumerate(spec.targets):
+        found = resolve(target, TARGETS, origin=located, loc=("targets", i))
+        sibling = Path(str(located.file)).parent / target
+        if found.what in ("spec", "edit") and sibling.is_file() and not Path(target).is_file():
+            spec.targets[i] = found.name  # a spec next to the sweep file: the path that finds it from anywhere
+        if found.what == "block" and spec.input == [None]:
+            raise located.error(f"target '{target}' is a block kind: it needs `input:` (without the batch)",
+                                ("targets", i))
+    return spec
 
 
 def entry_key(entry: dict[str, Any]) -> str:
@@ -67,17 +104,64 @@ def entry_key(entry: dict[str, Any]) -> str:
     return json.dumps({k: entry.get(k) for k in fields}, sort_keys=True)
 
 
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """Entries of a JSONL file; a line cut short by a kill is skipped."""
+@dataclass
+class Results:
+    """A results file read back: the measurements, one per key, and the lines that could not be read."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    bad_lines: list[int] = field(default_factory=list)
+    """1-based numbers of lines that are not a JSON result (left in the file as they are)."""
+    duplicates: int = 0
+    """Lines repeating a measurement already read (the first one counts)."""
+
+
+def scan_results(path: Path) -> Results:
+    """Read a JSONL results file line by line: good rows kept (once per key), bad lines numbered, nothing
+    rewritten.
+
+    >>> scan_results(Path("sweep.jsonl")).bad_lines
+    [7]
+    """
+    out = Results()
     if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+        return out
+    seen: set[str] = set()
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                entry = None
+            if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
+                out.bad_lines.append(number)
+                continue
+            key = entry_key(entry)
+            if key in seen:
+                out.duplicates += 1
+                continue
+            seen.add(key)
+            out.entries.append(entry)
     return out
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Entries of a JSONL file, once per measurement; unreadable lines (a kill mid-write) are skipped."""
+    return scan_results(path).entries
+
+
+def _append(path: Path, line: str) -> None:
+    """One result on disk, whole, before the next measurement starts: one write on an O_APPEND descriptor."""
+    data = (line + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (rare): finish the line
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
@@ -92,12 +176,19 @@ def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
 def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None = None,
               runner: Callable[..., BenchResult] = bench) -> list[dict[str, Any]]:
     """Measure every combination not already in ``out``; append each result (or its error) as it comes."""
-    done = {entry_key(e) for e in read_results(out)}
-    todo = [c for c in _grid(spec) if entry_key(c) not in done]
+    done = {entry_key(e) for e in scan_results(out).entries}
+    todo = []
+    for combo in _grid(spec):  # a value listed twice is measured once
+        key = entry_key(combo)
+        if key not in done:
+            done.add(key)
+            todo.append(combo)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.is_file() and out.stat().st_size and not out.read_bytes().endswith(b"\n"):
-        with out.open("a") as f:  # a kill mid-write left half a line: start the next result on its own line
-            f.write("\n")
+    if out.is_file() and out.stat().st_size:
+        with out.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a kill mid-write left half a line: it stays, the next result starts anew
+                _append(out, "")
     for i, combo in enumerate(todo):
         if progress is not None:
             progress(i, len(todo), f"{combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']}")
@@ -112,10 +203,7 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
             result = {"error": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
         # the combination's own fields win: they are what a resumed sweep recognises as done
         entry = {**result, **combo}
-        with out.open("a") as f:  # one line per result, on disk before the next measurement starts
-            f.write(json.dumps(entry) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _append(out, json.dumps(entry))
     if spec.per_block:
         blocks_file = out.with_suffix(".blocks.json")
         if not blocks_file.exists():
@@ -126,7 +214,9 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
                                                                  spec.dtype[0], budget_s=min(spec.budget_s, 0.5))]
                 except Exception as err:  # noqa: BLE001 — not every target is a spec
                     per[target] = [{"error": str(err).splitlines()[0]}]
-            blocks_file.write_text(json.dumps(per, indent=1))
+            partial = blocks_file.with_suffix(".json.partial")
+            partial.write_text(json.dumps(per, indent=1))
+            os.replace(partial, blocks_file)  # atomic: a kill leaves the old file or the new one
     if progress is not None:
         progress(len(todo), len(todo), "done")
     return read_results(out)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import PositiveFloat, PositiveInt, field_validator
 from torch import nn
 
 from ..blockspec import BlockCard, BlockSpec, Paper, Shape
@@ -31,6 +31,13 @@ class _ChannelAttnSpec(BlockSpec):
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
         return {}, [[(2, 32, 7, 7)], [(1, 32, 9, 5)]]
+
+
+def _odd_kernel(value: int | None, name: str) -> int | None:
+    """A 'same' padding of (k - 1) // 2 keeps the size only for an odd kernel (timm pads so)."""
+    if value is not None and value % 2 == 0:
+        raise ValueError(f"{name} must be odd to keep the size, got {value} (try {value + 1})")
+    return value
 
 
 def _act_class(name: str) -> type[nn.Module]:
@@ -88,7 +95,12 @@ class CBAMSpec(_ChannelAttnSpec):
     divisor: PositiveInt = 1
     """Round the hidden width to a multiple of this."""
     spatial_kernel: PositiveInt = 7
-    """Kernel of the spatial attention conv."""
+    """Kernel of the spatial attention conv (odd, so the spatial size is kept)."""
+
+    @field_validator("spatial_kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        return _odd_kernel(value, "spatial_kernel")  # type: ignore[return-value]
     act: ActName = "relu"
     """Activation inside the channel MLP."""
     bias: bool = False
@@ -125,7 +137,13 @@ class ECASpec(_ChannelAttnSpec):
         notes="timm's EcaModule; kernel from the channel count with gamma=2, b=1.",
     )
     kernel_size: PositiveInt | None = None
-    """Kernel of the 1-d conv; default from the channel count (γ=2, b=1 as in the paper)."""
+    """Kernel of the 1-d conv (odd, so the channel count is kept); default from the channel count (γ=2, b=1 as in
+    the paper)."""
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd(cls, value: int | None) -> int | None:
+        return _odd_kernel(value, "kernel_size")
 
     def kernel(self, channels: int) -> int:
         """The (odd) kernel size used for `channels`."""
@@ -142,7 +160,8 @@ class ECASpec(_ChannelAttnSpec):
         c = in_shapes[0][1]
         from timm.layers import EcaModule
 
-        return EcaModule(c, kernel_size=self.kernel(c))
+        # timm recomputes the kernel from `channels` when it is given, ignoring `kernel_size`: pass the kernel only
+        return EcaModule(None, kernel_size=self.kernel(c))
 
 
 @register_block

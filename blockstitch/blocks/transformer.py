@@ -73,8 +73,9 @@ class TransformerSpec(BlockSpec):
         return MHSASpec(heads=self.heads, qkv_bias=self.qkv_bias)
 
     def hidden(self, dim: int) -> int:
-        """MLP hidden width."""
-        return int(dim * self.mlp_ratio)
+        """MLP hidden width: ``int(dim × mlp_ratio)`` as timm's Mlp, at least 1 (a zero-width MLP is no MLP, and
+        the counters disagree on empty matmuls)."""
+        return max(1, int(dim * self.mlp_ratio))
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
         return self._attn().out_shape(in_shapes)

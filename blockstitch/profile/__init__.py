@@ -190,10 +190,11 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
     for their weights. ``input_shape`` is without the batch; a timm model's default input is used if omitted.
     Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children).
     """
-    if isinstance(source, str) and source.startswith("timm:"):
-        from ..sources import timm_model
+    from ..sources import foreign_model  # the one resolver: timm:/torchvision: names, nothing imported
 
-        source = timm_model(source[5:], device="meta")
+    foreign = foreign_model(source, device="meta") if isinstance(source, str) else None
+    if foreign is not None:
+        source = foreign
     elif isinstance(source, (str, Path, dict)) and is_edit_source(source):
         edited = build(source, device="meta")
         input_shape = input_shape or natural_input(edited)

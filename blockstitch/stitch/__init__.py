@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from torch import nn
 
-from ..assemble import Located, build_module, find_spec, load_file, make_plan, resolve
+from ..assemble import Located, build_module, make_plan, resolve
 from ..assemble.spec import validation_error
 from ..blockspec import Shape
 from ..errors import SpecError, fmt_shape
@@ -147,19 +146,15 @@ def load_edit(located: Located) -> EditSpec:
         raise validation_error(err, located, (), EditSpec) from None
 
 
-def _relative(located: Located, value: str) -> str:
-    if located.file is None:
-        return value
-    candidate = Path(located.file).parent / value
-    return str(candidate) if candidate.exists() else value
-
-
 def _base(spec: EditSpec, located: Located, device: str | None) -> nn.Module:
-    if spec.extends.startswith("timm:"):
-        from ..sources import timm_model
+    from ..sources import NETWORKS, foreign_model
+    from ..sources import resolve as resolve_name  # the one resolver: `extends:` names a registry entry only
 
-        return timm_model(spec.extends[5:], device=device)
-    base_loc = load_file(find_spec(_relative(located, spec.extends)))
+    found = resolve_name(spec.extends, NETWORKS, origin=located, loc=("extends",))
+    model = foreign_model(found, device)
+    if model is not None:
+        return model
+    base_loc = found.located
     if is_edit(base_loc):
         return build_edit(base_loc, device=device).model
     plan = make_plan(resolve(base_loc), spec.input)
@@ -178,7 +173,9 @@ def build_edit(located: Located, device: str | None = None) -> Stitched:
     try:
         base = _base(spec, located, device)
         if spec.weights is not None:
-            state = read_weights(_relative(located, spec.weights))
+            from ..sources import weights_file
+
+            state = read_weights(weights_file(spec.weights, located))
             if device == "meta":  # checking only: the file must fit, nothing is copied
                 load_into(base, {k: v.to("meta") for k, v in state.items()}, spec.weights)
             else:

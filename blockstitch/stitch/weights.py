@@ -20,7 +20,11 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if file.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(file))
+        try:
+            return load_file(str(file))
+        except Exception as err:  # noqa: BLE001 — a truncated or corrupt file is the user's file, reported as such
+            raise SpecError(f"cannot read weights file {path}: {str(err).splitlines()[0] if str(err) else err!r}",
+                            path="weights", hint="is it a complete .safetensors file?") from None
     try:
         data = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 — anything unreadable is the user's file, reported as such
