@@ -1,4 +1,9 @@
-"""The `blockstitch` command: parse, call the API, render with rich. Spec mistakes exit 2, no traceback."""
+"""The `blockstitch` command: parse, call the API, render with rich. Spec mistakes exit 2, no traceback.
+
+Start-up matters here: a command imports what it needs inside its own function, after the arguments parsed, so
+``--help``, ``--version``, a usage error, ``schema`` and ``zoo`` (from their generated files, see
+:mod:`blockstitch.generated`) never import torch, and ``blocks`` lists from the block index.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,32 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from . import api
-from .assemble import Plan, zoo_names
-from .assemble.schema import network_schema
-from .assemble.zoo import gmacs_text, zoo_markdown
+from . import __version__
 from .errors import BlockstitchError, SpecError
-from .profile import profile
-from .registry import load_entry_points, load_plugin_file
-from .render import (
-    render_bench,
-    render_blocks,
-    render_check,
-    render_compare,
-    render_plan,
-    render_profile,
-    render_stitch,
-    render_stitch_rows,
-    render_sweep,
-)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .assemble import Plan
 
 __all__ = ["main"]
 
-out = Console(highlight=False)
-if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    out = Console(highlight=False, width=200)
-err = Console(stderr=True, highlight=False, width=None if Console(stderr=True).is_terminal else 200)
+out: Console
+"""Standard output (made by :func:`_consoles` once the arguments parsed: rich is not needed for --help)."""
+err: Console
+_plugged = False  # whether --plugin files or entry points may have registered blocks (then nothing is cached)
+
+
+def _consoles() -> None:
+    global out, err
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if not out.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        out = Console(highlight=False, width=200)
+    err = Console(stderr=True, highlight=False, width=None if Console(stderr=True).is_terminal else 200)
 
 
 def _shape_arg(text: str) -> tuple[int, ...]:
@@ -63,6 +65,9 @@ def _delta(plan: Plan, base: Plan) -> dict[str, float | int | str]:
 def cmd_check(args: argparse.Namespace) -> int:
     """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan (or, for an edit
     spec, what the edit changes)."""
+    from . import api
+    from .render import render_plan, render_stitch
+
     if api.is_edit_source(args.spec):
         from .assemble import find_spec, load_file
         from .stitch import build_edit
@@ -77,7 +82,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     delta = None
     if plan.baseline is not None:
         base_input = plan.input.shape[1:] if args.input is not None else None
-        delta = _delta(plan, api.plan(plan.baseline, base_input, args.batch))
+        try:
+            delta = _delta(plan, api.plan(plan.baseline, base_input, args.batch))
+        except SpecError as e:
+            raise e.located(file=plan.file, path="baseline") from None
     if args.json:
         print(json.dumps({"name": plan.name, "batch": plan.batch, "input": list(plan.input.shape),
                           "params": plan.params, "macs": plan.macs, "flops": 2 * plan.macs,
@@ -92,16 +100,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _target(text: str) -> object:
-    """A CLI target: spec path or zoo name (kept as text), or `timm:<model>` (built on meta, no download)."""
-    if text.startswith("timm:"):
-        from .sources import timm_model
+    """A CLI target: spec path or zoo name (kept as text), or `timm:<model>` / `torchvision:<model>` (built on
+    meta, nothing downloaded)."""
+    from .sources import foreign_model
 
-        return timm_model(text[5:], device="meta")
-    return text
+    model = foreign_model(text, device="meta")
+    return text if model is None else model
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
     """`blockstitch profile SPEC`: params, MACs/FLOPs, memory per node, on meta tensors."""
+    from . import api
+    from .profile import profile
+    from .render import render_compare, render_profile
+
     prof = profile(_target(args.spec), args.input, args.batch, depth=args.depth)  # type: ignore[arg-type]
     if args.compare:
         other = profile(_target(args.compare), args.input, args.batch, depth=args.depth)  # type: ignore[arg-type]
@@ -128,6 +140,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_check_module(args: argparse.Namespace) -> int:
     """`blockstitch check-module TARGET`: is this module plug-and-play? Exit 0 if every required check holds."""
+    from .render import render_check, render_stitch_rows
     from .check import check_module, parse_args
     from .check.stitch_report import stitch_report
     from .check.targets import resolve_target
@@ -158,6 +171,7 @@ def cmd_check_module(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """`blockstitch bench TARGET`: latency, throughput, memory, TFLOP/s and roofline efficiency."""
+    from .render import render_bench, render_blocks
     from .bench import bench, bench_blocks
     from .check import parse_args
 
@@ -182,14 +196,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`blockstitch sweep FILE.yaml`: every combination, appended to JSONL as measured; resumable; plots."""
+    from .render import render_sweep
     from pathlib import Path
 
     from rich.progress import Progress
 
-    from .bench.sweep import load_sweep, plot, run_sweep
+    from .bench.sweep import load_sweep, plot, run_sweep, scan_results
 
     spec = load_sweep(args.file)
     target = Path(args.out or Path(args.file).with_suffix(".jsonl"))
+    bad = scan_results(target).bad_lines
+    if bad:  # a kill mid-write or a hand edit: those lines stay as they are, the good rows count
+        shown = ", ".join(map(str, bad[:10])) + (f", … ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        err.print(f"warning: {target}: line(s) {shown} are not results; left as they are", highlight=False)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("sweep", total=None)
 
@@ -213,6 +232,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_blocks(args: argparse.Namespace) -> int:
     """`blockstitch blocks [KIND]`: the registered kinds (filtered by --category / --search), one card, the
     catalogue page (--markdown) or JSON."""
+    from rich.table import Table
+
     from . import catalogue
 
     if args.markdown:
@@ -248,33 +269,36 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    """`blockstitch schema`: the JSON Schema of spec files."""
-    print(json.dumps(network_schema(), indent=2))
+    """`blockstitch schema`: the JSON Schema of spec files (the generated one unless plugins add blocks)."""
+    from .generated import SCHEMA_FILE, block_sources, digest, read
+
+    schema = None if _plugged else read(SCHEMA_FILE, digest(block_sources()))
+    if schema is None:
+        from .regenerate import live_schema
+
+        schema = live_schema()
+    print(json.dumps(schema, indent=2))
     return 0
 
 
-def _edit_description(name: str) -> str:
-    from .assemble import find_spec, load_file
-
-    data = load_file(find_spec(name)).data
-    return str(data.get("description") or f"edit of {data['extends']}")
-
-
 def cmd_zoo(args: argparse.Namespace) -> int:
-    """`blockstitch zoo`: the bundled specs with parameters and GMACs computed now, on meta tensors."""
-    rows = []
-    for name in zoo_names():
-        prof = profile(name)
-        description = api.load_spec(name).description if not api.is_edit_source(name) else \
-            _edit_description(name)
-        rows.append({"name": name, "input": "×".join(map(str, prof.input_shape)), "params": prof.params,
-                     "gmacs": prof.macs / 1e9, "description": description})
+    """`blockstitch zoo`: the bundled specs with parameters and GMACs (profiled on meta tensors; read from the
+    generated table when it was made from these very sources and specs, else computed now)."""
+    from .assemble.zoo import gmacs_text, zoo_markdown
+    from .generated import ZOO_FILE, read
+    from .regenerate import live_zoo_rows, zoo_digest
+
+    rows = read(ZOO_FILE, zoo_digest())
+    if rows is None:
+        rows = live_zoo_rows()
     if args.markdown:
         print(zoo_markdown(rows))
         return 0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    from rich.table import Table
+
     table = Table(header_style="bold", title="bundled specs (batch 1, each at its own input)", title_justify="left")
     for col, justify in (("spec", "left"), ("input", "left"), ("params", "right"), ("GMACs", "right"),
                          ("description", "left")):
@@ -321,6 +345,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     p = argparse.ArgumentParser(prog="blockstitch", description="Compose PyTorch networks from blocks.")
+    p.add_argument("--version", action="version", version=f"blockstitch {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error (anywhere on the line)")
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                    help="import a file of your own blocks (registered with @register_block); repeatable")
     sub = p.add_subparsers(dest="command", required=True)
@@ -417,19 +443,80 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `blockstitch` console script; returns the exit code."""
-    args = parser().parse_args(argv)
-    try:
+def _subject(args: argparse.Namespace) -> str:
+    """The file or name a command was given, to name it in a message."""
+    for key in ("spec", "target", "file"):
+        value = getattr(args, key, None)
+        if isinstance(value, str):
+            return value
+    return str(getattr(args, "command", "blockstitch"))
+
+
+def _load_entry_points() -> None:
+    """Import installed ``blockstitch.blocks`` plugins (the registry, and so torch, only when there are some)."""
+    from importlib.metadata import entry_points
+
+    if entry_points(group="blockstitch.blocks"):
+        from .registry import load_entry_points
+
+        global _plugged
+        _plugged = True
         load_entry_points()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `blockstitch` console script; returns the exit code.
+
+    Every failure is one message and exit 2 (1 for a check that ran and failed); no traceback reaches the
+    user unless ``--debug`` is given (anywhere on the command line).
+    """
+    global _plugged
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = parser().parse_args([a for a in argv if a != "--debug"])
+    _consoles()
+    if isinstance(getattr(args, "target", None), str):  # typed by the user: the only text that may name code
+        from .sources import CommandLine
+
+        args.target = CommandLine(args.target)
+    try:
+        _load_entry_points()
         for plugin in args.plugin:
-            load_plugin_file(plugin)
+            from .registry import load_plugin_file
+
+            _plugged = True
+            try:
+                load_plugin_file(plugin)
+            except BlockstitchError:
+                raise
+            except Exception as e:  # the user's own code failed: say which file
+                raise SpecError(f"--plugin {plugin}: importing it failed: {type(e).__name__}: {e}") from e
         return int(args.func(args))
     except BrokenPipeError:  # `blockstitch schema | head`
         return 0
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        return 130
     except BlockstitchError as e:
-        err.print(f"[bold red]error:[/bold red] {e}", markup=True, highlight=False, soft_wrap=True)
-        return 2
+        return _fail(str(e), debug)
+    except (RecursionError, MemoryError) as e:
+        return _fail(f"{_subject(args)}: too large to handle ({type(e).__name__})", debug)
+    except Exception as e:  # noqa: BLE001 — a bug of ours still ends in one message, not a traceback
+        first = (str(e).splitlines() or [""])[0][:300]
+        return _fail(f"{_subject(args)}: internal error ({type(e).__name__}: {first}); please report it — "
+                     "`--debug` shows the traceback", debug)
+
+
+def _fail(message: str, debug: bool) -> int:
+    """Print one error message (the traceback too with ``--debug``); exit code 2."""
+    from rich.markup import escape
+
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    return 2
 
 
 if __name__ == "__main__":
