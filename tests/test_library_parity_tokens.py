@@ -110,7 +110,7 @@ def test_vip_matches_fightingcv_up_to_its_branch_swap() -> None:
     from fightingcv_attention.attention.ViP import WeightedPermuteMLP
 
     shape = (1, 32, 4, 4)  # H = W = segments: the reference's Linear(C, C) along H and W
-    ref, ours = WeightedPermuteMLP(32, seg_dim=4), _ours("vip", {"segments": 4}, shape)
+    ref, ours = WeightedPermuteMLP(32, seg_dim=4), _ours("vip", {"segments": 4, "size": [4, 4]}, shape)
     _randomise(ref)
     bs.transfer_weights(ref, ours)
     x = torch.randn(shape)
@@ -155,7 +155,7 @@ def test_gmlp_matches_fightingcv_layer() -> None:
 
     shape = (1, 16, 5, 3)
     ref = gMLP(num_tokens=10, len_sen=15, dim=16, d_ff=32, num_layers=1).gmlp[0]
-    check_parity(ref, _ours("gmlp", {"ffn_ratio": 2}, shape), shape, to_ref=tokens,
+    check_parity(ref, _ours("gmlp", {"ffn_ratio": 2, "size": [5, 3]}, shape), shape, to_ref=tokens,
                  from_ref=lambda y: y.transpose(1, 2).reshape(shape))
 
 

@@ -44,8 +44,9 @@ class KeepShapeSpec(BlockSpec):
         """The smallest channel count the block can be built for."""
         return 1
 
-    def check_input(self, in_shapes: Sequence[Shape]) -> tuple[int, int, int, int]:
-        """Rank, channel and size checks with a located message; returns ``(b, c, h, w)``."""
+    def check_input(self, in_shapes: Sequence[Shape], sizes: bool = True) -> tuple[int, int, int, int]:
+        """Rank, channel and (unless ``sizes`` is False: at build, where H×W does not shape the weights) size
+        checks with a located message; returns ``(b, c, h, w)``."""
         self.expect_rank(in_shapes, 4, "b c h w")
         b, c, h, w = in_shapes[0]
         d, m, lo = self.channel_divisor(), self.size_multiple(), self.min_channels()
@@ -53,7 +54,7 @@ class KeepShapeSpec(BlockSpec):
             raise ShapeError(f"'{self.kind}' cannot split {c} channels", in_shapes=in_shapes,
                              expected=f"channels a multiple of {d}" + (f" and at least {lo}" if lo > 1 else ""),
                              found=fmt_shape(in_shapes[0]), hint="change heads/groups, or the width before this block")
-        if h % m or w % m:
+        if sizes and (h % m or w % m):
             raise ShapeError(f"'{self.kind}' tiles the map into {m}×{m} windows; {h}×{w} does not tile",
                              in_shapes=in_shapes, expected=f"H and W multiples of {m}", found=fmt_shape(in_shapes[0]),
                              hint="resize the input, or change the window/region field")

@@ -42,11 +42,10 @@ class HaloAttnSpec(KeepShapeSpec):
         paper=Paper("Scaling Local Self-Attention for Parameter Efficient Visual Backbones", "CVPR", 2021,
                     "https://arxiv.org/abs/2103.12731"),
         aliases=("HaloAttention", "HaloAttn", "HaloNet"),
-        size_rule="multiple_of:8",
-        channel_rule="multiple_of:8",
+        size_rule="multiple_of:block_size",
+        channel_rule="multiple_of:heads",
         insert_where="in place of the 3×3 conv of bottleneck blocks (HaloNet), from stride 8 or 16 on",
-        notes="Builds timm.layers.HaloAttn (stride 1, qk_ratio 1); size rule: multiples of block_size (8 by "
-              "default), channels: multiples of heads (8). timm asserts both with a bare message; the spec says "
+        notes="Builds timm.layers.HaloAttn (stride 1, qk_ratio 1). timm asserts both with a bare message; the spec says "
               "which field to change. No residual: the stitcher gates it.",
     )
 
@@ -73,7 +72,7 @@ class HaloAttnSpec(KeepShapeSpec):
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         from timm.layers.halo_attn import HaloAttn
 
-        c = self.check_input(in_shapes)[1]
+        c = self.check_input(in_shapes, sizes=False)[1]
         return HaloAttn(c, c, num_heads=self.heads, block_size=self.block_size, halo_size=self.halo_size,
                         qkv_bias=self.qkv_bias)
 
@@ -127,10 +126,9 @@ class OutlookAttnSpec(KeepShapeSpec):
         category="attention",
         paper=Paper("VOLO: Vision Outlooker for Visual Recognition", "TPAMI", 2022, "https://arxiv.org/abs/2106.13112"),
         aliases=("OutlookAttention", "Outlooker", "VOLO"),
-        channel_rule="multiple_of:4",
+        channel_rule="multiple_of:heads",
         insert_where="as the token mixer of early high-resolution stages (Outlooker blocks)",
-        notes="Takes b c h w (timm's and fightingcv's take b h w c). Channels: a multiple of heads (4 by "
-              "default). Equals timm.models.volo.OutlookAttention at stride 1 and 2 (parity test). No residual.",
+        notes="Takes b c h w (timm's and fightingcv's take b h w c). Equals timm.models.volo.OutlookAttention at stride 1 and 2 (parity test). No residual.",
     )
 
     def channel_divisor(self) -> int:
@@ -144,7 +142,7 @@ class OutlookAttnSpec(KeepShapeSpec):
                 + b * self.heads * positions * k2 * k2 * (c // self.heads))
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        c = self.check_input(in_shapes)[1]
+        c = self.check_input(in_shapes, sizes=False)[1]
         return OutlookAttention(c, self.heads, self.kernel, self.stride, self.qkv_bias)
 
     @classmethod

@@ -1,14 +1,14 @@
 """MLP token mixers on `b c h w` maps: Vision Permutator's weighted permute-MLP, S2-MLPv2's spatial-shift
 attention and gMLP's spatial gating unit.
 
-ViP and gMLP mix along H, W (or all H·W tokens) with weights whose size depends on the map, so a built module
-is fixed to its build size (the spec rebuilds for any size); S2-MLP shifts, so it takes any size.
+ViP and gMLP mix along H, W (or all H·W tokens) with weights whose size depends on the map, so their specs
+state the map size (`size`) and a built module runs at that size only; S2-MLP shifts, so it takes any size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +17,29 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from torch import nn
 
 from ...blockspec import BlockCard, Paper, Shape
+from ...errors import ShapeError, fmt_shape
 from ...registry import register_block
 from ._mixer_base import KeepShapeSpec, zero_module
 
+Size = tuple[Annotated[int, Field(ge=1, le=256)], Annotated[int, Field(ge=1, le=256)]]
+"""A map size (H, W) that a block's weights are built for."""
+
 __all__ = ["ViPSpec", "WeightedPermuteMLP", "S2MLPSpec", "SpatialShiftAttention", "GMLPSpec", "GMLPBlock"]
+
+
+class _FixedSizeSpec(KeepShapeSpec):
+    """A block whose weights span the H×W map: the spec names the size and refuses any other."""
+
+    size: Size
+
+    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        b, c, h, w = self.check_input(in_shapes)
+        if (h, w) != tuple(self.size):
+            raise ShapeError(f"'{self.kind}' mixes across the map with weights built for {self.size[0]}×"
+                             f"{self.size[1]}; the input is {h}×{w}", in_shapes=in_shapes,
+                             expected=f"H×W = {self.size[0]}×{self.size[1]}", found=fmt_shape(in_shapes[0]),
+                             hint=f"set size: [{h}, {w}]")
+        return tuple(in_shapes[0])
 
 
 class WeightedPermuteMLP(nn.Module):
@@ -54,7 +73,7 @@ class WeightedPermuteMLP(nn.Module):
 
 
 @register_block
-class ViPSpec(KeepShapeSpec):
+class ViPSpec(_FixedSizeSpec):
     """Weighted Permute-MLP (Hou et al., Vision Permutator): separate linear mixing along height, width and
     channels, recombined with learnt per-channel weights. Example: ``{kind: vip, segments: 8}``."""
 
@@ -63,18 +82,19 @@ class ViPSpec(KeepShapeSpec):
     """Number of channel segments (ViP's segment_dim); the channels must divide by it."""
     bias: bool = False
     """Biases in the three branch linears (ViP's qkv_bias)."""
+    size: Size = (8, 8)
+    """The map size (H, W) the H and W linears are built for; the paper has H = W = segments."""
 
     card = BlockCard(
         category="token_mixer",
         paper=Paper("Vision Permutator: A Permutable MLP-Like Architecture for Visual Recognition", "TPAMI", 2022,
                     "https://arxiv.org/abs/2106.12368"),
         aliases=("ViP", "WeightedPermuteMLP", "Permute-MLP", "VisionPermutator"),
-        size_rule="fixed:HxW",
-        channel_rule="multiple_of:8",
+        size_rule="fixed:8x8",
+        channel_rule="multiple_of:segments",
         insert_where="as the token mixer of an MLP block at a fixed resolution (pre-norm, residual)",
-        notes="H×W is fixed at build (the H and W linears span the map; the spec rebuilds for any size); at "
-              "H = W = segments it equals the paper's Linear(C, C). Channels: a multiple of segments (8 by "
-              "default) and at least 4. The popular fightingcv WeightedPermuteMLP mixes the branches in the wrong "
+        notes="Size: fixed to the `size` field (8×8 by default): the H and W linears span the map; at H = W = "
+              "segments they are the paper's Linear(C, C). Channels: also at least 4. The popular fightingcv WeightedPermuteMLP mixes the branches in the wrong "
               "order (c·a[0] + w·a[1] + h·a[2] where the paper has h·a[0] + w·a[1] + c·a[2]), so official "
               "weights load but compute something else; this block follows the paper (the parity test pins the "
               "swap). No residual inside: identity init is the stitcher's zero-gated residual.",
@@ -94,12 +114,12 @@ class ViPSpec(KeepShapeSpec):
         return b * (branches + reweight + h * w * c * c)
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        b, c, h, w = self.check_input(in_shapes)
-        return WeightedPermuteMLP(c, h, w, self.segments, self.bias)
+        c = self.check_input(in_shapes, sizes=False)[1]
+        return WeightedPermuteMLP(c, *self.size, self.segments, self.bias)
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"segments": 4}, [[(2, 16, 4, 4)], [(1, 16, 7, 5)]]
+        return {}, [[(2, 16, 8, 8)], [(1, 16, 8, 8)]]  # fixed size: no odd one
 
 
 def _shift(x: torch.Tensor, axes: tuple[int, int, int, int]) -> torch.Tensor:
@@ -197,7 +217,7 @@ class GMLPBlock(nn.Module):
 
 
 @register_block
-class GMLPSpec(KeepShapeSpec):
+class GMLPSpec(_FixedSizeSpec):
     """gMLP block (Liu et al., Pay Attention to MLPs): an MLP whose hidden half is gated by a linear
     projection across all H·W positions (the spatial gating unit). Example: ``{kind: gmlp, ffn_ratio: 3}``."""
 
@@ -205,15 +225,17 @@ class GMLPSpec(KeepShapeSpec):
     ffn_ratio: PositiveFloat = Field(3.0, le=16)
     """Width of each half of the expansion, as a multiple of the channels (d_ffn / d_model; 6 in the paper
     counts both halves)."""
+    size: Size = (14, 14)
+    """The map size (H, W) the token-by-token spatial projection is built for (the paper: 14×14 patches)."""
 
     card = BlockCard(
         category="token_mixer",
         paper=Paper("Pay Attention to MLPs", "NeurIPS", 2021, "https://arxiv.org/abs/2105.08050"),
         aliases=("gMLP", "SpatialGatingUnit", "SGU"),
-        size_rule="fixed:HxW",
+        size_rule="fixed:14x14",
         insert_where="as a whole block at a fixed resolution, e.g. on the last backbone stage",
-        notes="Takes b c h w and treats the H·W positions as tokens; the spatial projection is H·W × H·W, so the "
-              "built module is fixed to its build size (the spec rebuilds for any size). Same weights as "
+        notes="Takes b c h w and treats the H·W positions as tokens; the spatial projection is H·W × H·W, built for the "
+              "`size` field (14×14 by default). Same weights as "
               "fightingcv's gMLP layer (parity test). Identity init zeroes the output projection.",
     )
 
@@ -227,8 +249,8 @@ class GMLPSpec(KeepShapeSpec):
         return b * (n * c * 2 * f + n * n * f + n * f * c)
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        b, c, h, w = in_shapes[0]
-        return GMLPBlock(c, self.hidden(c), h * w)
+        c = self.check_input(in_shapes, sizes=False)[1]
+        return GMLPBlock(c, self.hidden(c), self.size[0] * self.size[1])
 
     def init_identity(self, module: nn.Module) -> bool:
         zero_module(module.fc2)
@@ -236,4 +258,4 @@ class GMLPSpec(KeepShapeSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"ffn_ratio": 2}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+        return {"ffn_ratio": 2}, [[(2, 16, 14, 14)], [(1, 16, 14, 14)]]  # fixed size: no odd one

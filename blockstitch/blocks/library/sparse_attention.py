@@ -92,10 +92,10 @@ class DATSpec(KeepShapeSpec):
         category="attention",
         paper=Paper("Vision Transformer with Deformable Attention", "CVPR", 2022, "https://arxiv.org/abs/2201.00520"),
         aliases=("DAT", "DAttention", "DAttentionBaseline", "DeformableAttention"),
-        channel_rule="multiple_of:8",
+        channel_rule="multiple_of:heads",
         insert_where="in the last two backbone stages (DAT) or after C2f/C3 in YOLO necks",
         notes="Pure PyTorch (F.grid_sample; its cost is not in the MACs, as the profiler does not count it). "
-              "Channels: a multiple of heads (8 by default). Any H×W: the bias table is sized at build and "
+              "Any H×W: the bias table is sized at build and "
               "sampled in normalised coordinates, so unlike fightingcv's DAttentionBaseline (which reshapes it "
               "to the input size) it runs at other sizes; equal to it at the build size (parity test). Reference "
               "points are cell centres sampled with align_corners=True, as in the official code. No residual.",
@@ -121,7 +121,7 @@ class DATSpec(KeepShapeSpec):
         return 2 * b * n * c * c + offsets + 2 * b * s * c * c + attention_macs(b, self.heads, n, s, c // self.heads)
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        b, c, h, w = self.check_input(in_shapes)
+        b, c, h, w = self.check_input(in_shapes, sizes=False)
         return DeformableAttention(c, self.heads, self.groups, self.stride, self.offset_kernel, self.offset_range,
                                    (h, w) if self.rpe else None)
 
@@ -146,6 +146,9 @@ class BiLevelRoutingAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         s = self.regions
+        if h % s or w % s:
+            raise ValueError(f"bi-level routing attention cuts the map into {s}×{s} regions; {h}×{w} does not "
+                             f"divide (H and W must be multiples of {s})")
         q, k, v = self.qkv(rearrange(x, "b c h w -> b h w c")).chunk(3, dim=-1)
         lepe = self.lepe(rearrange(v, "b h w c -> b c h w"))
         q, k, v = (rearrange(t, "b (sy ry) (sx rx) c -> b (sy sx) (ry rx) c", sy=s, sx=s) for t in (q, k, v))
@@ -182,11 +185,11 @@ class BiFormerSpec(KeepShapeSpec):
         paper=Paper("BiFormer: Vision Transformer with Bi-Level Routing Attention", "CVPR", 2023,
                     "https://arxiv.org/abs/2303.08125"),
         aliases=("BiFormer", "BRA", "BiLevelRoutingAttention"),
-        size_rule="multiple_of:7",
-        channel_rule="multiple_of:8",
+        size_rule="multiple_of:regions",
+        channel_rule="multiple_of:heads",
         insert_where="as the attention of backbone blocks; YOLO forks add it after the last C2f of the backbone",
         notes="Size rule: H and W multiples of the region grid S (7 by default — the paper's n_win; regions "
-              "may be non-square), stated rather than padded. Channels: a multiple of heads (8). Routing is "
+              "may be non-square), stated rather than padded. Routing is "
               "detached (BiFormer's default); token attention is scaled by head_dim^-0.5, routing by C^-0.5. "
               "No residual inside: the stitcher gates it.",
     )
@@ -210,12 +213,12 @@ class BiFormerSpec(KeepShapeSpec):
         return dense + attention_macs(b * r, self.heads, t, self.topk * t, c // self.heads)
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        c = self.check_input(in_shapes)[1]
+        c = self.check_input(in_shapes, sizes=False)[1]
         return BiLevelRoutingAttention(c, self.heads, self.regions, self.topk, self.lce_kernel)
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"heads": 4, "regions": 3, "topk": 2}, [[(2, 16, 6, 6)], [(1, 16, 9, 15)]]
+        return {"heads": 4, "topk": 2}, [[(2, 16, 14, 14)], [(1, 16, 7, 21)]]
 
 
 class AgentAttention(nn.Module):
@@ -267,9 +270,9 @@ class AgentAttnSpec(KeepShapeSpec):
         paper=Paper("Agent Attention: On the Integration of Softmax and Linear Attention", "ECCV", 2024,
                     "https://arxiv.org/abs/2312.08874"),
         aliases=("AgentAttention", "Agent-Attention"),
-        channel_rule="multiple_of:8",
+        channel_rule="multiple_of:heads",
         insert_where="in place of (window) self-attention in high-resolution stages; after C2f in YOLO necks",
-        notes="Channels: a multiple of heads (8 by default). Any H×W: the paper's agent biases are tied to a "
+        notes="Any H×W: the paper's agent biases are tied to a "
               "window size; here each head/agent has one learnt 7×7 bias map per direction (agent→key and "
               "query→agent), bilinearly resized to H×W, which folds the paper's row/column bias terms into one. "
               "No residual inside: the stitcher gates it.",
@@ -285,7 +288,7 @@ class AgentAttnSpec(KeepShapeSpec):
                 + attention_macs(b, self.heads, n, a, d))
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        c = self.check_input(in_shapes)[1]
+        c = self.check_input(in_shapes, sizes=False)[1]
         return AgentAttention(c, self.heads, self.pool, self.qkv_bias)
 
     @classmethod

@@ -241,9 +241,9 @@ class EfficientViTMSLASpec(KeepShapeSpec):
         paper=Paper("EfficientViT: Lightweight Multi-Scale Attention for High-Resolution Dense Prediction", "ICCV",
                     2023, "https://arxiv.org/abs/2205.14756"),
         aliases=("LiteMLA", "MSLA", "EfficientViT attention"),
-        channel_rule="multiple_of:8",
+        channel_rule="multiple_of:head_dim",
         insert_where="as the context module of a late backbone stage (followed by an MBConv), or in the neck",
-        notes="Channel rule: a multiple of head_dim (8 by default). Equals timm's efficientvit_mit.LiteMLA "
+        notes="Equals timm's efficientvit_mit.LiteMLA "
               "(dim=head_dim, scales) plus the optional residual; attention runs in float32 as there. "
               "Identity init zeroes the projection's BatchNorm (with residual=True).",
     )
@@ -259,7 +259,7 @@ class EfficientViTMSLASpec(KeepShapeSpec):
         return b * (convs + 2 * groups * n * d * (d + 1))
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        self.check_input(in_shapes)
+        self.check_input(in_shapes, sizes=False)
         return LiteMultiScaleLinearAttention(in_shapes[0][1], self.head_dim, self.scales, self.residual)
 
     def init_identity(self, module: nn.Module) -> bool:

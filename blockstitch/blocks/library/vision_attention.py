@@ -74,9 +74,9 @@ class BoTMHSASpec(KeepShapeSpec):
         category="attention",
         paper=Paper("Bottleneck Transformers for Visual Recognition", "CVPR", 2021, "https://arxiv.org/abs/2101.11605"),
         aliases=("BoT", "MHSA", "BoTNet", "BottleneckAttn"),
-        channel_rule="multiple_of:4",
+        channel_rule="multiple_of:heads",
         insert_where="in place of the 3×3 conv of the bottlenecks of the last stage (c5)",
-        notes="Channels: a multiple of heads (4 by default). At its build size it equals timm's BottleneckAttn "
+        notes="At its build size it equals timm's BottleneckAttn "
               "(scale on q·kᵀ only, as there); unlike timm, which asserts the build size, other sizes work: "
               "offsets beyond the table are clipped. Quadratic in H·W. No residual: the stitcher gates it.",
     )
@@ -94,7 +94,7 @@ class BoTMHSASpec(KeepShapeSpec):
         return b * n * c * 3 * c + attention_macs(b, self.heads, n, n, d) + b * self.heads * n * (h + w) * d
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        b, c, h, w = self.check_input(in_shapes)
+        b, c, h, w = self.check_input(in_shapes, sizes=False)
         span = (self.span or h, self.span or w)
         return BoTSelfAttention(c, self.heads, span, self.qkv_bias, self.stride)
 
@@ -181,9 +181,9 @@ class AIFISpec(KeepShapeSpec):
         category="attention",
         paper=Paper("DETRs Beat YOLOs on Real-time Object Detection", "CVPR", 2024, "https://arxiv.org/abs/2304.08069"),
         aliases=("AIFI", "RT-DETR encoder", "TransformerEncoderLayer"),
-        channel_rule="multiple_of:8",
+        channel_rule="multiple_of:heads",
         insert_where="on the last (stride-32) backbone feature, before the CCFF/FPN neck",
-        notes="Channels: a multiple of 4 (sin-cos) and of heads (8 by default: multiple_of:8). Any H×W. Same "
+        notes="Channels: a multiple of heads and of 4 (the sin-cos halves). Any H×W. Same "
               "parameters and outputs as ultralytics.nn.modules.AIFI 8.4 (parity test); RT-DETR's original code "
               "and ultralytics before the fix meshgrid (w, h) with 'ij', which scrambles the positions of "
               "non-square maps (square maps agree); this block encodes (row, col) of each token. Post-norm, so "
@@ -199,7 +199,7 @@ class AIFISpec(KeepShapeSpec):
         return b * n * c * (4 * c + 2 * self.hidden) + attention_macs(b, self.heads, n, n, c // self.heads)
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
-        c = self.check_input(in_shapes)[1]
+        c = self.check_input(in_shapes, sizes=False)[1]
         return AIFILayer(c, self.hidden, self.heads, self.dropout, self.temperature)
 
     @classmethod
