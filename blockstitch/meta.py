@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ from torch import nn
 from .errors import BlockstitchError
 
 __all__ = ["guest", "meta_call", "real_copy", "shadow", "torch_state_guard", "keeps_torch_state", "fingerprint",
-           "natural_input", "GuestError"]
+           "natural_input", "needs_data", "GuestError"]
 
 TINY = 8
 """Plain tensor attributes with at most this many elements stay real in a shadow (strides read as numbers)."""
@@ -85,10 +86,48 @@ def shadow(module: nn.Module) -> nn.Module:
             if key not in _INTERNALS:
                 _map_plain(value, memo, 0)
     try:
-        return copy.deepcopy(module, memo)
+        copied = copy.deepcopy(module, memo)
     except Exception as err:  # noqa: BLE001 — any failure to copy means: do not run it at all
         raise GuestError(f"cannot run {type(module).__name__} without touching it: it cannot be copied "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'})") from None
+    _rebind_hooks(copied, memo)
+    return copied
+
+
+def _rebind_hooks(copied: nn.Module, memo: dict[int, Any]) -> None:
+    """Hooks that are closures (``lambda m, a, out: model.seen.append(...)``) still point at the original's
+    objects after a deep copy (functions are copied by reference): give each a closure over the copies."""
+    for sub in copied.modules():
+        for key, hooks in list(sub.__dict__.items()):
+            if key.endswith("hooks") and isinstance(hooks, dict):
+                for hid, hook in list(hooks.items()):
+                    hooks[hid] = _rebind(hook, memo)
+
+
+def _rebind(fn: Any, memo: dict[int, Any]) -> Any:
+    if isinstance(fn, tuple):  # (hook, kwargs flag) pairs in some torch versions
+        return tuple(_rebind(f, memo) for f in fn)
+    if not isinstance(fn, types.FunctionType) or not fn.__closure__:
+        return fn
+    cells = []
+    for cell in fn.__closure__:
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            cells.append(cell)
+            continue
+        if id(value) in memo:
+            cells.append(types.CellType(memo[id(value)]))
+        elif isinstance(value, (types.FunctionType, type, types.ModuleType)):
+            cells.append(types.CellType(_rebind(value, memo) if isinstance(value, types.FunctionType) else value))
+        else:
+            try:
+                cells.append(types.CellType(copy.deepcopy(value, memo)))
+            except Exception:  # noqa: BLE001 — an uncopyable capture stays shared (it is not model state)
+                cells.append(cell)
+    new = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, tuple(cells))
+    new.__kwdefaults__, new.__dict__ = fn.__kwdefaults__, dict(fn.__dict__)
+    return new
 
 
 def real_copy(module: nn.Module) -> nn.Module:
@@ -97,11 +136,14 @@ def real_copy(module: nn.Module) -> nn.Module:
     >>> real_copy(model) is not model
     True
     """
+    memo: dict[int, Any] = {}
     try:
-        return copy.deepcopy(module)
+        copied = copy.deepcopy(module, memo)
     except Exception as err:  # noqa: BLE001
         raise GuestError(f"cannot run {type(module).__name__} without touching it: it cannot be copied "
                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'})") from None
+    _rebind_hooks(copied, memo)
+    return copied
 
 
 @contextmanager
@@ -179,6 +221,25 @@ def meta_call(module: nn.Module, inputs: Sequence[torch.Tensor], train: bool = F
         sh.train(train)
         with torch.set_grad_enabled(grad):
             return sh(*inputs)
+
+
+_DATA_DEPENDENT = ("data-dependent", "item()", "nonzero", "Cannot copy out of meta", "not implemented for 'Meta'",
+                   "on meta tensors", "meta tensor", "'meta'", "Meta")
+
+
+REAL_RUN_MAX_INPUT = 2**24
+"""The largest input (values) a data-dependent forward is run for real with, instead of on meta tensors."""
+
+
+def needs_data(err: BaseException) -> bool:
+    """True when a forward failed on meta tensors because it needs real values (NMS, ``nonzero``, ``.item()``):
+    such a module is run once for real on a copy instead.
+
+    >>> needs_data(NotImplementedError("aten::nonzero: no meta kernel"))
+    True
+    """
+    text = f"{type(err).__name__}: {err}"
+    return isinstance(err, NotImplementedError) or any(word in text for word in _DATA_DEPENDENT)
 
 
 # ---- the fingerprint: everything "no side effects" covers ----------------------------------------------------

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
-import torch
+os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics models are test subjects: never reach for the network
+os.environ.setdefault("YOLO_VERBOSE", "False")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 import blockstitch  # noqa: F401  (registers the built-in blocks)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip @pytest.mark.gpu tests where there is no CUDA device."""
+    """Skip @pytest.mark.gpu tests where there is no CUDA device, and @pytest.mark.slow ones (full-size
+    reference networks) unless BLOCKSTITCH_SLOW=1."""
+    if not os.environ.get("BLOCKSTITCH_SLOW"):
+        slow = pytest.mark.skip(reason="full-size reference forward; set BLOCKSTITCH_SLOW=1 to run")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(slow)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -20,7 +20,7 @@ from torch import nn
 from ..api import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
-from ..meta import guest, natural_input, real_copy, torch_state_guard
+from ..meta import REAL_RUN_MAX_INPUT, guest, natural_input, needs_data, real_copy, torch_state_guard
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 
@@ -112,21 +112,13 @@ def _count(module: nn.Module, names: list[str], inputs: list[torch.Tensor],
         counter, shapes = _count_once(module, names, inputs, real, on_meta=True)
         return counter, shapes, "meta"
     except Exception as err:  # noqa: BLE001 — data-dependent ops cannot run on meta tensors
-        if not real or not _data_dependent(err) or any(t.is_meta for t in module.parameters()):
+        if (not real or not needs_data(err) or any(t.is_meta for t in module.parameters())
+                or sum(x.numel() for x in inputs) > REAL_RUN_MAX_INPUT):
             raise
         why = str(err).splitlines()[0][:120]
     real_inputs = [torch.zeros(x.shape, dtype=x.dtype) for x in inputs]
     counter, shapes = _count_once(module, names, real_inputs, real, on_meta=False)
     return counter, shapes, f"real run on a copy (its forward needs data on meta tensors: {why})"
-
-
-_DATA_DEPENDENT = ("meta", "data-dependent", "item()", "nonzero", "Cannot copy out", "not implemented for 'Meta'",
-                   "NotImplemented")
-
-
-def _data_dependent(err: BaseException) -> bool:
-    text = f"{type(err).__name__}: {err}"
-    return isinstance(err, NotImplementedError) or any(word in text for word in _DATA_DEPENDENT)
 
 
 def _count_once(module: nn.Module, names: list[str], inputs: list[torch.Tensor], real: bool,

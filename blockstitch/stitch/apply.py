@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from torch import nn
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, ShapeError, SpecError, fmt_shape
 from ..foreign import module_block
-from ..meta import guest
+from ..meta import REAL_RUN_MAX_INPUT, guest, needs_data, real_copy, torch_state_guard
 from ..registry import get_block
 from .edits import InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .paths import match_paths, nearest_paths
@@ -56,13 +57,21 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
 
 def record_shapes(model: nn.Module, input_shape: Shape) -> Recording:
     """Which modules run, in what order, and the shape each one takes and gives (one meta forward)."""
+    try:
+        with guest(model) as sh:  # the user's model is never called: its meta shadow is
+            return _record(sh, torch.empty(input_shape, device="meta"))
+    except ShapeError as err:
+        cause = err.__cause__ or err.__context__
+        if (cause is None or not needs_data(cause) or any(p.is_meta for p in model.parameters())
+                or math.prod(input_shape) > REAL_RUN_MAX_INPUT):
+            raise
+    with torch_state_guard():  # a forward that needs data (a detector's NMS): once for real, on a copy
+        return _record(real_copy(model), torch.zeros(input_shape))
+
+
+def _record(model: nn.Module, x: torch.Tensor) -> Recording:
     rec = Recording()
-    with guest(model) as sh:  # the user's model is never called: its meta shadow is
-        _record(sh, input_shape, rec)
-    return rec
-
-
-def _record(model: nn.Module, input_shape: Shape, rec: Recording) -> None:
+    input_shape = tuple(x.shape)
     handles = []
     for name, module in model.named_modules():
         if not name:
@@ -79,14 +88,15 @@ def _record(model: nn.Module, input_shape: Shape, rec: Recording) -> None:
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
     try:
         with torch.no_grad():
-            model.eval()(torch.empty(input_shape, device="meta"))
+            model.eval()(x)
     except Exception as err:  # noqa: BLE001 — whatever the user's forward raises, say where and why
-        raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)} on meta tensors: "
+        raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)}: "
                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
-                         hint="give the input shape it expects (input_shape=…)") from None
+                         hint="give the input shape it expects (input_shape=…)") from err
     finally:
         for h in handles:
             h.remove()
+    return rec
 
 
 def _called(rec: Recording, path: str, op: str) -> str:
