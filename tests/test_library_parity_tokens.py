@@ -204,3 +204,16 @@ def test_dat_matches_fightingcv_dattention_at_build_size(stride: int) -> None:
     ours = _ours("dat", {"heads": 4, "groups": 2, "stride": stride, "offset_kernel": 5}, shape)
     check_parity(ref, ours, shape, from_ref=lambda out: out[0])
     assert ours(torch.randn(1, 16, 9, 12)).shape == (1, 16, 9, 12)  # the reference's bias table fails here
+
+
+def test_mobilevit_matches_timm_block_at_a_ragged_size() -> None:
+    from functools import partial
+
+    from timm.layers import ConvNormAct
+    from timm.models.byobnet import LayerFn
+    from timm.models.mobilevit import MobileVitBlock
+
+    layers = LayerFn(conv_norm_act=partial(ConvNormAct, act_layer=nn.SiLU), act=nn.SiLU)
+    ref = MobileVitBlock(16, 16, transformer_dim=24, transformer_depth=2, patch_size=2, num_heads=4, layers=layers)
+    shape = (1, 16, 7, 5)  # not a multiple of the patch: both resize to 8×6 and back
+    check_parity(ref, _ours("mobilevit", {"dim": 24, "depth": 2}, shape), shape)

@@ -18,7 +18,7 @@ from ...registry import register_block
 from ..ops import attention_macs
 from ._mixer_base import KeepShapeSpec, OddKernel
 
-__all__ = ["HaloAttnSpec", "OutlookAttnSpec", "OutlookAttention"]
+__all__ = ["HaloAttnSpec", "OutlookAttnSpec", "OutlookAttention", "HiLoSpec", "HiLoAttention"]
 
 
 @register_block
@@ -148,3 +148,108 @@ class OutlookAttnSpec(KeepShapeSpec):
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
         return {"stride": 2}, [[(2, 16, 8, 8)], [(1, 16, 7, 5)]]
+
+
+class HiLoAttention(nn.Module):
+    """HiLo: the heads are split. Hi-Fi heads attend inside non-overlapping w×w windows (local detail); Lo-Fi
+    heads let every pixel attend to the map average-pooled by w (global context). Outputs are concatenated."""
+
+    def __init__(self, c: int, heads: int, alpha: float, window: int, bias: bool) -> None:
+        super().__init__()
+        d = c // heads
+        lo = heads if window == 1 else int(heads * alpha)  # a 1×1 window is plain global attention
+        self.window, self.d, self.scale, self.lo, self.hi = window, d, d**-0.5, lo, heads - lo
+        if self.hi:
+            self.h_qkv = nn.Linear(c, 3 * self.hi * d, bias=bias)
+            self.h_proj = nn.Linear(self.hi * d, self.hi * d)
+        if self.lo:
+            self.l_q = nn.Linear(c, lo * d, bias=bias)
+            self.l_kv = nn.Linear(c, 2 * lo * d, bias=bias)
+            self.l_proj = nn.Linear(lo * d, lo * d)
+
+    def hifi(self, x: torch.Tensor) -> torch.Tensor:
+        """Window attention on `b h w c`; a ragged edge is padded and its padded keys masked out."""
+        h, w, s = x.shape[1], x.shape[2], self.window
+        ph, pw = -h % s, -w % s
+        qkv = self.h_qkv(F.pad(x, (0, 0, 0, pw, 0, ph)))
+        q, k, v = rearrange(qkv, "b (gy sy) (gx sx) (three n d) -> three b (gy gx) n (sy sx) d", sy=s, sx=s,
+                            three=3, n=self.hi)
+        attn = (q @ k.transpose(-1, -2)) * self.scale  # b windows n t t
+        if ph or pw:
+            real = F.pad(torch.ones(h, w, dtype=torch.bool, device=x.device), (0, pw, 0, ph))
+            real = rearrange(real, "(gy sy) (gx sx) -> (gy gx) (sy sx)", sy=s, sx=s)
+            attn = attn.masked_fill(~real[None, :, None, None, :], float("-inf"))
+        out = rearrange(attn.softmax(dim=-1) @ v, "b (gy gx) n (sy sx) d -> b (gy sy) (gx sx) (n d)",
+                        gy=(h + ph) // s, sy=s, sx=s)
+        return self.h_proj(out[:, :h, :w])
+
+    def lofi(self, x: torch.Tensor) -> torch.Tensor:
+        """Every pixel's query against keys/values of the map average-pooled by the window (ceil at the edge)."""
+        h = x.shape[1]
+        q = rearrange(self.l_q(x), "b h w (n d) -> b n (h w) d", n=self.lo)
+        pooled = x if self.window == 1 else rearrange(
+            F.avg_pool2d(rearrange(x, "b h w c -> b c h w"), self.window, ceil_mode=True), "b c h w -> b h w c")
+        k, v = rearrange(self.l_kv(pooled), "b h w (two n d) -> two b n (h w) d", two=2, n=self.lo)
+        out = ((q @ k.transpose(-1, -2)) * self.scale).softmax(dim=-1) @ v
+        return self.l_proj(rearrange(out, "b n (h w) d -> b h w (n d)", h=h))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = rearrange(x, "b c h w -> b h w c")
+        parts = ([self.hifi(x)] if self.hi else []) + ([self.lofi(x)] if self.lo else [])
+        return rearrange(torch.cat(parts, dim=-1), "b h w c -> b c h w")
+
+
+@register_block
+class HiLoSpec(KeepShapeSpec):
+    """HiLo attention (Pan et al., LITv2): high-frequency heads attend locally in small windows, low-frequency
+    heads attend globally to a pooled map. Example: ``{kind: hilo, heads: 8, alpha: 0.5}``."""
+
+    kind: Literal["hilo"] = "hilo"
+    heads: PositiveInt = Field(8, le=64)
+    """Attention heads; the channels must divide by it."""
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    """Share of heads that are Lo-Fi (global, pooled keys); the rest are Hi-Fi (windowed)."""
+    window: PositiveInt = Field(2, le=32)
+    """Hi-Fi window side and Lo-Fi pooling factor (1: all heads global)."""
+    qkv_bias: bool = False
+    """Bias on the q/k/v projections."""
+
+    card = BlockCard(
+        category="attention",
+        paper=Paper("Fast Vision Transformers with HiLo Attention", "NeurIPS", 2022, "https://arxiv.org/abs/2205.13213"),
+        aliases=("HiLo", "LITv2 attention"),
+        channel_rule="multiple_of:heads",
+        insert_where="in place of self-attention in the later stages of a hierarchical backbone",
+        notes="Any H×W: at multiples of the window it is the paper's HiLo; otherwise Hi-Fi windows at the ragged "
+              "edge are zero-padded with the padded keys masked out, and Lo-Fi pooling uses ceil mode (every "
+              "pixel counted). No residual: the stitcher gates it.",
+    )
+
+    def channel_divisor(self) -> int:
+        return self.heads
+
+    def _split(self) -> tuple[int, int]:
+        lo = self.heads if self.window == 1 else int(self.heads * self.alpha)
+        return self.heads - lo, lo
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        b, c, h, w = self.check_input(in_shapes)
+        s, d, (hi, lo) = self.window, c // self.heads, self._split()
+        n, hp, wp = h * w, -(-h // s) * s, -(-w // s) * s
+        total = 0
+        if hi:
+            total += b * hp * wp * c * 3 * hi * d + b * n * (hi * d) ** 2
+            total += attention_macs(b * (hp // s) * (wp // s), hi, s * s, s * s, d)
+        if lo:
+            m = (hp // s) * (wp // s)
+            total += b * n * c * lo * d + b * m * c * 2 * lo * d + b * n * (lo * d) ** 2
+            total += attention_macs(b, lo, n, m, d)
+        return total
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        c = self.check_input(in_shapes, sizes=False)[1]
+        return HiLoAttention(c, self.heads, self.alpha, self.window, self.qkv_bias)
+
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
+        return {"heads": 4}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
