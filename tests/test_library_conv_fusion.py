@@ -133,3 +133,27 @@ def test_bifpn_fusion_refuses_unequal_channels(write_spec) -> None:
     bad = NECK.replace("from: [p4, up, p3]", "from: [p4, p5]")
     with pytest.raises(bs.BlockstitchError, match="same batch and channels"):
         bs.plan(write_spec(bad))
+
+
+STRIDED = [("repconv", {"out_channels": 24, "stride": 2}), ("dbb", {"out_channels": 16, "stride": 2}),
+           ("dsconv", {"out_channels": 24, "stride": 2}), ("ghost_conv", {"out_channels": 24, "stride": 2}),
+           ("gsconv", {"out_channels": 24, "stride": 2, "kernel_size": 3}),
+           ("dcnv2", {"out_channels": 24, "stride": 2}), ("dynamic_conv", {"out_channels": 24, "stride": 2}),
+           ("odconv", {"out_channels": 24, "stride": 2, "groups": 4}),
+           ("rfaconv", {"out_channels": 24, "stride": 2}), ("scconv_2020", {"out_channels": 24, "stride": 2}),
+           ("scdown", {"out_channels": 24, "stride": 3, "kernel_size": 5}), ("hwd", {"out_channels": 24}),
+           ("spd_conv", {"out_channels": 24, "scale": 3})]
+
+
+@pytest.mark.parametrize("kind, fields", STRIDED, ids=[k for k, _ in STRIDED])
+def test_strided_shape_and_macs_match_meta(kind: str, fields: dict) -> None:
+    """The registry-wide test runs the examples at stride 1 (so identity init is stitched too): here stride > 1."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = get_block(kind).model_validate(fields)
+    with torch.device("meta"):
+        module = spec.build([X]).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = module(torch.empty(X, device="meta"))
+    assert tuple(out.shape) == spec.out_shape([X]) and out.shape[-1] < X[-1]
+    assert abs(spec.macs([X]) - counter.get_total_flops() / 2) <= 0.01 * counter.get_total_flops() / 2

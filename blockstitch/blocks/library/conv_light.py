@@ -32,7 +32,7 @@ class _ConvLikeSpec(BlockSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"out_channels": 24, "stride": 2}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+        return {"out_channels": 24}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
 
 
 class _DSConv(nn.Sequential):

@@ -117,7 +117,7 @@ class DBBSpec(_RepSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"out_channels": 16, "stride": 2}, [[(2, 8, 8, 8)], [(1, 8, 13, 9)]]
+        return {"out_channels": 16}, [[(2, 8, 8, 8)], [(1, 8, 13, 9)]]
 
 
 _DILATED_BRANCHES: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
