@@ -45,8 +45,8 @@ class HaloAttnSpec(KeepShapeSpec):
         size_rule="multiple_of:block_size",
         channel_rule="multiple_of:heads",
         insert_where="in place of the 3×3 conv of bottleneck blocks (HaloNet), from stride 8 or 16 on",
-        notes="Builds timm.layers.HaloAttn (stride 1, qk_ratio 1). timm asserts both with a bare message; the spec says "
-              "which field to change. No residual: the stitcher gates it.",
+        notes="Builds timm.layers.HaloAttn (stride 1, qk_ratio 1). timm asserts sizes with a bare message; the "
+              "spec's error names the field to change. No residual: the stitcher gates it.",
     )
 
     def channel_divisor(self) -> int:
@@ -128,7 +128,8 @@ class OutlookAttnSpec(KeepShapeSpec):
         aliases=("OutlookAttention", "Outlooker", "VOLO"),
         channel_rule="multiple_of:heads",
         insert_where="as the token mixer of early high-resolution stages (Outlooker blocks)",
-        notes="Takes b c h w (timm's and fightingcv's take b h w c). Equals timm.models.volo.OutlookAttention at stride 1 and 2 (parity test). No residual.",
+        notes="Takes b c h w (timm's and fightingcv's take b h w c). Equals timm.models.volo.OutlookAttention "
+              "at stride 1 and 2 (parity test). No residual.",
     )
 
     def channel_divisor(self) -> int:
@@ -216,7 +217,8 @@ class HiLoSpec(KeepShapeSpec):
 
     card = BlockCard(
         category="attention",
-        paper=Paper("Fast Vision Transformers with HiLo Attention", "NeurIPS", 2022, "https://arxiv.org/abs/2205.13213"),
+        paper=Paper("Fast Vision Transformers with HiLo Attention", "NeurIPS", 2022,
+                    "https://arxiv.org/abs/2205.13213"),
         aliases=("HiLo", "LITv2 attention"),
         channel_rule="multiple_of:heads",
         insert_where="in place of self-attention in the later stages of a hierarchical backbone",

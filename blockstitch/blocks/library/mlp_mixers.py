@@ -94,8 +94,9 @@ class ViPSpec(_FixedSizeSpec):
         channel_rule="multiple_of:segments",
         insert_where="as the token mixer of an MLP block at a fixed resolution (pre-norm, residual)",
         notes="Size: fixed to the `size` field (8×8 by default): the H and W linears span the map; at H = W = "
-              "segments they are the paper's Linear(C, C). Channels: also at least 4. The popular fightingcv WeightedPermuteMLP mixes the branches in the wrong "
-              "order (c·a[0] + w·a[1] + h·a[2] where the paper has h·a[0] + w·a[1] + c·a[2]), so official "
+              "segments they are the paper's Linear(C, C). Channels: also at least 4. The popular fightingcv "
+              "WeightedPermuteMLP mixes the branches in the wrong order (c·a[0] + w·a[1] + h·a[2] where the "
+              "paper has h·a[0] + w·a[1] + c·a[2]), so official "
               "weights load but compute something else; this block follows the paper (the parity test pins the "
               "swap). No residual inside: identity init is the stitcher's zero-gated residual.",
     )
@@ -234,7 +235,8 @@ class GMLPSpec(_FixedSizeSpec):
         aliases=("gMLP", "SpatialGatingUnit", "SGU"),
         size_rule="fixed:14x14",
         insert_where="as a whole block at a fixed resolution, e.g. on the last backbone stage",
-        notes="Takes b c h w and treats the H·W positions as tokens; the spatial projection is H·W × H·W, built for the "
+        notes="Takes b c h w and treats the H·W positions as tokens; the spatial projection is H·W × H·W, "
+              "built for the "
               "`size` field (14×14 by default). Same weights as "
               "fightingcv's gMLP layer (parity test). Identity init zeroes the output projection.",
     )
