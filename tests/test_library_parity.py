@@ -55,7 +55,7 @@ def test_ultralytics_parity(ref_name: str, args: tuple, kind: str, fields: dict,
     report = transfer_weights(ref, ours)
     assert report.complete and not report.by_structure, str(report)  # every tensor matched by its own name
     ref_sd, our_sd = ref.state_dict(), ours.state_dict()
-    assert list(ref_sd) == list(our_sd)
+    assert sorted(ref_sd) == sorted(our_sd)
     assert all(torch.equal(ref_sd[n], our_sd[n]) for n in ref_sd)
     assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
 
@@ -75,3 +75,28 @@ def test_parity_detects_a_wrong_weight() -> None:
         ours.m[0].cv2.conv.weight[0, 0, 0, 0] += 1.0
         x = torch.randn(1, 16, 9, 7)
         assert not torch.allclose(ref(x), ours(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("cin, cout", [(16, 16), (16, 24)])
+def test_fightingcv_repvgg_parity(cin: int, cout: int) -> None:
+    """fightingcv-attention's RepBlock (3×3, 1×1, identity — the paper's order) transfers by structure."""
+    repvgg = pytest.importorskip("fightingcv_attention.rep.repvgg")
+    torch.manual_seed(0)
+    ref = repvgg.RepBlock(cin, cout).eval()
+    _randomise_norms(ref)
+    ours = get_block("repvgg").model_validate({"out_channels": cout}).build([(1, cin, 13, 9)]).eval()
+    report = transfer_weights(ref, ours)
+    assert report.complete and len(report.by_structure) == len(ref.state_dict()), str(report)
+    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
+    x = torch.randn(1, cin, 13, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_fightingcv_repvgg_ignores_stride_as_the_card_says() -> None:
+    """The documented reference bug: RepBlock(stride=2) does not downsample while training; ours does."""
+    repvgg = pytest.importorskip("fightingcv_attention.rep.repvgg")
+    x = torch.randn(1, 16, 13, 9)
+    assert repvgg.RepBlock(16, 16, stride=2)(x).shape == (1, 16, 13, 9)
+    ours = get_block("repvgg").model_validate({"out_channels": 16, "stride": 2}).build([tuple(x.shape)])
+    assert ours(x).shape == (1, 16, 7, 5)

@@ -37,15 +37,17 @@ def fused_conv(like: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, act: n
 class RepBranches(nn.Module):
     """``act(bn(conv_k(x)) + bn(conv_1(x)) + bn(x))``: a k×k branch, a 1×1 branch, an optional identity BN.
 
-    Child names are Ultralytics' RepConv names (``conv1``, ``conv2``, ``bn``, ``act``), so its weights load by name.
+    Child names are Ultralytics' RepConv names (``conv1``, ``conv2``, ``bn``, ``act``), so its weights load by
+    name; the order is the paper's, so RepVGG implementations in that order (fightingcv's) load by structure.
     """
 
     def __init__(self, cin: int, cout: int, k: int, stride: int, groups: int, act: str, identity: bool) -> None:
         super().__init__()
-        self.act = get_act(act)
-        self.bn = nn.BatchNorm2d(cin) if identity and cin == cout and stride == 1 else None
+        # the paper's branch order (k×k, 1×1, identity): a reference in that order transfers by structure
         self.conv1 = cna(cin, cout, k, stride, k // 2, groups, act="none")
         self.conv2 = cna(cin, cout, 1, stride, 0, groups, act="none")
+        self.bn = nn.BatchNorm2d(cin) if identity and cin == cout and stride == 1 else None
+        self.act = get_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x) + self.conv2(x)
@@ -116,7 +118,9 @@ class RepVGGSpec(_RepSpec):
         aliases=("RepVGGBlock", "RepVGG", "RepBlock"),
         channel_rule="multiple_of:groups",
         insert_where="replace a 3×3 conv-BN-act (VGG-style stages, YOLOv6 backbones)",
-        notes="Identity branch only at stride 1 with in = out channels, as in the paper. bs.fuse → one conv.")
+        notes="Identity branch only at stride 1 with in = out channels, as in the paper. bs.fuse → one conv. "
+              "Equal to fightingcv-attention's RepBlock at stride 1 (tests/test_library_parity.py); that "
+              "RepBlock ignores `stride` in its training branches (only its deployed conv is strided), a bug.")
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         return self._build(in_shapes, self.act, identity=True)
