@@ -149,8 +149,13 @@ def cmd_check_module(args: argparse.Namespace) -> int:
     if any(not isinstance(v, int) for v in axes.values()):
         raise SpecError("--axis expects name=integer, e.g. --axis c=64")
     ctor = parse_args(args.arg)
+    if args.into:  # a bad network file fails now, not after the checks
+        from . import api
+
+        api.plan(args.into, args.stitch_input)
     report = check_module(args.target, input=args.input, output=args.output, axes=axes, args=ctor,
-                          compile=not args.no_compile, export=not args.no_export, compile_backend=args.compile_backend)
+                          compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
+                          compile_backend=args.compile_backend)
     rows = None
     if args.into:
         _, factory, _ = resolve_target(args.target, ctor)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..assemble import load_file
 from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT
 from ..assemble.spec import validation_error
+from ..errors import SpecError
 from . import BenchResult, bench, bench_blocks
 
 __all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "scan_results", "Results", "plot",
@@ -75,6 +76,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """
     from ..sources import TARGETS, resolve
 
+    if Path(path).suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise SpecError("a sweep file is YAML or JSON (.yaml, .yml, .json)", file=str(path))
     located = load_file(path)
     try:
         spec = SweepSpec.model_validate(located.data)
