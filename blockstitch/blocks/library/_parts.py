@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ...blockspec import BlockSpec, Shape
-from ...errors import ShapeError, fmt_shape
+from ...errors import ShapeError
 from ..conv import ConvNormAct
 from ..layers import get_act
 from ..ops import spatial
@@ -81,7 +81,13 @@ class Tally:
 
 
 def fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Kernel and bias of ``bn(conv(x))`` as one conv (BatchNorm in eval mode: running statistics)."""
+    """Kernel and bias of ``bn(conv(x))`` as one conv (BatchNorm in eval mode: running statistics).
+
+    >>> conv, bn = nn.Conv2d(4, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8).eval()
+    >>> w, b = fold_bn(conv.weight, None, bn)
+    >>> torch.allclose(F.conv2d(x, w, b, padding=1), bn(conv(x)), atol=1e-6)
+    True
+    """
     std = (bn.running_var + bn.eps).sqrt()
     scale = bn.weight / std
     b = torch.zeros_like(bn.running_mean) if bias is None else bias
@@ -89,7 +95,12 @@ def fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d)
 
 
 def need_divisible(kind: str, what: str, value: int, by: int, in_shapes: Sequence[Shape]) -> None:
-    """Raise a :class:`ShapeError` unless ``value`` divides by ``by``."""
+    """Raise a :class:`ShapeError` unless ``value`` divides by ``by``.
+
+    >>> need_divisible("adown", "in_channels", 15, 2, [(1, 15, 8, 8)])
+    Traceback (most recent call last):
+    ShapeError: 'adown' needs in_channels divisible by 2 …
+    """
     if by <= 0 or value % by:
         raise ShapeError(f"'{kind}' needs {what} divisible by {by}", expected=f"{what} multiple of {by}",
                          found=f"{what}={value}", in_shapes=in_shapes)
@@ -105,8 +116,3 @@ class SameShapeSpec(BlockSpec):
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
         return {}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
-
-
-def shape_text(shapes: Sequence[Shape]) -> str:
-    """``1×8×9×7, 1×8×5×4``."""
-    return ", ".join(fmt_shape(s) for s in shapes)

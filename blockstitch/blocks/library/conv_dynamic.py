@@ -20,7 +20,7 @@ from ...blockspec import BlockCard, BlockSpec, Paper, Shape
 from ...registry import register_block
 from ..conv import resolve_groups
 from ..layers import ActName, get_act
-from ._parts import Tally, autopad, cna
+from ._parts import Tally, autopad
 
 __all__ = ["DCNv2Spec", "DynamicConvSpec", "register_deform_flops", "batched_conv"]
 
@@ -28,7 +28,12 @@ __all__ = ["DCNv2Spec", "DynamicConvSpec", "register_deform_flops", "batched_con
 def register_deform_flops() -> None:
     """Teach ``torch.utils.flop_counter`` (and so the profiler) the FLOPs of ``torchvision::deform_conv2d``:
     those of the convolution it computes (2 × output elements × in/groups × kh × kw); the bilinear sampling
-    is elementwise and counts zero, like interpolation elsewhere. Idempotent."""
+    is elementwise and counts zero, like interpolation elsewhere. Idempotent.
+
+    >>> register_deform_flops()
+    >>> torch.ops.torchvision.deform_conv2d in torch.utils.flop_counter.flop_registry
+    True
+    """
     import torchvision  # noqa: F401  (registers torch.ops.torchvision)
     from torch.utils.flop_counter import flop_registry, register_flop_formula
 
@@ -129,7 +134,11 @@ class DCNv2Spec(_ConvSpec):
 
 
 def batched_conv(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int, groups: int = 1) -> torch.Tensor:
-    """Convolve each sample with its own kernel: ``x`` b c h w, ``weight`` b o (c/groups) k k."""
+    """Convolve each sample with its own kernel: ``x`` b c h w, ``weight`` b o (c/groups) k k.
+
+    >>> batched_conv(torch.randn(2, 4, 9, 7), torch.randn(2, 8, 4, 3, 3), stride=1, padding=1).shape
+    torch.Size([2, 8, 9, 7])
+    """
     b = x.shape[0]
     # b c h w → 1 (b c) h w, b o i k k → (b o) i k k: one grouped conv, a group per sample (× groups)
     y = F.conv2d(x.reshape(1, -1, *x.shape[2:]), weight.reshape(-1, *weight.shape[2:]), None, stride, padding,

@@ -21,7 +21,12 @@ __all__ = ["haar_idwt", "WTConv", "WTConvSpec"]
 
 def haar_idwt(bands: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Inverse of :func:`~blockstitch.blocks.library.down.haar_dwt`: ``b (4 c) h' w'`` (LL, LH, HL, HH) →
-    ``b c h w``, cropping the padding the forward transform added at odd sizes."""
+    ``b c h w``, cropping the padding the forward transform added at odd sizes.
+
+    >>> x = torch.randn(1, 8, 13, 9)
+    >>> torch.allclose(haar_idwt(haar_dwt(x), 13, 9), x, atol=1e-6)
+    True
+    """
     ll, lh, hl, hh = bands.chunk(4, dim=1)
     b, c, hh_, ww_ = ll.shape
     out = bands.new_empty(b, c, 2 * hh_, 2 * ww_)

@@ -95,7 +95,11 @@ class ADownSpec(_DownSpec):
 
 def haar_dwt(x: torch.Tensor) -> torch.Tensor:
     """One level of the orthonormal 2-d Haar transform: ``b c h w`` → ``b (4 c) ⌈h/2⌉ ⌈w/2⌉`` as the sub-bands
-    [LL, LH, HL, HH] one after another along the channels; odd sizes are zero-padded at the bottom/right."""
+    [LL, LH, HL, HH] one after another along the channels; odd sizes are zero-padded at the bottom/right.
+
+    >>> haar_dwt(torch.ones(1, 1, 3, 4))[0, :, 0, 0].tolist()  # a flat cell: all in LL (2 = 4 × ½)
+    [2.0, 0.0, 0.0, 0.0]
+    """
     x = F.pad(x, [0, x.shape[-1] % 2, 0, x.shape[-2] % 2])
     a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]  # top-left, top-right of each 2×2 cell
     c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]  # bottom-left, bottom-right

@@ -29,7 +29,11 @@ _RESIZE = ("inputs resized to the first input's h×w: adaptive max pooling when 
 
 
 def resize_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """``x`` at ``h × w`` by the module's resize rule (pool down, nearest up)."""
+    """``x`` at ``h × w`` by the module's resize rule (pool down, nearest up).
+
+    >>> resize_to(torch.arange(16.0).view(1, 1, 4, 4), 2, 2).flatten().tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
     if x.shape[-2:] == (h, w):
         return x
     if x.shape[-2] >= h and x.shape[-1] >= w:

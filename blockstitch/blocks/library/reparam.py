@@ -25,7 +25,11 @@ __all__ = ["RepBranches", "RepVGGSpec", "RepConvSpec", "fused_conv"]
 
 
 def fused_conv(like: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor, act: nn.Module | None) -> nn.Module:
-    """A biased copy of ``like``'s geometry holding ``weight``/``bias``, then ``act`` (children ``conv``/``act``)."""
+    """A biased copy of ``like``'s geometry holding ``weight``/``bias``, then ``act`` (children ``conv``/``act``).
+
+    >>> fused_conv(nn.Conv2d(4, 8, 3, padding=1), torch.zeros(8, 4, 3, 3), torch.ones(8), nn.ReLU())
+    ConvNormAct((conv): Conv2d(4, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)) (act): ReLU())
+    """
     conv = nn.Conv2d(like.in_channels, weight.shape[0], weight.shape[-2:], like.stride, like.padding, like.dilation,
                      like.groups, bias=True).to(weight.device, weight.dtype)
     with torch.no_grad():

@@ -21,7 +21,11 @@ __all__ = ["ConvAttention", "PSABlock", "PartialSelfAttention", "C2PSASpec", "PS
 
 def default_heads(c: int) -> int:
     """Ultralytics' head count ``max(c // 64, 1)``, lowered to the nearest divisor of ``c`` (where Ultralytics'
-    own view() would fail)."""
+    own view() would fail).
+
+    >>> default_heads(256), default_heads(200), default_heads(32)
+    (4, 2, 1)
+    """
     h = max(c // 64, 1)
     while c % h:
         h -= 1
