@@ -131,4 +131,4 @@ class MobileViTSpec(KeepShapeSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"dim": 24, "depth": 1}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+        return {"depth": 1}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
