@@ -102,6 +102,9 @@ class BlockSpec(BaseModel):
     * ``arity`` — how many inputs it takes; ``None`` means two or more (merges).
     * ``channel_fields`` — fields scaled by the network's width multiplier.
     * ``stride_fields`` — fields reset to 1 for every block after the first of a ``repeat`` stack.
+    * ``first_only_fields`` — fields that describe the first block of a ``repeat`` stack only; the rest get the
+      field's default (a dilated ResNet stage's ``first_dilation``).
+    * ``size_only_inputs`` — positions of inputs read only for their size (no gradient flows to them).
     """
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
@@ -113,6 +116,8 @@ class BlockSpec(BaseModel):
     arity: ClassVar[int | None] = 1
     channel_fields: ClassVar[tuple[str, ...]] = ()
     stride_fields: ClassVar[tuple[str, ...]] = ("stride",)
+    first_only_fields: ClassVar[tuple[str, ...]] = ()
+    size_only_inputs: ClassVar[tuple[int, ...]] = ()
     card: ClassVar[BlockCard | None] = None
     """The block's card (paper, category, aliases, contract); every block of the verified library has one."""
     _layout: str | None = PrivateAttr(default=None)

@@ -68,8 +68,10 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def test_every_zoo_entry_has_a_reference() -> None:
+    from test_zoo_modern import REFERENCES as MODERN  # MobileNet … DeepLabV3: tests/test_zoo_modern.py
+
     # cbam_resnet50 and unet_resnet34 have no library twin; tests/test_stitch.py checks them
-    assert set(zoo_names()) == set(REFERENCES) | set(DOCUMENTED) | {"cbam_resnet50", "unet_resnet34"}
+    assert set(zoo_names()) == set(REFERENCES) | set(DOCUMENTED) | set(MODERN) | {"cbam_resnet50", "unet_resnet34"}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))

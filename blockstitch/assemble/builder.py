@@ -58,7 +58,10 @@ def build_module(plan: Plan, device: torch.device | str | None = None, dtype: to
                 values[tap] = graph.call_function(operator.getitem, (call, i))
             values[step.name] = values[list(step.taps)[-1]] if step.taps else call
     outs = [values[o] for o in plan.outputs]
-    graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+    if plan.output_keys is not None:  # `outputs: {out: head, aux: aux}` → a dict, as torchvision's segmenters
+        graph.output(dict(zip(plan.output_keys, outs)))
+    else:
+        graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     model = fx.GraphModule(root, graph, class_name=_class_name(plan.name))
     if dtype is not None:
         model.to(dtype)

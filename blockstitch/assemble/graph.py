@@ -54,7 +54,7 @@ def wire(net: Network) -> list[Node]:
     for i, out in enumerate(net.outputs):
         if out not in names or out == "input":
             raise SpecError(f"output '{out}' is not a node{did_you_mean(out, names)}", file=net.file,
-                            path=f"outputs[{i}]")
+                            path=f"outputs.{net.output_keys[i]}" if net.output_keys else f"outputs[{i}]")
         net.outputs[i] = net.aliases.get(out, out)
     return _toposort(net.nodes, by_id, {tap: owner for tap, (owner, _) in taps.items()})
 

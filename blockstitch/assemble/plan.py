@@ -63,6 +63,8 @@ class Plan:
     file: str | None = None
     baseline: str | None = None
     description: str = ""
+    output_keys: list[str] | None = None
+    """Keys of the dict the network returns (one per output), when its spec's `outputs:` is a mapping."""
 
     @property
     def batch(self) -> int:

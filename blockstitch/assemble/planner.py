@@ -122,6 +122,7 @@ def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int
         steps.append(step)
         tensors[node.id] = step.out
         tensors.update(step.taps)
-    return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file, net.baseline, net.description)
+    return Plan(net.name, tensors["input"], steps, list(net.outputs), net.file, net.baseline, net.description,
+                net.output_keys)
 
 

@@ -3,15 +3,18 @@
 A node is a block's fields plus three of its own: ``id`` (its name, which becomes its module name), ``from``
 (a node name or a list of names; default the previous node) and ``repeat`` (a stack of that block named
 ``id.0``, ``id.1``…; only the first keeps its stride; later nodes may name the stack ``id`` for its last block).
-Network-wide ``defaults`` fill fields a node left out; ``width``/``depth`` multiply channels and repeats.
+Network-wide ``defaults`` fill fields a node left out; ``width``/``depth`` multiply channels and repeats
+(``depth_rounding: ceil`` rounds repeats up, as EfficientNet does); ``drop_path_rate`` ramps stochastic depth
+over every block with a ``drop_path`` field; ``outputs`` may be a mapping (the network then returns a dict).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 from timm.layers import make_divisible
@@ -19,6 +22,7 @@ from timm.layers import make_divisible
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, SpecError, did_you_mean
 from ..registry import block_classes, block_kinds, get_block
+from .base import with_base
 from .source import Loc, Located, path_text
 
 __all__ = ["NetworkSpec", "Node", "Network", "resolve", "NODE_KEYS", "validation_error"]
@@ -46,12 +50,20 @@ class NetworkSpec(BaseModel):
     """Width multiplier for channel fields (rounded to `width_divisor`)."""
     depth: PositiveFloat = 1.0
     """Depth multiplier for `repeat` counts."""
+    depth_rounding: Literal["nearest", "ceil"] = "nearest"
+    """How a scaled `repeat` is rounded: to the nearest count, or up (EfficientNet's `ceil(n × depth)`)."""
     width_divisor: PositiveInt = 8
     """Scaled channel counts are rounded to a multiple of this."""
     nodes: list[Any] = Field(min_length=1)
     """The nodes, in order: each a mapping with `kind`, the block's fields, and optional `id`, `from`, `repeat`."""
-    outputs: list[str] | None = None
-    """Nodes whose outputs the network returns (default: the last node)."""
+    outputs: list[str] | dict[str, str] | None = None
+    """Nodes whose outputs the network returns (default: the last node); a mapping `{out: head, aux: aux}`
+    makes the network return a dict with those keys (torchvision's segmentation models do)."""
+    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    """Stochastic depth: block i of the n blocks that have a `drop_path` field (and leave it unset) gets
+    `drop_path_rate × i / n`, or `× i / (n − 1)` with `drop_path_ramp: to_last`; active in training only."""
+    drop_path_ramp: Literal["before_last", "to_last"] = "before_last"
+    """Whether the ramp reaches `drop_path_rate` after the last block (EfficientNet) or at it (ConvNeXt, Swin)."""
     baseline: str | None = None
     """A zoo name or spec path this network is compared with by `blockstitch check` (Δparams, ΔMACs)."""
 
@@ -95,6 +107,8 @@ class Network:
     baseline: str | None = None
     taps: dict[str, tuple[str, int]] | None = None
     """Named outputs of multi-output nodes: `enc.layer3` → (`enc`, 3)."""
+    output_keys: list[str] | None = None
+    """Keys of the returned dict, one per output, when `outputs:` was a mapping."""
 
 
 def _quoted(text: str) -> list[str]:
@@ -186,6 +200,7 @@ def _inputs(raw: dict[str, Any], located: Located, loc: Loc, node_id: str, previ
 
 def resolve(located: Located) -> Network:
     """Validate a loaded spec and expand it into a :class:`Network` of single nodes (not yet wired)."""
+    located = with_base(located)  # `base:` specs (EfficientNet-B1…B7 scale B0)
     try:
         net = NetworkSpec.model_validate(located.data)
     except ValidationError as err:
@@ -218,17 +233,33 @@ def resolve(located: Located) -> Network:
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise located.error("'repeat' must be a positive integer", (*loc, "repeat"), node=node_id,
                                 found=repr(repeat))
-        count = max(1, round(repeat * net.depth))
+        scaled = repeat * net.depth
+        count = max(1, math.ceil(scaled - 1e-9) if net.depth_rounding == "ceil" else round(scaled))
         for j in range(count):
             if j:
-                spec = spec.model_copy(update={f: 1 for f in spec.stride_fields if f in type(spec).model_fields})
+                fields = type(spec).model_fields
+                reset = {f: 1 for f in spec.stride_fields if f in fields}
+                reset.update({f: fields[f].default for f in spec.first_only_fields if f in fields})
+                spec = spec.model_copy(update=reset)
             nodes.append(Node(f"{node_id}.{j}", spec, inputs, origin))
             inputs = (f"{node_id}.{j}",)
         aliases[node_id] = previous = f"{node_id}.{count - 1}"
-    outputs = net.outputs or [nodes[-1].id]
+    _ramp_drop_path(nodes, net)
+    keys = list(net.outputs) if isinstance(net.outputs, dict) else None
+    outputs = list(net.outputs.values()) if isinstance(net.outputs, dict) else net.outputs or [nodes[-1].id]
     taps = {f"{n.id}.{name}": (n.id, i) for n in nodes for i, name in enumerate(n.spec.output_names())}
     baseline = net.baseline
     if baseline is not None and located.file is not None and (Path(located.file).parent / baseline).is_file():
         baseline = str(Path(located.file).parent / baseline)  # a relative path means relative to this spec
     return Network(net.name, tuple(net.input), layout, nodes, outputs, aliases, located.file, net.description,
-                   baseline, taps)
+                   baseline, taps, keys)
+
+
+def _ramp_drop_path(nodes: list[Node], net: NetworkSpec) -> None:
+    """Give block i of the n blocks with an unset `drop_path` field `rate × i / n` (or `/ (n − 1)`)."""
+    if net.drop_path_rate == 0:
+        return
+    ramped = [n for n in nodes if "drop_path" in type(n.spec).model_fields and "drop_path" not in n.spec.model_fields_set]
+    steps = len(ramped) - (net.drop_path_ramp == "to_last")
+    for i, node in enumerate(ramped):
+        node.spec = node.spec.model_copy(update={"drop_path": net.drop_path_rate * i / max(steps, 1)})

@@ -72,11 +72,11 @@ class _ResidualSpec(BlockSpec):
         self.expect_rank(in_shapes, 4, "b c h w")
         x = in_shapes[0]
         shape = x
-        for cin, cout, k, s, g in self._inner(x[1])[0]:
+        for (cin, cout, k, s, g), d in zip(self._inner(x[1])[0], self._dilations()):
             if cin % g or cout % g:
                 raise ShapeError(f"'{self.kind}': width {cout} not divisible by groups {g}", in_shapes=in_shapes,
                                  hint="choose out_channels/groups/base_width so the inner width divides by groups")
-            shape = (x[0], cout, *spatial(self.kind, shape, (k, k), (s, s), (k // 2, k // 2)))
+            shape = (x[0], cout, *spatial(self.kind, shape, (k, k), (s, s), (d * (k // 2),) * 2, (d, d)))
         if self.attention is not None:
             inner = self.attention.out_shape([shape])
             if inner != shape:
@@ -84,14 +84,18 @@ class _ResidualSpec(BlockSpec):
                                  expected=str(shape), found=str(inner), in_shapes=in_shapes)
         return shape
 
+    def _dilations(self) -> tuple[int, ...]:
+        """Dilation of each main-path conv (padding follows: a 3×3 conv at dilation d pads d)."""
+        return (1, 1, 1)
+
     def _needs_downsample(self, x: Shape) -> bool:
         return self.stride != 1 or x[1] != self.out_channels
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         x = in_shapes[0]
         total, shape = 0, x
-        for cin, cout, k, s, g in self._inner(x[1])[0]:
-            shape = (x[0], cout, *spatial(self.kind, shape, (k, k), (s, s), (k // 2, k // 2)))
+        for (cin, cout, k, s, g), d in zip(self._inner(x[1])[0], self._dilations()):
+            shape = (x[0], cout, *spatial(self.kind, shape, (k, k), (s, s), (d * (k // 2),) * 2, (d, d)))
             total += conv_macs(shape, cin, (k, k), g)
         if self._needs_downsample(x):
             total += conv_macs(shape, x[1], (1, 1))
@@ -102,8 +106,8 @@ class _ResidualSpec(BlockSpec):
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         x = in_shapes[0]
         convs, norms = [], []
-        for cin, cout, k, s, g in self._inner(x[1])[0]:
-            convs.append(nn.Conv2d(cin, cout, k, s, k // 2, groups=g, bias=self.norm == "none"))
+        for (cin, cout, k, s, g), d in zip(self._inner(x[1])[0], self._dilations()):
+            convs.append(nn.Conv2d(cin, cout, k, s, d * (k // 2), d, groups=g, bias=self.norm == "none"))
             norms.append(get_norm(self.norm, cout))
         attention = None
         if self.attention is not None:
@@ -156,6 +160,17 @@ class BottleneckSpec(_ResidualSpec):
     """Groups of the 3×3 conv (32 for ResNeXt-50 32×4d)."""
     base_width: PositiveInt = 64
     """Width per group at 64 planes (4 for ResNeXt-50 32×4d); inner width = planes × base_width / 64 × groups."""
+    dilation: PositiveInt = 1
+    """Dilation of the 3×3 conv: a dilated stage keeps its resolution (torchvision's
+    `replace_stride_with_dilation`, DeepLabV3's output stride 8: layer3 at 2, layer4 at 4, with stride 1)."""
+    first_dilation: PositiveInt | None = None
+    """Dilation of the 3×3 conv of the first block of a `repeat` stack (default `dilation`): torchvision's
+    dilated stage starts with the previous stage's dilation (1 for layer3, 2 for layer4)."""
+
+    first_only_fields = ("first_dilation",)
+
+    def _dilations(self) -> tuple[int, ...]:
+        return (1, self.first_dilation or self.dilation, 1)
 
     def _inner(self, cin: int) -> tuple[list[tuple[int, int, int, int, int]], int]:
         if self.out_channels % self.expansion:
