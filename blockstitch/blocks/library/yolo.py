@@ -202,9 +202,10 @@ class RepNCSPELAN4Spec(BlockSpec):
     out_channels: PositiveInt
     """Output channels (Ultralytics' c2)."""
     hidden_channels: PositiveInt | None = None
-    """Width after cv1, split in two halves (c3); default out_channels; must be even."""
+    """Width after cv1, split in two halves (c3); default out_channels / 2 (made even), as in YOLOv9's GELAN
+    configs (e.g. `[512, 256, 128]`); must be even."""
     inner_channels: PositiveInt | None = None
-    """Width of each RepCSP stage (c4); default out_channels / 2; must be ≥ 2."""
+    """Width of each RepCSP stage (c4); default out_channels / 4 (at least 2)."""
     depth: PositiveInt = Field(1, le=64)
     """RepBottlenecks per RepCSP (n)."""
     act: ActName = "silu"
@@ -222,8 +223,8 @@ class RepNCSPELAN4Spec(BlockSpec):
 
     def widths(self) -> tuple[int, int]:
         """(hidden, inner) widths."""
-        c3 = self.hidden_channels or self.out_channels
-        c4 = self.inner_channels or max(self.out_channels // 2, 2)
+        c3 = self.hidden_channels or 2 * max(self.out_channels // 4, 1)
+        c4 = self.inner_channels or max(self.out_channels // 4, 2)
         if c3 % 2 or c4 < 2:
             raise ShapeError(f"'{self.kind}' needs an even hidden width and inner width ≥ 2",
                              found=f"hidden={c3}, inner={c4}")
