@@ -13,7 +13,6 @@ implement it; any module of the user's that follows the protocol is folded too.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from .errors import BlockstitchError
+from .meta import real_copy, torch_state_guard
 
 __all__ = ["fuse", "Fused", "FuseReport", "FusedModule"]
 
@@ -102,17 +102,11 @@ def fuse(model: nn.Module, example: torch.Tensor | None = None) -> Fused:
     >>> report.max_abs_diff < 1e-4
     True
     """
-    fused = copy.deepcopy(model).eval()
+    fused = real_copy(model).eval()
     report = FuseReport()
     fused = _fold(fused, "", report)
     if example is not None:
-        modes = [(m, m.training) for m in model.modules()]  # restore every module's own mode afterwards
-        try:
-            model.eval()
-            with torch.no_grad():
-                a, b = model(example), fused(example)
-        finally:
-            for m, training in modes:
-                m.training = training
+        with torch_state_guard(), torch.no_grad():  # the reference is a copy: the model itself never runs
+            a, b = real_copy(model).eval()(example), fused(example)
         report.max_abs_diff = float((a.float() - b.float()).abs().max()) if torch.is_tensor(a) else None
     return Fused(fused, report)

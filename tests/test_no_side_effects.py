@@ -5,6 +5,7 @@ requires_grad — and global torch state (default dtype, grad mode, deterministi
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,12 +40,32 @@ def _meta(model: nn.Module, shape: tuple[int, ...]) -> Any:
     return meta_call(model, [torch.empty(1, *shape, device="meta")], train=True)
 
 
-ENTRY_POINTS = ["profile", "stitch", "check_module", "bench", "meta_call"]
+def _graph(model: nn.Module, shape: tuple[int, ...]) -> Any:
+    return bs.graph(model, format="mermaid", input_shape=shape)
 
 
-def _entry(entry: str, name: str) -> Callable[[nn.Module, tuple[int, ...]], Any]:
+def _export(tmp: Path) -> Callable[[nn.Module, tuple[int, ...]], Any]:
+    def run(model: nn.Module, shape: tuple[int, ...]) -> Any:
+        return bs.export(model, tmp / "model.pt2", input_shape=shape, format="torch-export", batches=(1,))
+    return run
+
+
+def _fuse(model: nn.Module, shape: tuple[int, ...]) -> Any:
+    return bs.fuse(model, example=torch.randn(1, *shape))  # the comparison run must happen on a copy
+
+
+def _transfer(model: nn.Module, shape: tuple[int, ...]) -> Any:
+    import copy
+
+    return bs.transfer_weights(model, copy.deepcopy(model))  # the source side must stay as it was
+
+
+ENTRY_POINTS = ["profile", "stitch", "check_module", "bench", "meta_call", "graph", "export", "fuse", "transfer"]
+
+
+def _entry(entry: str, name: str, tmp: Path) -> Callable[[nn.Module, tuple[int, ...]], Any]:
     return {"profile": _profile, "stitch": _stitch(name), "check_module": _check, "bench": _bench,
-            "meta_call": _meta}[entry]
+            "meta_call": _meta, "graph": _graph, "export": _export(tmp), "fuse": _fuse, "transfer": _transfer}[entry]
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +82,13 @@ def _model(built: dict[str, tuple[nn.Module, tuple[int, ...]]], name: str) -> tu
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("name", list(MODELS))
-def test_entry_point_leaves_model_and_torch_state_as_they_were(built, name: str, entry: str) -> None:
+def test_entry_point_leaves_model_and_torch_state_as_they_were(built, name: str, entry: str, tmp_path: Path) -> None:
     model, shape = _model(built, name)
     torch.manual_seed(1234)
     before = fingerprint(model)
     refusals = Exception if entry == "meta_call" else bs.BlockstitchError  # meta_call is the raw layer
     try:
-        _entry(entry, name)(model, shape)
+        _entry(entry, name, tmp_path)(model, shape)
     except refusals:
         pass  # refusing is allowed (a detector is no plug-and-play block); changing the model is not
     after = fingerprint(model)
