@@ -43,8 +43,10 @@ class LargeKernelAttention(nn.Module):
 
 @register_block
 class LKASpec(KeepShapeSpec):
-    """Large Kernel Attention (Guo et al., VAN): a 21×21 receptive field from a 5×5 depthwise, a 7×7 depthwise
-    conv with dilation 3 and a 1×1 conv, used as an attention map over the input. Example: ``{kind: lka}``."""
+    """Large Kernel Attention (VAN): a decomposed 21×21 depthwise attention map multiplied onto the input.
+
+    A 5×5 depthwise conv, a 7×7 depthwise conv with dilation 3 and a 1×1 conv (Guo et al.). Example:
+    ``{kind: lka}``."""
 
     kind: Literal["lka"] = "lka"
     local_kernel: OddKernel = 5
@@ -96,8 +98,10 @@ class MultiScaleConvAttention(nn.Module):
 
 @register_block
 class MSCASpec(KeepShapeSpec):
-    """Multi-scale convolutional attention (Guo et al., SegNeXt): depthwise 5×5 plus 7/11/21-long strip
-    convolutions, a 1×1 channel mix, multiplied onto the input. Example: ``{kind: msca}``."""
+    """Multi-scale convolutional attention (SegNeXt): depthwise and strip-conv context gating the input.
+
+    Depthwise 5×5 plus 7/11/21-long strip convolutions, summed, mixed by a 1×1 conv and multiplied onto the
+    input (Guo et al.). Example: ``{kind: msca}``."""
 
     kind: Literal["msca"] = "msca"
     local_kernel: OddKernel = 5
@@ -157,8 +161,10 @@ class LSKBlock(nn.Module):
 
 @register_block
 class LSKSpec(KeepShapeSpec):
-    """Large selective kernel block (Li et al., LSKNet): a 5×5 and a dilated 7×7 depthwise kernel, selected
-    per pixel by a spatial gate, turned into an attention map over the input. Example: ``{kind: lsk}``."""
+    """Large selective kernel block (LSKNet): two large depthwise kernels selected per pixel, gating the input.
+
+    A 5×5 and a dilated 7×7 depthwise kernel, weighted per pixel by a spatial gate over their channel mean and
+    max, turned into an attention map (Li et al.). Example: ``{kind: lsk}``."""
 
     kind: Literal["lsk"] = "lsk"
     local_kernel: OddKernel = 5
@@ -231,8 +237,10 @@ class FocalModulation(nn.Module):
 
 @register_block
 class FocalModulationSpec(KeepShapeSpec):
-    """Focal modulation (Yang et al., FocalNet): hierarchical depthwise context, gated aggregation, and an
-    element-wise modulator on a query projection, replacing self-attention. Example: ``{kind: focal_modulation}``."""
+    """Focal modulation (FocalNet): gated multi-level depthwise context modulating a query projection.
+
+    Hierarchical depthwise context, gated aggregation and an element-wise modulator replace self-attention (Yang
+    et al.). Example: ``{kind: focal_modulation}``."""
 
     kind: Literal["focal_modulation"] = "focal_modulation"
     window: OddKernel = 3

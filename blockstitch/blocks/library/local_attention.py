@@ -23,9 +23,10 @@ __all__ = ["HaloAttnSpec", "OutlookAttnSpec", "OutlookAttention", "HiLoSpec", "H
 
 @register_block
 class HaloAttnSpec(KeepShapeSpec):
-    """Halo attention (Vaswani et al., HaloNet): blocked local self-attention where each block of queries
-    attends to its block plus a halo of neighbours, with relative position logits; timm's HaloAttn inside.
-    Example: ``{kind: halo_attn, block_size: 8, halo_size: 3}``."""
+    """Halo attention (HaloNet): blocked local self-attention over each block plus a halo; timm's HaloAttn.
+
+    Relative position logits inside each neighbourhood (Vaswani et al.). Example:
+    ``{kind: halo_attn, block_size: 8, halo_size: 3}``."""
 
     kind: Literal["halo_attn"] = "halo_attn"
     heads: PositiveInt = Field(8, le=64)
@@ -109,8 +110,10 @@ class OutlookAttention(nn.Module):
 
 @register_block
 class OutlookAttnSpec(KeepShapeSpec):
-    """Outlook attention (Yuan et al., VOLO): dynamic local aggregation whose weights come from a linear of
-    the centre token, no query–key products. Example: ``{kind: outlook_attn, heads: 4}``."""
+    """Outlook attention (VOLO): each position's linear predicts the attention among its k×k neighbours.
+
+    Dynamic local aggregation with no query–key products (Yuan et al.). Example:
+    ``{kind: outlook_attn, heads: 4}``."""
 
     kind: Literal["outlook_attn"] = "outlook_attn"
     heads: PositiveInt = Field(4, le=64)
@@ -202,8 +205,10 @@ class HiLoAttention(nn.Module):
 
 @register_block
 class HiLoSpec(KeepShapeSpec):
-    """HiLo attention (Pan et al., LITv2): high-frequency heads attend locally in small windows, low-frequency
-    heads attend globally to a pooled map. Example: ``{kind: hilo, heads: 8, alpha: 0.5}``."""
+    """HiLo attention (LITv2): windowed high-frequency heads and pooled global low-frequency heads.
+
+    Hi-Fi heads attend inside small windows, Lo-Fi heads to the map average-pooled by the window (Pan et al.).
+    Example: ``{kind: hilo, heads: 8, alpha: 0.5}``."""
 
     kind: Literal["hilo"] = "hilo"
     heads: PositiveInt = Field(8, le=64)

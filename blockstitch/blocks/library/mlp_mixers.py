@@ -74,8 +74,10 @@ class WeightedPermuteMLP(nn.Module):
 
 @register_block
 class ViPSpec(_FixedSizeSpec):
-    """Weighted Permute-MLP (Hou et al., Vision Permutator): separate linear mixing along height, width and
-    channels, recombined with learnt per-channel weights. Example: ``{kind: vip, segments: 8}``."""
+    """Weighted Permute-MLP (Vision Permutator): linear mixing along H, W and C, reweighted per channel.
+
+    Three branches recombined with learnt per-channel softmax weights (Hou et al.). Example:
+    ``{kind: vip, segments: 8, size: [8, 8]}``."""
 
     kind: Literal["vip"] = "vip"
     segments: PositiveInt = Field(8, le=512)
@@ -164,8 +166,10 @@ class SpatialShiftAttention(nn.Module):
 
 @register_block
 class S2MLPSpec(KeepShapeSpec):
-    """Spatial-shift MLP mixer (Yu et al., S2-MLPv2): channel expansion, one-pixel shifts of channel groups in
-    four directions, split attention over the branches. Example: ``{kind: s2mlp}``."""
+    """Spatial-shift MLP mixer (S2-MLPv2): one-pixel shifts of channel groups fused by split attention.
+
+    Channel expansion, two four-direction shift patterns and an unshifted branch, weighted per channel (Yu et
+    al.). Example: ``{kind: s2mlp}``."""
 
     kind: Literal["s2mlp"] = "s2mlp"
 
@@ -219,8 +223,10 @@ class GMLPBlock(nn.Module):
 
 @register_block
 class GMLPSpec(_FixedSizeSpec):
-    """gMLP block (Liu et al., Pay Attention to MLPs): an MLP whose hidden half is gated by a linear
-    projection across all H·W positions (the spatial gating unit). Example: ``{kind: gmlp, ffn_ratio: 3}``."""
+    """gMLP block: an MLP whose hidden half is gated by a projection across all H·W positions.
+
+    The spatial gating unit of Liu et al. (Pay Attention to MLPs), on a b c h w map. Example:
+    ``{kind: gmlp, ffn_ratio: 3, size: [14, 14]}``."""
 
     kind: Literal["gmlp"] = "gmlp"
     ffn_ratio: PositiveFloat = Field(3.0, le=16)

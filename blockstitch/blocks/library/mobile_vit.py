@@ -77,8 +77,10 @@ class MobileViTBlock(nn.Module):
 
 @register_block
 class MobileViTSpec(KeepShapeSpec):
-    """MobileViT block (Mehta & Rastegari): local k×k conv features, global transformer mixing across p×p
-    patches, fused with the input. Example: ``{kind: mobilevit, dim: 96, depth: 2, patch: 2}``."""
+    """MobileViT block: local convs, a transformer across p×p patches, fused with the input.
+
+    Transformers as convolutions (Mehta & Rastegari). Example:
+    ``{kind: mobilevit, dim: 96, depth: 2, patch: 2}``."""
 
     kind: Literal["mobilevit"] = "mobilevit"
     dim: PositiveInt | None = Field(None, le=4096)
@@ -98,7 +100,7 @@ class MobileViTSpec(KeepShapeSpec):
         category="block",
         paper=Paper("MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision Transformer", "ICLR", 2022,
                     "https://arxiv.org/abs/2110.02178"),
-        aliases=("MobileViT", "MobileViTBlock", "MobileViTAttention", "MobileVitBlock"),
+        aliases=("MobileViT", "MobileViTBlock", "MobileViTAttention"),
         channel_rule="multiple_of:heads",
         insert_where="after the stride-8/16/32 MobileNet stages (MobileViT), or after a backbone stage",
         notes="Any H×W (maps resized to a multiple of the patch and back, as in the reference code). Channels: "

@@ -71,8 +71,10 @@ class DeformableAttention(nn.Module):
 
 @register_block
 class DATSpec(KeepShapeSpec):
-    """Deformable attention (Xia et al., DAT): every query attends to keys sampled at learnt, data-dependent
-    positions — a few shared deformed points instead of all pixels. Example: ``{kind: dat, heads: 8}``."""
+    """Deformable attention (DAT): queries attend to keys sampled at learnt, data-dependent points.
+
+    A few shared deformed points instead of all pixels, via grid_sample (Xia et al.). Example:
+    ``{kind: dat, heads: 8}``."""
 
     kind: Literal["dat"] = "dat"
     heads: PositiveInt = Field(8, le=64)
@@ -167,8 +169,10 @@ class BiLevelRoutingAttention(nn.Module):
 
 @register_block
 class BiFormerSpec(KeepShapeSpec):
-    """Bi-level routing attention (Zhu et al., BiFormer): coarse region-to-region routing keeps the top-k
-    regions, then fine token attention inside them. Example: ``{kind: biformer, regions: 7, topk: 4}``."""
+    """Bi-level routing attention (BiFormer): top-k region routing, then token attention in those regions.
+
+    Coarse region-to-region routing, fine token attention and a local-context conv (Zhu et al.). Example:
+    ``{kind: biformer, regions: 7, topk: 4}``."""
 
     kind: Literal["biformer"] = "biformer"
     heads: PositiveInt = Field(8, le=64)
@@ -253,9 +257,10 @@ class AgentAttention(nn.Module):
 
 @register_block
 class AgentAttnSpec(KeepShapeSpec):
-    """Agent attention (Han et al.): a small set of agent tokens aggregates global context from all keys and
-    broadcasts it to every query — softmax attention's expressiveness at linear attention's cost.
-    Example: ``{kind: agent_attn, pool: 7}``."""
+    """Agent attention: a few pooled agent tokens gather from all keys and broadcast to every query.
+
+    Softmax attention's expressiveness at linear attention's cost (Han et al.). Example:
+    ``{kind: agent_attn, pool: 7}``."""
 
     kind: Literal["agent_attn"] = "agent_attn"
     heads: PositiveInt = Field(8, le=64)
@@ -269,7 +274,7 @@ class AgentAttnSpec(KeepShapeSpec):
         category="attention",
         paper=Paper("Agent Attention: On the Integration of Softmax and Linear Attention", "ECCV", 2024,
                     "https://arxiv.org/abs/2312.08874"),
-        aliases=("AgentAttention", "Agent-Attention"),
+        aliases=("AgentAttention", "AgentAttn"),
         channel_rule="multiple_of:heads",
         insert_where="in place of (window) self-attention in high-resolution stages; after C2f in YOLO necks",
         notes="Any H×W: the paper's agent biases are tied to a "

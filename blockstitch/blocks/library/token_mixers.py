@@ -46,8 +46,10 @@ class PoolFormerBlock(nn.Module):
 
 @register_block
 class PoolFormerSpec(KeepShapeSpec):
-    """PoolFormer block (Yu et al., MetaFormer): average pooling as the token mixer inside a pre-norm
-    residual block with an MLP. Example: ``{kind: poolformer, mlp_ratio: 4}``."""
+    """PoolFormer block (MetaFormer): average pooling as the token mixer of a pre-norm residual block.
+
+    Pooling minus identity, then an MLP, each with a layer scale (Yu et al.). Example:
+    ``{kind: poolformer, mlp_ratio: 4}``."""
 
     kind: Literal["poolformer"] = "poolformer"
     pool_size: OddKernel = 3
@@ -106,8 +108,10 @@ class ExternalAttention(nn.Module):
 
 @register_block
 class ExternalAttnSpec(KeepShapeSpec):
-    """External attention (Guo et al.): attention against two small learnt memories shared by all samples,
-    linear in the number of pixels. Takes a `b c h w` map. Example: ``{kind: external_attn, slots: 64}``."""
+    """External attention: attention against two small learnt memories, linear in the pixels; b c h w in.
+
+    Two linear layers with double normalisation, shared by all samples (Guo et al.). Example:
+    ``{kind: external_attn, slots: 64}``."""
 
     kind: Literal["external_attn"] = "external_attn"
     slots: PositiveInt = Field(64, le=4096)
@@ -164,8 +168,10 @@ class EfficientAdditiveAttention(nn.Module):
 
 @register_block
 class SwiftFormerAttnSpec(KeepShapeSpec):
-    """Efficient additive attention (Shaker et al., SwiftFormer): global context in linear time from one
-    learnt scoring vector, no q·kᵀ matrix. Example: ``{kind: swiftformer_attn}``."""
+    """Efficient additive attention (SwiftFormer): global context in linear time, no q·kᵀ matrix.
+
+    One learnt scoring vector pools the queries into a global query that scales the keys (Shaker et al.).
+    Example: ``{kind: swiftformer_attn}``."""
 
     kind: Literal["swiftformer_attn"] = "swiftformer_attn"
     heads: PositiveInt = Field(1, le=16)
@@ -225,8 +231,10 @@ class LiteMultiScaleLinearAttention(nn.Module):
 
 @register_block
 class EfficientViTMSLASpec(KeepShapeSpec):
-    """Lightweight multi-scale linear attention (Cai et al., EfficientViT, MIT): ReLU linear attention, with
-    multi-scale tokens from small depthwise kernels, in linear time. Example: ``{kind: efficientvit_msla}``."""
+    """Lightweight multi-scale linear attention (EfficientViT, MIT): ReLU linear attention.
+
+    Multi-scale tokens from small depthwise kernels, linear in the pixels (Cai et al.). Example:
+    ``{kind: efficientvit_msla}``."""
 
     kind: Literal["efficientvit_msla"] = "efficientvit_msla"
     head_dim: PositiveInt = Field(8, le=256)

@@ -56,8 +56,9 @@ class BoTSelfAttention(nn.Module):
 
 @register_block
 class BoTMHSASpec(KeepShapeSpec):
-    """BoTNet's multi-head self-attention (Srinivas et al.): global attention over all H·W positions with
-    relative row/column position logits, replacing the 3×3 conv of a bottleneck. Example: ``{kind: bot_mhsa}``."""
+    """BoTNet multi-head self-attention: all-pairs attention with 2-D relative position logits, any H×W.
+
+    Replaces the 3×3 conv of a bottleneck (Srinivas et al.). Example: ``{kind: bot_mhsa}``."""
 
     kind: Literal["bot_mhsa"] = "bot_mhsa"
     heads: PositiveInt = Field(4, le=64)
@@ -73,7 +74,7 @@ class BoTMHSASpec(KeepShapeSpec):
     card = BlockCard(
         category="attention",
         paper=Paper("Bottleneck Transformers for Visual Recognition", "CVPR", 2021, "https://arxiv.org/abs/2101.11605"),
-        aliases=("BoT", "MHSA", "BoTNet", "BottleneckAttn"),
+        aliases=("BoT", "BoT-MHSA", "BoTNet", "BottleneckAttn"),
         channel_rule="multiple_of:heads",
         insert_where="in place of the 3×3 conv of the bottlenecks of the last stage (c5)",
         notes="At its build size it equals timm's BottleneckAttn "
@@ -164,8 +165,10 @@ class AIFILayer(nn.Module):
 
 @register_block
 class AIFISpec(KeepShapeSpec):
-    """Attention-based intra-scale feature interaction (Zhao et al., RT-DETR): one transformer encoder layer
-    over the tokens of the top feature map, with 2-D sin-cos positions. Example: ``{kind: aifi, hidden: 1024}``."""
+    """AIFI (RT-DETR): a transformer encoder layer over a feature map's tokens, with 2-D sin-cos positions.
+
+    Attention-based intra-scale feature interaction on the top feature map (Zhao et al.). Example:
+    ``{kind: aifi, hidden: 1024}``."""
 
     kind: Literal["aifi"] = "aifi"
     hidden: PositiveInt = Field(1024, le=16384)
@@ -180,7 +183,7 @@ class AIFISpec(KeepShapeSpec):
     card = BlockCard(
         category="attention",
         paper=Paper("DETRs Beat YOLOs on Real-time Object Detection", "CVPR", 2024, "https://arxiv.org/abs/2304.08069"),
-        aliases=("AIFI", "RT-DETR encoder", "TransformerEncoderLayer"),
+        aliases=("AIFI", "RT-DETR encoder"),
         channel_rule="multiple_of:heads",
         insert_where="on the last (stride-32) backbone feature, before the CCFF/FPN neck",
         notes="Channels: a multiple of heads and of 4 (the sin-cos halves). Any H×W. Same "

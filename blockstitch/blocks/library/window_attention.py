@@ -69,8 +69,10 @@ class CrossShapedWindowAttention(nn.Module):
 
 @register_block
 class CSWinAttnSpec(KeepShapeSpec):
-    """Cross-shaped window self-attention (Dong et al., CSWin Transformer): parallel horizontal and vertical
-    stripe attention, so one layer sees a cross of the map. Example: ``{kind: cswin_attn, stripe: 7}``."""
+    """Cross-shaped window attention (CSWin): horizontal and vertical stripe attention in parallel.
+
+    Half the heads per direction, with a locally-enhanced positional encoding (Dong et al.). Example:
+    ``{kind: cswin_attn, stripe: 7}``."""
 
     kind: Literal["cswin_attn"] = "cswin_attn"
     heads: PositiveInt = Field(8, le=64, multiple_of=2)
