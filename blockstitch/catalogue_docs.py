@@ -9,6 +9,7 @@ Regenerate after adding blocks::
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +70,7 @@ def _inputs_for(cls: type[BlockSpec], spec: BlockSpec) -> list[Shape]:
         return example
 
 
+@functools.lru_cache(maxsize=None)  # one meta build per kind and process
 def example_cost(kind: str) -> tuple[list[Shape], int, int]:
     """``(inputs, params, macs)`` of a block at the catalogue's input, built on the meta device.
 
@@ -98,6 +100,7 @@ def _count(value: int) -> str:
 
 def _row(e: Entry, t: dict) -> str:
     shapes, params, macs = example_cost(e.kind)
+    shapes = list(shapes)
     paper = f"[{e.paper.title}]({e.paper.url}) ({e.paper.venue})" if e.paper else ""
     layouts = (" | ".join(e.layouts_in) if e.layouts_in else t["any"]) + f" → {e.layout_out}"
     cells = [f"`{e.kind}`", paper, str(e.paper.year) if e.paper else "", ", ".join(e.aliases),

@@ -41,8 +41,9 @@ class PatchEmbedSpec(BlockSpec):
         paper=Paper("An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
                     "ICLR", 2021, "https://arxiv.org/abs/2010.11929"),
         aliases=("PatchEmbed",),
-        size_rule="multiple_of:patch_size",
+        size_rule="min:patch_size",
         insert_where="first, on the image",
+        notes="The module drops a remainder smaller than a patch; the spec refuses such sizes unless strict: false.",
     )
     out_channels: PositiveInt
     """Embedding width (768 for ViT-B)."""

@@ -29,7 +29,9 @@ class VGGBlockSpec(BlockSpec):
         paper=Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition",
                     "ICLR", 2015, "https://arxiv.org/abs/1409.1556"),
         aliases=("VGGBlock",),
+        size_rule="min:2",
         insert_where="stacked (VGG-11/16/19)",
+        notes="The size rule is that of the default pool: true (a 2×2 max-pool); with pool: false any size works.",
     )
     out_channels: PositiveInt
     """Width of every conv in the block."""
