@@ -97,6 +97,10 @@ class ODConvSpec(_ConvSpec):
         t.conv(in_shapes[0], self.out_channels, k, self.stride, g=g)
         return t.macs
 
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
+        return {"out_channels": 24, "groups": 2}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = in_shapes[0][1]
         g = resolve_groups(self.groups, c, self.out_channels, self.kind)

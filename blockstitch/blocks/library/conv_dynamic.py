@@ -127,6 +127,10 @@ class DCNv2Spec(_ConvSpec):
         t.conv(x, self.out_channels, self.kernel_size, self.stride)
         return t.macs
 
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
+        return {"out_channels": 24, "deform_groups": 2}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         resolve_groups(self.deform_groups, in_shapes[0][1], in_shapes[0][1], self.kind)
         return ModulatedDeformConv(in_shapes[0][1], self.out_channels, self.kernel_size, self.stride,

@@ -131,7 +131,7 @@ class RepVGGSpec(_RepSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"out_channels": 16}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+        return {"out_channels": 16, "groups": 2}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
 
 
 @register_block
@@ -160,4 +160,4 @@ class RepConvSpec(_RepSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"out_channels": 24}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+        return {"out_channels": 24, "groups": 2}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
