@@ -149,13 +149,15 @@ class BiLevelRoutingAttention(nn.Module):
         b, c, h, w = x.shape
         s = self.regions
         if h % s or w % s:
-            raise ValueError(f"bi-level routing attention cuts the map into {s}×{s} regions; {h}×{w} does not "
-                             f"divide (H and W must be multiples of {s})")
+            raise ValueError(f"bi-level routing attention cuts the map into a {s}×{s} grid of regions; {h}×{w} "
+                             f"does not divide (H and W must be multiples of {s})")
         q, k, v = self.qkv(rearrange(x, "b c h w -> b h w c")).chunk(3, dim=-1)
         lepe = self.lepe(rearrange(v, "b h w c -> b c h w"))
         q, k, v = (rearrange(t, "b (sy ry) (sx rx) c -> b (sy sx) (ry rx) c", sy=s, sx=s) for t in (q, k, v))
-        # routing between regions is a hard top-k choice; like BiFormer, no gradient flows through it
-        affinity = (q.detach().mean(2) * self.route_scale) @ k.detach().mean(2).transpose(-1, -2)  # b r r
+        # routing between regions is a hard top-k choice: no gradient flows through it (as in BiFormer), and it
+        # is made in float32 so that bfloat16 runs pick the same regions
+        q_r, k_r = q.detach().float().mean(2), k.detach().float().mean(2)
+        affinity = (q_r * self.route_scale) @ k_r.transpose(-1, -2)  # b r r
         index = affinity.topk(self.topk, dim=-1).indices  # b r topk
         r, t = q.shape[1], q.shape[2]
         pick = index[..., None, None].expand(b, r, self.topk, t, c)
@@ -194,7 +196,9 @@ class BiFormerSpec(KeepShapeSpec):
         insert_where="as the attention of backbone blocks; YOLO forks add it after the last C2f of the backbone",
         notes="Size rule: H and W multiples of the region grid S (7 by default — the paper's n_win; regions "
               "may be non-square), stated rather than padded. Routing is "
-              "detached (BiFormer's default); token attention is scaled by head_dim^-0.5, routing by C^-0.5. "
+              "detached (BiFormer's default) and made in float32; still, a hard top-k can pick other regions in "
+              "bfloat16 than in float32 (near ties), so the two differ more than for soft attention. Token "
+              "attention is scaled by head_dim^-0.5, routing by C^-0.5. "
               "No residual inside: the stitcher gates it.",
     )
 
