@@ -382,8 +382,10 @@ def parser() -> argparse.ArgumentParser:
                     help="input contract, e.g. 'b c h w' (default: try b c h w, b n c, b h w c)")
     cm.add_argument("--out", dest="output", default=None, metavar="PATTERN", help="output contract, e.g. 'b (c*2) h w'")
     cm.add_argument("--axis", action="append", default=[], metavar="NAME=N", help="bind an axis size, e.g. c=64")
-    cm.add_argument("--no-compile", action="store_true", help="skip the torch.compile check")
-    cm.add_argument("--no-export", action="store_true", help="skip the torch.export check")
+    cm.add_argument("--compile", action="store_true", help="also try torch.compile(fullgraph=True) (slow)")
+    cm.add_argument("--export", action="store_true", help="also try torch.export (slow)")
+    cm.add_argument("--no-compile", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
+    cm.add_argument("--no-export", action="store_true", help=argparse.SUPPRESS)
     cm.add_argument("--compile-backend", default="aot_eager", help="torch.compile backend (default aot_eager)")
     cm.add_argument("--into", metavar="NETWORK", help="stitch report: insert into this zoo network or spec")
     cm.add_argument("--at", default="layer1,layer2,layer3,layer4", help="comma-separated node names (with --into)")

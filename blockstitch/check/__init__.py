@@ -1,223 +1,203 @@
-"""Is this module really plug-and-play? Run it across sizes, layouts, batch sizes, modes and dtypes.
+"""Is this module really plug-and-play? Sizes, channels, layouts, modes, batches, gradients — in an isolated
+worker process, so a module that hangs, eats memory or kills its process is a finding, not a crash.
 
->>> report = check_module("cbam", input="b c h w", axes={"c": 64})
->>> report.ok, report.constraints
-(True, [])
+>>> report = check_module("cbam", input="b c h w", axes={"c": 16})
+>>> report.ok, report.size_rule.kind, report.constraints
+(True, 'any', [])
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
 
-from ..errors import SpecError, fmt_shape
-from .constraints import Constraint, infer_constraints
-from .contract import Pattern, parse_pattern
-from .probes import CheckResult, extra_checks, real_checks
-from .runner import Outcome, run_meta
-from .targets import Factory, parse_args, resolve_target
+from ..errors import SpecError
+from ..meta import torch_state_guard
+from .constraints import Constraint, Rule
+from .contract import parse_pattern
+from .findings import MODES, batch_check, grad_check, info_checks, inplace_check, input_check, mode_checks, size_check
+from .probes import grad_probe, numbers_probe
+from .report import CheckReport, CheckResult
+from .sweep import Plan, channel_sweep, layout_works, size_sweep
+from .targets import Factory, class_factory, fixed_channels, parse_args, resolve_target
+from .worker import Worker
 
-__all__ = ["check_module", "CheckReport", "CheckResult", "Constraint", "parse_args"]
+__all__ = ["check_module", "CheckReport", "CheckResult", "Constraint", "Rule", "parse_args"]
 
-SQUARE = [1, 7, 14, 15, 28, 31, 56, 57]
-NON_SQUARE = [(32, 48), (14, 21), (48, 32)]
-TOKENS = [1, 7, 49, 50, 196, 197]
 LAYOUTS = ("b c h w", "b n c", "b h w c")
+_BASE = [(8, 8), (12, 12), (16, 16), (7, 7), (14, 14), (10, 10), (6, 6), (24, 24), (4, 4)]
 
 
-@dataclass
-class CheckReport:
-    """Everything `check_module` found."""
-
-    target: str
-    layout: str | None
-    layouts: dict[str, str]
-    checks: list[CheckResult]
-    constraints: list[Constraint]
-    params: int
-    macs_at: dict[str, Any]
-    sweep: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when every required check passed."""
-        return all(c.status != "failed" for c in self.checks if c.required)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape: ok, layout, checks, constraints, params, macs_at (+ layouts and the sweep)."""
-        return {"target": self.target, "ok": self.ok, "layout": self.layout, "layouts": self.layouts,
-                "checks": [{"name": c.name, "status": c.status, "message": c.message, "required": c.required}
-                           for c in self.checks],
-                "constraints": [{"axis": c.axis, "rule": c.rule, "value": c.value} for c in self.constraints],
-                "params": self.params, "macs_at": self.macs_at, "sweep": self.sweep}
+def _instance_channels(module: nn.Module) -> int | None:
+    """The input width an instance was built for: its first conv, linear or norm layer says."""
+    for sub in module.modules():
+        for attr in ("in_channels", "in_features", "num_features", "num_channels"):
+            value = getattr(sub, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        shape = getattr(sub, "normalized_shape", None)
+        if isinstance(shape, tuple) and shape:
+            return int(shape[-1])
+    return None
 
 
-class _Subject:
-    """The module under test, built for an input shape on a device (a given instance is reused)."""
-
-    def __init__(self, target: nn.Module | Factory | str, args: dict[str, Any]) -> None:
-        self.instance: nn.Module | None = None
-        if isinstance(target, nn.Module):
-            self.instance, self.label, self.factory = target, type(target).__name__, None
-        elif isinstance(target, str):
-            self.label, self.factory, _ = resolve_target(target, args)
-        elif callable(target):
-            self.label, self.factory = getattr(target, "__name__", "factory"), target
-        else:
-            raise SpecError(f"cannot check a {type(target).__name__}", expected="an nn.Module, a factory or a name")
-
-    def make(self, shape: tuple[int, ...], layout: str, channels: int, device: str = "cpu") -> nn.Module:
-        if self.instance is not None:
-            return self.instance
-        with torch.device(device):
-            return self.factory(shape, layout, channels)  # type: ignore[misc]
+def _subject(target: nn.Module | type | Factory | str, args: dict[str, Any]) -> tuple[str, dict[str, Any], bool, int | None]:
+    """(label, worker context, channels can vary, the channels the target fixes)."""
+    if isinstance(target, nn.Module):
+        return type(target).__name__, {"instance": target}, False, _instance_channels(target)
+    if isinstance(target, str):
+        label, factory, follows = resolve_target(target, args)
+        return label, {"factory": factory}, follows, fixed_channels(target, args)
+    if isinstance(target, type) and issubclass(target, nn.Module):
+        factory, follows = class_factory(target, args)
+        return target.__name__, {"factory": factory}, follows, fixed_channels(target, args)
+    if callable(target):
+        return getattr(target, "__name__", "factory"), {"factory": target}, True, None
+    raise SpecError(f"cannot check a {type(target).__name__}", expected="an nn.Module, a factory or a name")
 
 
-def _sizes_for(pattern: Pattern, layout: str) -> list[tuple[int, ...]]:
-    if layout == "b n c":
-        return [(n,) for n in TOKENS]
-    return [(s, s) for s in SQUARE] + list(NON_SQUARE)
+_warm: list[bool] = []
 
 
-def _bind(pattern: Pattern, layout: str, size: tuple[int, ...], axes: dict[str, int], batch: int) -> dict[str, int]:
-    sizes = {"b": batch, "c": axes.get("c", 64), **axes}
-    if layout == "b n c":
-        if "n" not in axes:
-            sizes["n"] = size[0]
-    else:
-        if "h" not in axes:
-            sizes["h"] = size[0]
-        if "w" not in axes:
-            sizes["w"] = size[1]
-    missing = [a for a in pattern.axes if a not in sizes]
-    if missing:
-        raise SpecError(f"axis {', '.join(missing)} of '{pattern.text}' has no size", hint="bind it: --axis name=N")
-    return sizes
+def _warm_up() -> None:
+    """First-use costs (the profiler's import, the FLOP counter) paid once here, not in every forked worker."""
+    if not _warm:
+        from ..profile import profile
+
+        try:
+            profile(nn.Linear(2, 2), (2,), batch=1)
+        except Exception:  # noqa: BLE001 — only a warm-up
+            pass
+        _warm.append(True)
 
 
-def _meta_try(subject: _Subject, pattern: Pattern, layout: str, sizes: dict[str, int], seconds: float) -> Outcome:
-    shape = pattern.shape(sizes)
-    try:
-        module = subject.make(shape, layout, sizes["c"], device="meta")
-    except Exception as err:  # noqa: BLE001 — a constructor that fails at this size is a finding too
-        from .runner import first_line
-
-        return Outcome(error=f"construction failed: {first_line(err)}")
-    return run_meta(module, shape, seconds=seconds)
-
-
-def _sweep(subject: _Subject, pattern: Pattern, layout: str, out_pattern: Pattern | None, axes: dict[str, int],
-           batch: int, seconds: float) -> tuple[list[dict[str, Any]], list[dict[str, int]]]:
-    """Run every size of the sweep on meta tensors; (records, bound sizes that passed)."""
-    sweep, passing = [], []
-    if out_pattern is not None and any(a not in pattern.axes and a not in axes for a in out_pattern.axes):
-        why = f"the output contract '{out_pattern.text}' uses axes '{pattern.text}' does not have"
-        return [{"size": list(s), "input": None, "ok": False, "output": None, "error": why}
-                for s in _sizes_for(pattern, layout)], []
-    for size in _sizes_for(pattern, layout):
-        sizes = _bind(pattern, layout, size, axes, batch)
-        outcome = _meta_try(subject, pattern, layout, sizes, seconds)
-        message = outcome.error
-        if outcome.ok and out_pattern is not None and outcome.tensor is not None:
-            want = out_pattern.shape(sizes)
-            if tuple(outcome.tensor.shape) != want:
-                message = f"output {fmt_shape(outcome.tensor.shape)}, contract says {fmt_shape(want)}"
-        sweep.append({"size": list(size), "input": list(pattern.shape(sizes)), "ok": message is None,
-                      "output": list(outcome.tensor.shape) if outcome.tensor is not None else None,
-                      "error": message})
-        if message is None:
-            passing.append(sizes)
-    return sweep, passing
+def _base(records: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any] | None:
+    """The working size the numbers are taken at: an ordinary one that ran for real, else any that ran."""
+    ok = {tuple(r["size"]): r for r in records if r["ok"]}
+    prefer = [(16,), (24,), (12,), (49,), (8,)] if names == ("n",) else _BASE
+    real = [s for s in prefer if s in ok and ok[s]["how"].startswith("real")]
+    if real:
+        return ok[real[0]]
+    rest = sorted((r for r in ok.values() if r["how"].startswith("real")), key=lambda r: r["input"])
+    return rest[len(rest) // 2] if rest else None
 
 
-def check_module(target: nn.Module | Factory | str, input: str | None = "b c h w", output: str | None = None,
+def _grad_items(records: list[dict[str, Any]], base: dict[str, Any], layout: str) -> list[dict[str, Any]]:
+    """Up to four working real sizes for the backward pass: the base, the smallest, the largest up to four
+    times the base's input, and a non-square one."""
+    real = [r for r in records if r["ok"] and r["how"].startswith("real")
+            and math.prod(r["input"]) <= 4 * math.prod(base["input"])]
+    squares = [r for r in real if len(set(r["size"])) == 1]
+    picks = [base] + squares[:1] + squares[-1:] + [r for r in real if len(set(r["size"])) > 1][:1]
+    seen, items = set(), []
+    for r in picks:
+        if tuple(r["size"]) not in seen:
+            seen.add(tuple(r["size"]))
+            items.append({"shape": r["input"], "c": r["c"], "layout": layout, "base": r is base})
+    return items
+
+
+def check_module(target: nn.Module | type[nn.Module] | Factory | str, input: str | None = "b c h w", output: str | None = None,
                  axes: dict[str, int] | None = None, args: dict[str, Any] | None = None, batch: int = 2,
-                 compile: bool = True, export: bool = True, compile_backend: str = "aot_eager",
-                 seconds: float = 20.0, max_elements: int = 2**22, max_bytes: int = 2 * 2**30) -> CheckReport:
-    """Check a module against a shape contract and report what holds, what does not, and the rule it obeys.
+                 compile: bool = False, export: bool = False, compile_backend: str = "aot_eager",
+                 seconds: float = 20.0, max_bytes: int = 2 * 2**30, real_elements: int = 2**18,
+                 channels: bool = True, budget: float | None = None) -> CheckReport:
+    """Check a module against a shape contract: what holds, what does not, the rules it obeys, with evidence.
 
-    ``target``: an ``nn.Module``, a factory ``(shape, layout, channels) -> nn.Module``, a registered block kind,
-    or ``"path/file.py:Name"`` / ``"package.module:Name"`` (constructed with ``args``). ``input``/``output``
-    are einops-style patterns (``None`` input tries b c h w, b n c and b h w c); ``axes`` binds sizes
-    (default c=64). Everything runs on meta tensors first; real runs are capped at ``max_elements`` input
-    values, at ``max_bytes`` of activations (predicted on meta tensors before running) and ``seconds`` each.
+    ``target``: an ``nn.Module`` (never changed: it runs only in a forked copy), an ``nn.Module`` class or a
+    command-line ``file.py:Name`` / ``package.module:Name`` (built with ``args``; its channel parameters
+    follow the input), a factory ``(shape, layout, channels) -> nn.Module``, or a registered block kind. ``input``/
+    ``output``: einops-style patterns (``None`` input tries b c h w, b n c, b h w c). ``axes`` binds sizes
+    (``c`` defaults to what the target fixes, else 64). Inputs up to ``real_elements`` values run for real,
+    larger ones on meta tensors; each probe gets ``seconds`` and the worker ``max_bytes`` more memory.
+    ``channels``: also sweep the channel count when the target can be built at other widths. ``budget``: the
+    whole check's time limit (default 3 × ``seconds`` + 60 s); probes after it are reported as not run.
+
+    >>> check_module(C2f, args={"c1": 64, "c2": 64}).ok   # from ultralytics.nn.modules.block
+    True
     """
-    axes = dict(axes or {})
-    subject = _Subject(target, args or {})
-    checks: list[CheckResult] = []
+    axes, args = dict(axes or {}), dict(args or {})
     out_pattern = parse_pattern(output) if output is not None else None
     if input is not None and out_pattern is not None:
         undefined = [a for a in out_pattern.axes if a not in parse_pattern(input).axes and a not in axes]
         if undefined:
             raise SpecError(f"output pattern '{output}' uses axes the input '{input}' does not define: "
                             + ", ".join(undefined), hint="bind them with --axis, or fix the pattern")
-    # 1. layouts: the meta sweep for each candidate; a layout works if any size does
-    candidates = [input] if input is not None else list(LAYOUTS)
-    layouts: dict[str, str] = {}
-    sweeps: dict[str, tuple[list[dict[str, Any]], list[dict[str, int]]]] = {}
-    for text in candidates:
-        sweeps[text] = _sweep(subject, parse_pattern(text), text, out_pattern, axes, batch, seconds)
-        first_error = next((s["error"] for s in sweeps[text][0] if not s["ok"]), "fails")
-        layouts[text] = "works" if sweeps[text][1] else first_error
-    working = [k for k, v in layouts.items() if v == "works"]
-    layout = working[0] if working else candidates[0]
-    if input is None:
-        checks.append(CheckResult("layouts", "passed" if working else "failed",
-                                  "works with " + ", ".join(working) if working else "no layout works: " +
-                                  "; ".join(f"{k}: {v}" for k, v in layouts.items())))
-    pattern = parse_pattern(layout)
-    sweep, passing = sweeps[layout]
-    constraints, rule_text = infer_constraints(layout, sweep)
-    failed = [s for s in sweep if not s["ok"]]
-    checks.append(CheckResult(
-        "shapes (meta sweep)", "passed" if not failed else "failed",
-        f"{len(sweep)} sizes, all work" if not failed else
-        f"{rule_text}; e.g. at {'×'.join(map(str, failed[0]['size']))}: {failed[0]['error']}"))
-    if not passing:
-        return CheckReport(subject.label, layout, layouts, checks, constraints, 0, {}, sweep)
-    # 3. real runs at a few passing sizes, never where meta tensors predict too much memory
-    from ..profile import profile
+    label, ctx, follows, fixed = _subject(target, args)
+    width = axes.setdefault("c", fixed or 64)
+    budget = 3 * seconds + 60 if budget is None else budget
+    with torch_state_guard(), Worker(ctx, memory=max_bytes, budget=budget) as worker:
+        _warm_up()
+        def plan_for(text: str) -> Plan:
+            return Plan(parse_pattern(text), out_pattern, axes, width, batch, real_elements, seconds)
 
-    probe = subject.make(pattern.shape(passing[0]), layout, passing[0]["c"], device="meta")
-    too_big: list[str] = []
+        layouts: dict[str, str] = {}
+        checks: list[CheckResult] = []
+        if input is None:
+            for text in LAYOUTS:
+                layouts[text] = layout_works(plan_for(text), worker) or "works"
+            working = [k for k, v in layouts.items() if v == "works"]
+            checks.append(CheckResult("layouts", "passed" if working else "failed",
+                                      "works with " + ", ".join(working) if working else "no layout works: " +
+                                      "; ".join(f"{k}: {v}" for k, v in layouts.items())))
+            layout = working[0] if working else LAYOUTS[0]
+        else:
+            layout = input
+        plan = plan_for(layout)
+        sweep, rule = size_sweep(plan, worker)
+        report = CheckReport(label, layout, layouts, checks, rule, sweep=sweep)
+        size_check(report)
+        base = _base(sweep, plan.names)
+        if base is not None:
+            _numbers(report, plan, worker, base, follows and channels, compile, export, compile_backend)
+        report.isolation = {"forks": worker.forks}
+    return report
 
-    def affordable(sizes: dict[str, int]) -> bool:
-        shape = pattern.shape(sizes)
-        if math.prod(shape) > max_elements:
-            return False
-        try:
-            need = profile(probe, shape[1:], batch=shape[0]).activation_bytes
-        except Exception:  # noqa: BLE001 — cannot predict: the time limit still applies
-            return True
-        if need > max_bytes:
-            too_big.append(f"{fmt_shape(shape)} would allocate {need / 2**30:,.1f} GiB")
-        return need <= max_bytes
 
-    real_sizes: list[dict[str, int]] = []
-    for sizes in passing:  # each check costs a meta profile: stop at three
-        if len(real_sizes) == 3:
-            break
-        if affordable(sizes):
-            real_sizes.append(sizes)
-    if not real_sizes:
-        checks.append(CheckResult("real forward", "skipped", "not run for real: " + "; ".join(too_big or
-                                  [f"inputs above {max_elements:,} values"])))
-        return CheckReport(subject.label, layout, layouts, checks, constraints, 0, {}, sweep)
-    base = real_sizes[min(1, len(real_sizes) - 1)]
-    module = subject.make(pattern.shape(base), layout, base["c"])
-    params = sum(p.numel() for p in module.parameters())
-    checks += real_checks(module, pattern, real_sizes, base, batch, seconds)
-    checks += extra_checks(module, pattern, layout, base, seconds, compile, export, compile_backend)
-    if too_big:
-        next(c for c in checks if c.name == "real forward").message += " (skipped, too much memory: " + \
-            "; ".join(too_big) + ")"
-    try:
-        macs = profile(module, pattern.shape(base)[1:], batch=base["b"]).macs
-    except Exception:  # noqa: BLE001 — an uncountable module still gets its other checks
-        macs = -1
-    macs_at = {"input": list(pattern.shape(base)), "macs": macs}
-    return CheckReport(subject.label, layout, layouts, checks, constraints, params, macs_at, sweep)
+def _numbers(report: CheckReport, plan: Plan, worker: Worker, base: dict[str, Any], vary: bool, compile: bool,
+             export: bool, backend: str) -> None:
+    """Everything that needs real numbers, at the base size (and the channel sweep around it)."""
+    common = {"shape": base["input"], "c": base["c"], "layout": plan.pattern.text}
+    report.base = list(base["input"])
+    if vary:
+        report.channel_sweep, report.channel_rule = channel_sweep(plan, worker, tuple(base["size"]))
+        bad = [r for r in report.channel_sweep if not r["ok"]]
+        report.checks.append(CheckResult(
+            "channels", "failed" if bad else "passed",
+            f"{len(report.channel_sweep)} widths at {'×'.join(map(str, base['size']))}: {report.channel_rule.text}"
+            + (f"; e.g. c={bad[0]['size'][0]}: {bad[0]['error']}" if bad else ""), required=False,
+            evidence={"rule": report.channel_rule.to_dict(), "failing": [r["size"][0] for r in bad]}))
+    tasks = [dict(common, task="mode", train=m == "train", batch=b) for m, b in MODES]
+    tasks += [dict(common, task=t) for t in ("batch", "ignore", "bf16", "count")]
+    if plan.pattern.text == "b c h w":
+        tasks.append(dict(common, task="channels_last"))
+    tasks += [dict(common, task=t, backend=backend) for t, on in (("compile", compile), ("export", export)) if on]
+    slow = {"compile": 120.0, "export": 120.0}
+    replies: dict[str, Any] = {}
+    modes: dict[tuple[str, int], Any] = {}
+    for task in tasks:  # one stream, except the slow ones, which get their own time limit
+        if task["task"] in slow:
+            replies[task["task"]] = worker.call(numbers_probe, task, max(plan.seconds, slow[task["task"]]))
+    fast = [t for t in tasks if t["task"] not in slow]
+    for task, reply in worker.stream(numbers_probe, fast, plan.seconds):
+        if task["task"] == "mode":
+            modes[("train" if task["train"] else "eval", task["batch"])] = reply
+        else:
+            replies[task["task"]] = reply
+    nonfinite = [f"eval, batch {r['input'][0]}, {'×'.join(map(str, r['size']))}" for r in report.sweep
+                 if r["ok"] and r["finite"] is False]
+    mode_checks(report, base, modes, nonfinite)
+    batch_check(report, base, replies["batch"])
+    inplace_check(report, report.sweep, modes)
+    grads = _grad_items(report.sweep, base, plan.pattern.text)
+    input_grad = grad_check(report, list(zip(grads, [r for _, r in worker.stream(grad_probe, grads, plan.seconds)])))
+    input_check(report, base, replies["ignore"], input_grad)
+    warned = list(dict.fromkeys(w for r in report.sweep for w in r.get("warnings") or []))
+    warned += [w for r in modes.values() if r.ok for w in r.value.get("warnings", []) if w not in warned]
+    runs = sum(1 for r in report.sweep if r.get("finite") is not None) + len(modes)
+    info_checks(report, plan.pattern.text, replies, warned, backend, runs)
+    count = replies["count"].value if replies["count"].ok else {"error": replies["count"].error}
+    if not count.get("error"):
+        report.params, report.macs_at = count["params"], {"input": list(base["input"]), "macs": count["macs"]}

@@ -1,14 +1,21 @@
-"""Inferring the rule a module obeys from which sizes worked: any size, a fixed size, multiples of k, square
-only, or a minimum size."""
+"""The rule a module obeys, inferred from where it worked: any size, a fixed size, multiples of k, at least m,
+square only — or "no simple rule" when the observations fit none of these (never a wrong simple rule).
+
+>>> rule = infer_rule(("h", "w"), {(7, 7): True, (8, 8): False, (14, 14): True, (7, 14): True})
+>>> rule.text
+'h and w multiples of 7'
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any
 
-__all__ = ["Constraint", "infer_constraints"]
+__all__ = ["Constraint", "Rule", "infer_rule", "rule_1d", "follow_up_pairs"]
+
+Size = tuple[int, ...]
 
 
 @dataclass
@@ -20,28 +27,131 @@ class Constraint:
     value: int | str
 
 
-def infer_constraints(layout: str, sweep: list[dict[str, Any]]) -> tuple[list[Constraint], str]:
-    """The constraints consistent with the sweep, and a sentence stating the rule."""
-    ok = [tuple(s["size"]) for s in sweep if s["ok"]]
-    bad = [tuple(s["size"]) for s in sweep if not s["ok"]]
-    axes = ("n",) if layout == "b n c" else ("h", "w")
-    if not bad:
-        return [], "works at every size tried"
-    if not ok:
-        return [], "works at no size tried"
-    core = [size for size in ok if min(size) > 1] or ok  # size 1 broadcasts against anything: not evidence
-    if len(set(core)) == 1:
-        fixed = core[0]
-        note = " (and at 1, by broadcasting)" if len(core) < len(ok) else ""
-        return ([Constraint(a, "fixed", v) for a, v in zip(axes, fixed)],
-                f"works only at {'×'.join(map(str, fixed))}{note}")
-    if len(axes) == 2 and all(h == w for h, w in ok) and all(h != w for h, w in bad):
-        return [Constraint("h", "equal", "w")], "works only when h = w (square inputs)"
-    k = reduce(math.gcd, [v for size in ok for v in size])
-    if k > 1 and all(any(v % k for v in size) for size in bad):
-        return [Constraint(a, "multiple_of", k) for a in axes], f"works only when {' and '.join(axes)} are multiples " \
-                                                                 f"of {k}"
-    smallest = min(min(size) for size in ok)
-    if all(min(size) < smallest for size in bad) and all(min(size) >= smallest for size in ok):
-        return [Constraint(a, "min", smallest) for a in axes], f"works only from {smallest} up"
-    return [], "fails at some sizes without a simple rule: " + ", ".join("×".join(map(str, b)) for b in bad)
+def rule_1d(obs: dict[int, bool]) -> tuple[str, int | None] | None:
+    """The simplest of any / fixed v / multiple_of k / min m that predicts every observation, else None."""
+    good = sorted(s for s, ok in obs.items() if ok)
+    if not good:
+        return None
+    if len(good) == len(obs):
+        return ("any", None)
+    candidates: list[tuple[str, int | None]] = []
+    if len(good) == 1 and good[0] != max(obs):
+        candidates.append(("fixed", good[0]))
+    k = reduce(math.gcd, good)
+    if k > 1:
+        candidates.append(("multiple_of", k))
+    candidates.append(("min", good[0]))
+    return next((c for c in candidates if all(_admit1(c, s) == ok for s, ok in obs.items())), None)
+
+
+def _admit1(rule: tuple[str, int | None], v: int) -> bool:
+    kind, value = rule
+    return (kind == "any" or (kind == "fixed" and v == value) or (kind == "multiple_of" and v % value == 0)
+            or (kind == "min" and v >= value))  # type: ignore[operator]
+
+
+def _say1(axis: str, rule: tuple[str, int | None]) -> str:
+    kind, value = rule
+    return {"any": f"{axis} any", "fixed": f"{axis} = {value}", "multiple_of": f"{axis} a multiple of {value}",
+            "min": f"{axis} ≥ {value}"}[kind]
+
+
+@dataclass
+class Rule:
+    """Per-axis rules (``{"h": ("multiple_of", 7)}``), optionally with h = w; ``simple`` False means no rule
+    from the vocabulary fits (or nothing worked) and nothing is claimed beyond the sizes tried."""
+
+    axes: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    square: bool = False
+    simple: bool = True
+    text: str = ""
+
+    @property
+    def kind(self) -> str:
+        """any, fixed, multiple_of, min, square, mixed (different rules per axis), none (no simple rule)."""
+        if not self.simple:
+            return "none"
+        if self.square:
+            return "square"
+        kinds = {k for k, _ in self.axes.values()}
+        return kinds.pop() if len(kinds) == 1 else "mixed"
+
+    def admits(self, size: Size) -> bool | None:
+        """Whether the rule says the module works at ``size`` (None when there is no simple rule)."""
+        if not self.simple:
+            return None
+        if self.square and len(set(size)) > 1:
+            return False
+        return all(_admit1(r, v) for r, v in zip(self.axes.values(), size))
+
+    def constraints(self) -> list[Constraint]:
+        """The rule as constraints (an axis with rule "any" has none)."""
+        out = [Constraint(a, k, v) for a, (k, v) in self.axes.items() if k != "any" and v is not None]
+        if self.square:
+            names = list(self.axes)
+            out.append(Constraint(names[0], "equal", names[1]))
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape: kind, per-axis rules, square, text."""
+        return {"kind": self.kind, "axes": {a: {"rule": k, "value": v} for a, (k, v) in self.axes.items()},
+                "square": self.square, "text": self.text}
+
+
+def _sentence(axes: dict[str, tuple[str, int | None]], square: bool) -> str:
+    if square:
+        (axis, rule), names = next(iter(axes.items())), " = ".join(axes)
+        return f"square inputs only ({names})" + ("" if rule[0] == "any" else ", " + _say1(axis, rule))
+    rules = set(axes.values())
+    if len(rules) == 1 and len(axes) > 1:
+        kind, value = rules.pop()
+        names = " and ".join(axes)
+        return {"any": "any size", "fixed": f"{names} = {value}", "multiple_of": f"{names} multiples of {value}",
+                "min": f"{names} ≥ {value}"}[kind]
+    return "; ".join(_say1(a, r) for a, r in axes.items() if len(axes) == 1 or r[0] != "any") or "any size"
+
+
+def infer_rule(names: Sequence[str], obs: dict[Size, bool]) -> Rule:
+    """The rule over axes ``names`` that predicts every observation (size tuple → worked)."""
+    names = tuple(names)
+    if not any(obs.values()):
+        return Rule({a: ("any", None) for a in names}, simple=False, text="works at no size tried")
+    diagonal = {s[0]: ok for s, ok in obs.items() if len(set(s)) == 1}
+    if len(names) == 1:
+        rule = rule_1d(diagonal)
+        hypotheses = [({names[0]: rule}, False)] if rule else []
+    else:
+        rule = rule_1d(diagonal)
+        free: tuple[str, int | None] = ("any", None)
+        hypotheses = [({a: rule for a in names}, False), ({a: rule for a in names}, True),
+                      ({names[0]: rule, names[1]: free}, False), ({names[0]: free, names[1]: rule}, False)] \
+            if rule else []
+    for axes, square in hypotheses:
+        candidate = Rule(dict(axes), square)  # type: ignore[arg-type]
+        if all(candidate.admits(s) == ok for s, ok in obs.items()):
+            candidate.text = _sentence(candidate.axes, square)
+            return candidate
+    bad = sorted(s for s, ok in obs.items() if not ok)
+    good = sorted(s for s, ok in obs.items() if ok)
+    show = good if len(good) <= len(bad) else bad
+    listed = ", ".join("×".join(map(str, s)) for s in show[:12]) + (" …" if len(show) > 12 else "")
+    return Rule({a: ("any", None) for a in names}, simple=False,
+                text=f"no simple rule: works only at {listed}" if show is good else
+                f"no simple rule: fails at {listed}")
+
+
+def follow_up_pairs(obs: dict[Size, bool]) -> list[Size]:
+    """Non-square sizes that tell a per-axis rule from square-only and from a rule on one axis only."""
+    good = sorted(s[0] for s, ok in obs.items() if ok and len(set(s)) == 1)
+    bad = sorted(s[0] for s, ok in obs.items() if not ok and len(set(s)) == 1)
+    if not good:
+        return []
+    small = [g for g in good if g > 1] or good
+    pairs: list[Size] = []
+    if len(small) >= 2:
+        a1, a2, a3 = small[0], small[1], small[min(len(small) - 1, 3)]
+        pairs += [(a1, a2), (a2, a1), (a2, a3), (a3, a1)]
+    if bad:
+        o = min((b for b in bad if b > 1), key=lambda b: abs(b - small[0]), default=bad[0])
+        pairs += [(small[0], o), (o, small[0])]
+    return [p for p in dict.fromkeys(pairs) if p[0] != p[1] and p not in obs]

@@ -1,148 +1,208 @@
-"""The checks that run the module for real: modes, batch sizes, finiteness, batch independence, gradients,
-warnings (required), then dtypes, channels_last, torch.compile and torch.export (reported only)."""
+"""The probes: generator functions that run inside the worker (see ``worker.py``) on the module under test.
+
+Each yields one plain, picklable dict per item. Shape probes run for real where the input is cheap (one run
+gives the shape, finiteness and whether the input was written to) and on meta tensors elsewhere; numbers come
+only from real runs. The worker's context holds the subject (an instance or a factory) and caches one built
+module per channel count, so probes share construction.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import fmt_shape
-from .contract import Pattern
-from .runner import run_real
+from ..meta import meta_call
 
-__all__ = ["CheckResult", "real_checks", "extra_checks"]
+__all__ = ["sweep_probe", "numbers_probe", "grad_probe", "tensors", "first_line"]
 
 
-@dataclass
-class CheckResult:
-    """One check: passed, failed or skipped, and why."""
-
-    name: str
-    status: str
-    message: str
-    required: bool = True
+def first_line(err: BaseException) -> str:
+    """``TypeName: first line of the message`` — the module's own words."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def real_checks(module: nn.Module, pattern: Pattern, sizes: list[dict[str, int]], base: dict[str, int],
-                batch: int, seconds: float) -> list[CheckResult]:
-    """The required checks, on real tensors at the given (affordable) sizes."""
-    results = []
-    shape = pattern.shape(base)
-    torch.manual_seed(0)
-    warned: list[str] = []
-    # real runs agree with meta, in eval, at each size
-    bad = []
-    for sizes_ in sizes:
-        x = torch.randn(pattern.shape(sizes_))
-        outcome = run_real(lambda: module.eval()(x), seconds)
-        if not outcome.ok:
-            bad.append(f"{fmt_shape(x.shape)}: {outcome.error}")
-    results.append(CheckResult("real forward", "failed" if bad else "passed",
-                               "; ".join(bad) or f"ran at {', '.join(fmt_shape(pattern.shape(s)) for s in sizes)}"))
-    # modes, batch 1, finiteness
-    one = dict(base, b=1)
-    findings, nonfinite = [], []
-    for mode in ("train", "eval"):
-        for sizes_ in (base, one):
-            x = torch.randn(pattern.shape(sizes_))
-            outcome = run_real(lambda: module.train(mode == "train")(x), seconds)
-            warned += [w for w in outcome.warned if w not in warned]
-            label = f"{mode}, batch {sizes_['b']}"
-            if not outcome.ok:
-                findings.append(f"{label}: {outcome.error}")
-            elif outcome.tensor is not None and not torch.isfinite(outcome.tensor).all():
-                nonfinite.append(label)
-    module.eval()
-    results.append(CheckResult("train and eval mode, batch 1 and >1", "failed" if findings else "passed",
-                               "; ".join(findings) or "runs in both modes at both batch sizes"))
-    results.append(CheckResult("finite outputs", "failed" if nonfinite else "passed",
-                               f"NaN/Inf in {', '.join(nonfinite)}" if nonfinite else "no NaN or Inf"))
-    results.append(CheckResult("warnings", "failed" if warned else "passed",
-                               "; ".join(warned[:3]) if warned else "the module warns about nothing", required=False))
-    # batch independence in eval
-    n = max(batch, 3)
-    x = torch.randn(pattern.shape(dict(base, b=n)))
-    with torch.no_grad():
-        together = run_real(lambda: module(x), seconds)
-        alone = [run_real(lambda i=i: module(x[i:i + 1]), seconds) for i in range(n)]
-    if together.tensor is None or any(a.tensor is None for a in alone):
-        results.append(CheckResult("batch independence (eval)", "skipped", "the module did not run at every batch"))
-    else:
-        joined = torch.cat([a.tensor for a in alone])  # type: ignore[misc]
-        err = (joined - together.tensor).abs().max().item() / (together.tensor.abs().max().item() + 1e-12)
-        ok = math.isfinite(err) and err <= 1e-4
-        results.append(CheckResult("batch independence (eval)", "passed" if ok else "failed",
-                                   f"sample outputs do not depend on the other samples (rel. diff {err:.1e})" if ok
-                                   else f"sample i's output changes with the other samples (rel. diff {err:.2e}):"
-                                        " statistics are taken across the batch"))
-    # gradients reach every parameter
-    module.train()
-    module.zero_grad(set_to_none=True)
-    x = torch.randn(shape, requires_grad=True)
-    outcome = run_real(lambda: module(x), seconds)
-    if outcome.tensor is None:
-        results.append(CheckResult("gradients", "skipped", f"no output to differentiate: {outcome.error}"))
-    else:
-        back = run_real(lambda: outcome.tensor.float().square().mean().backward(), seconds)  # type: ignore[union-attr]
-        dead = [name for name, p in module.named_parameters() if p.requires_grad and p.grad is None]
-        if not back.ok:
-            results.append(CheckResult("gradients", "failed", f"backward failed: {back.error}"))
-        else:
-            results.append(CheckResult("gradients", "failed" if dead else "passed",
-                                       f"no gradient reaches: {', '.join(dead)}" if dead else
-                                       "every parameter gets a gradient"))
-    module.zero_grad(set_to_none=True)
-    module.eval()
-    return results
+def tensors(out: Any, depth: int = 0) -> list[torch.Tensor]:
+    """Every tensor in an output (tuples, lists and dicts included), in order."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if depth > 3:
+        return []
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in tensors(o, depth + 1)]
+    if isinstance(out, dict):
+        return [t for o in out.values() for t in tensors(o, depth + 1)]
+    return []
 
 
-def extra_checks(module: nn.Module, pattern: Pattern, layout: str, base: dict[str, int], seconds: float,
-                  compile: bool, export: bool, backend: str) -> list[CheckResult]:
-    """Reported, not required: dtypes, channels_last, torch.compile, torch.export."""
-    results = []
-    x = torch.randn(pattern.shape(base))
-    with torch.no_grad():
-        reference = run_real(lambda: module(x), seconds).tensor
-    bf16 = copy.deepcopy(module).to(torch.bfloat16)
-    with torch.no_grad():
-        outcome = run_real(lambda: bf16(x.to(torch.bfloat16)), seconds)
-    msg = outcome.error or ("runs" + ("" if outcome.tensor is None or torch.isfinite(outcome.tensor).all()
-                                      else ", but gives NaN/Inf"))
-    results.append(CheckResult("bfloat16 (CPU)", "passed" if msg == "runs" else "failed", msg, required=False))
-    if torch.cuda.is_available():
-        half = copy.deepcopy(module).cuda().half()
+def _module(ctx: dict[str, Any], item: dict[str, Any]) -> nn.Module:
+    """The module for this layout and channel count (built once each; an instance is used as it is)."""
+    if ctx.get("instance") is not None:
+        return ctx["instance"]
+    cache = ctx.setdefault("modules", {})
+    key = (item["layout"], item["c"])
+    if key not in cache:
+        torch.manual_seed(0)
+        try:
+            cache[key] = ctx["factory"](tuple(item["shape"]), item["layout"], item["c"])
+        except Exception as err:  # noqa: BLE001 — a constructor that fails at this width is a finding
+            cache[key] = RuntimeError(f"construction failed: {first_line(err)}")
+    made = cache[key]
+    if isinstance(made, Exception):
+        raise made
+    return made
+
+
+def _copy(ctx: dict[str, Any], purpose: str, channels: int, module: nn.Module) -> nn.Module:
+    """A copy made once per purpose (training changes running statistics; gradients fill ``.grad``)."""
+    key = (purpose, channels)
+    if key not in ctx:
+        ctx[key] = copy.deepcopy(module)
+    return ctx[key]
+
+
+def _input(shape: Sequence[int], seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed + sum(i * s for i, s in enumerate(shape, 1)))
+    return torch.randn(tuple(shape), generator=gen)
+
+
+def _finite(out: Any) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors(out) if t.is_floating_point() or t.is_complex())
+
+
+SLOW_S = 0.05
+"""A real sweep run slower than this sends larger sizes to meta tensors (numbers are taken at small sizes)."""
+_META_LIMITS = ("meta", "data-dependent", "item()", "Cannot copy out", "nonzero", "tolist", "not implemented")
+
+
+def _real(module: nn.Module, x: torch.Tensor, train: bool = False) -> dict[str, Any]:
+    """One real forward of a copy of ``x``: output shape, finiteness, whether it wrote into its input."""
+    given = x.clone()
+    module.train(train)
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")
+        out = module(given)
+    first = tensors(out)
+    return {"output": list(first[0].shape) if first else None, "finite": _finite(out),
+            "wrote_input": not torch.equal(given, x), "warnings": [str(w.message).splitlines()[0] for w in caught],
+            "kind": type(out).__name__}
+
+
+def sweep_probe(ctx: dict[str, Any], items: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Items ``{"shape", "c", "real"}``: does the module run there, with which output (and, real, numbers)?"""
+    for item in items:
+        shape = tuple(item["shape"])
+        rec: dict[str, Any] = {"how": "real" if item["real"] else "meta", "finite": None, "wrote_input": None,
+                               "warnings": []}
+        try:
+            module = _module(ctx, item)
+            slow_at = ctx.get("slow_at", math.inf)
+            if item["real"] and math.prod(shape) <= slow_at:
+                started = time.perf_counter()
+                rec.update(_real(module.eval(), _input(shape)))
+                if time.perf_counter() - started > SLOW_S:  # larger inputs go to meta tensors from here on
+                    ctx["slow_at"] = min(slow_at, math.prod(shape))
+            else:
+                rec["how"] = "meta"
+                try:
+                    out = meta_call(module, [torch.empty(shape, device="meta")])
+                    first = tensors(out)
+                    rec.update(output=list(first[0].shape) if first else None, kind=type(out).__name__)
+                except Exception as err:  # noqa: BLE001
+                    if not (item.get("fallback") and any(s in str(err) for s in _META_LIMITS)):
+                        raise
+                    rec.update(_real(module.eval(), _input(shape)), how="real (meta could not tell)")
+            rec["error"] = None
+        except Exception as err:  # noqa: BLE001 — the module's own failure at this size is the finding
+            rec.update(output=None, error=first_line(err))
+        yield rec
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max() / (b.float().abs().max() + 1e-12))
+
+
+def _task(ctx: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    base = tuple(task["shape"])
+    pristine = _module(ctx, task)
+    name = task["task"]
+    if name == "mode":
+        if task["train"]:  # training runs change running statistics: on a copy made once
+            pristine = _copy(ctx, "train", task["c"], pristine)
+        return _real(pristine, _input((task["batch"], *base[1:]), 1), train=task["train"])
+    pristine.eval()
+    if name == "batch":
+        x = _input((3, *base[1:]), 2)
         with torch.no_grad():
-            outcome = run_real(lambda: half(x.cuda().half()), seconds)
-        results.append(CheckResult("float16 (CUDA)", "passed" if outcome.ok else "failed", outcome.error or "runs",
-                                   required=False))
-    else:
-        results.append(CheckResult("float16 (CUDA)", "skipped", "no CUDA device", required=False))
-    if layout == "b c h w":
-        cl = copy.deepcopy(module).to(memory_format=torch.channels_last)
+            together = tensors(pristine(x.clone()))[0]
+            alone = torch.cat([tensors(pristine(x[i:i + 1].clone()))[0] for i in range(3)])
+        return {"rel_diff": _rel(alone, together), "batch": 3}
+    if name == "ignore":
+        x1, x2 = _input(base, 3), _input(base, 4) * 2 + 1
         with torch.no_grad():
-            outcome = run_real(lambda: cl(x.contiguous(memory_format=torch.channels_last)), seconds)
-        same = outcome.tensor is not None and reference is not None and torch.allclose(
-            outcome.tensor.float(), reference.float(), rtol=1e-3, atol=1e-4)
-        results.append(CheckResult("channels_last", "passed" if same else "failed",
-                                   outcome.error or ("same result" if same else "result differs from contiguous"),
-                                   required=False))
-    else:
-        results.append(CheckResult("channels_last", "skipped", f"not a 4-d b c h w input ({layout})", required=False))
-    if compile:
+            o1, o2 = tensors(pristine(x1.clone())), tensors(pristine(x2.clone()))
+        return {"same": all(torch.equal(a, b) for a, b in zip(o1, o2)), "rel_diff": _rel(o1[0], o2[0])}
+    x = _input(base, 5)
+    with torch.no_grad():
+        reference = tensors(pristine(x.clone()))[0]
+        if name == "bf16":
+            out = tensors(copy.deepcopy(pristine).to(torch.bfloat16)(x.to(torch.bfloat16)))[0]
+            return {"finite": bool(torch.isfinite(out).all()), "rel_diff": _rel(out, reference)}
+        if name == "channels_last":
+            cl = copy.deepcopy(pristine).to(memory_format=torch.channels_last)
+            out = tensors(cl(x.contiguous(memory_format=torch.channels_last)))[0]
+            return {"same": bool(torch.allclose(out.float(), reference.float(), rtol=1e-3, atol=1e-4)),
+                    "rel_diff": _rel(out, reference)}
+    if name == "compile":
         torch._dynamo.reset()
-        compiled = torch.compile(copy.deepcopy(module), fullgraph=True, backend=backend)
-        outcome = run_real(lambda: compiled(x), max(seconds, 120))
-        results.append(CheckResult(f"torch.compile(fullgraph=True, backend={backend})",
-                                   "passed" if outcome.ok else "failed", outcome.error or "compiles as one graph",
-                                   required=False))
-    if export:
-        outcome = run_real(lambda: torch.export.export(copy.deepcopy(module), (x,)), max(seconds, 120))
-        results.append(CheckResult("torch.export", "passed" if outcome.ok else "failed",
-                                   outcome.error or "exports", required=False))
-    return results
+        compiled = torch.compile(copy.deepcopy(pristine), fullgraph=True, backend=task["backend"])
+        with torch.no_grad():
+            compiled(x)
+        return {}
+    if name == "export":
+        torch.export.export(copy.deepcopy(pristine), (x,))
+        return {}
+    if name == "count":
+        from ..profile import profile
+
+        params = sum(p.numel() for p in pristine.parameters())
+        try:
+            macs = profile(pristine, base[1:], batch=base[0]).macs
+        except Exception:  # noqa: BLE001 — an uncountable module still gets its other checks
+            macs = -1
+        return {"params": params, "macs": macs}
+    raise ValueError(f"unknown task {name}")
 
 
+def numbers_probe(ctx: dict[str, Any], items: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Items ``{"task": mode|batch|ignore|bf16|channels_last|compile|export|count, "shape", "c", ...}``."""
+    for task in items:
+        try:
+            yield {"error": None, **_task(ctx, task)}
+        except Exception as err:  # noqa: BLE001
+            yield {"error": first_line(err)}
+
+
+def grad_probe(ctx: dict[str, Any], items: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Items ``{"shape", "c"}``: in train mode, which parameters and does the input get a gradient?"""
+    for item in items:
+        shape = tuple(item["shape"])
+        try:
+            module = _copy(ctx, "grad", item["c"], _module(ctx, item)).train()
+            module.zero_grad(set_to_none=True)
+            leaf = _input(shape, 6).requires_grad_(True)
+            out = [t for t in tensors(module(leaf * 1)) if t.is_floating_point() and t.requires_grad]
+            if out:
+                sum(t.float().square().mean() for t in out).backward()
+            alive = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is not None]
+            trainable = [n for n, p in module.named_parameters() if p.requires_grad]
+            yield {"error": None, "alive": alive, "trainable": trainable, "input_grad": leaf.grad is not None}
+        except Exception as err:  # noqa: BLE001
+            yield {"error": first_line(err)}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..api import build, plan
+from ..networks import build, plan
 from ..errors import SpecError
 from ..profile import profile
 from ..stitch.apply import _add_sibling, _called, record_shapes

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -13,15 +12,20 @@ from torch import nn
 
 from ..blockspec import Shape
 from ..errors import RegistryError, SpecError
-from ..registry import get_block, import_file
+from ..foreign import IN_CHANNEL_ARGS, OUT_CHANNEL_ARGS
+from ..registry import get_block
 
-__all__ = ["Factory", "parse_args", "resolve_target", "CHANNEL_ARGS"]
+__all__ = ["Factory", "parse_args", "resolve_target", "channel_params", "fixed_channels", "class_factory", "CHANNEL_ARGS",
+           "OUT_CHANNEL_ARGS"]
 
 Factory = Callable[[Shape, str, int], nn.Module]
 """Builds the module for (input shape, its layout, its channel count), so channels can follow the input."""
 
-CHANNEL_ARGS = ("channels", "in_channels", "in_chs", "dim", "num_channels", "in_planes", "inplanes", "c", "chs")
-"""Constructor parameters taken to be the input channel count (bound when stitching at other widths)."""
+CHANNEL_ARGS = (*IN_CHANNEL_ARGS, "d_model", "embed_dim", "dim_in", "in_ch", "inp_dim", "in_features", "num_features")
+"""Constructor parameters taken to be the input channel count (the stitcher's names, plus token widths)."""
+OUT_ARGS = (*OUT_CHANNEL_ARGS, "out_ch", "dim_out", "out_features")
+"""Constructor parameters taken to be the output channel count (bound to the input's for a shape-keeping check
+when the constructor requires them)."""
 
 
 def parse_args(pairs: list[str]) -> dict[str, Any]:
@@ -39,38 +43,61 @@ def parse_args(pairs: list[str]) -> dict[str, Any]:
 
 
 def _load_class(target: str) -> type:
-    where, _, name = target.rpartition(":")
-    if where.endswith(".py") or "/" in where:
-        try:
-            module = import_file(where)
-        except RegistryError as err:
-            raise SpecError(str(err)) from None
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ImportError as err:
-            raise SpecError(f"cannot import module '{where}': {err}") from None
-    if not hasattr(module, name):
-        names = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module)]
-        raise SpecError(f"'{where}' has no '{name}'", expected="one of: " + ", ".join(names[:10]))
-    cls = getattr(module, name)
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)) and not callable(cls):
-        raise SpecError(f"'{target}' is not an nn.Module class or factory")
-    return cls
+    """The class ``target`` names: only command-line text may name code (see :mod:`blockstitch.sources`)."""
+    from ..sources import user_class
+
+    return user_class(target)  # type: ignore[return-value]
 
 
-def channel_param(cls: Callable[..., Any]) -> str | None:
-    """The constructor parameter that takes the input channels, if one is named like it."""
+def channel_params(cls: Callable[..., Any]) -> tuple[str | None, str | None]:
+    """(input, output) channel parameters of a constructor, if named like them: ``C2f`` → ``("c1", "c2")``.
+
+    >>> channel_params(torch.nn.Conv2d)
+    ('in_channels', 'out_channels')
+    """
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
+        return None, None
+    return (next((p for p in CHANNEL_ARGS if p in params), None),
+            next((p for p in OUT_ARGS if p in params and params[p].default is inspect.Parameter.empty), None))
+
+
+def fixed_channels(target: str | type, args: dict[str, Any]) -> int | None:
+    """The input channels the user's ``args`` fix for a class target (``c1=64`` → 64), else None."""
+    if isinstance(target, str) and ":" not in target:
         return None
-    return next((p for p in CHANNEL_ARGS if p in params), None)
+    param = channel_params(target if isinstance(target, type) else _load_class(target))[0]
+    value = args.get(param) if param else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def class_factory(cls: Callable[..., Any], args: dict[str, Any]) -> tuple[Factory, bool]:
+    """(factory, follows_channels) for a module class: called with ``args``, its input channel parameter (if
+    any) set from the input when not given, and its output channel parameter set to the same when not given
+    either (a shape-keeping check).
+
+    >>> factory, follows = class_factory(torch.nn.Conv2d, {"kernel_size": 3, "padding": 1})
+    >>> factory((1, 8, 5, 5), "b c h w", 8).out_channels, follows
+    (8, True)
+    """
+    c_in, c_out = channel_params(cls)
+    follows = c_in is not None and c_in not in args
+
+    def factory(shape: Shape, layout: str, channels: int) -> nn.Module:
+        kwargs = dict(args)
+        if follows:
+            kwargs[c_in] = channels  # type: ignore[index]
+        if c_out is not None and c_out not in kwargs and c_in is not None:
+            kwargs[c_out] = kwargs[c_in]  # required and not given: keep the width
+        return cls(**kwargs)
+
+    return factory, follows
 
 
 def resolve_target(target: str, args: dict[str, Any]) -> tuple[str, Factory, bool]:
-    """(label, factory, follows_channels): a registered kind builds for the input shape; a class is called
-    with ``args`` (its channel parameter, if any, set from the input when not given)."""
+    """(label, factory, follows_channels) for a registered kind (built for the input shape) or a command-line
+    ``file.py:Name`` / ``package.module:Name`` (see :func:`class_factory`)."""
     if ":" not in target:
         try:
             cls = get_block(target)
@@ -78,13 +105,5 @@ def resolve_target(target: str, args: dict[str, Any]) -> tuple[str, Factory, boo
             raise SpecError(str(err), hint="or name a class: path/to/file.py:Name or package.module:Name") from None
         spec = cls.model_validate({"kind": target, **args})
         return target, lambda shape, layout, channels: spec.with_layout(layout).build([shape]), True
-    cls = _load_class(target)
-    param = channel_param(cls)
-
-    def factory(shape: Shape, layout: str, channels: int) -> nn.Module:
-        kwargs = dict(args)
-        if param is not None and param not in kwargs:
-            kwargs[param] = channels
-        return cls(**kwargs)
-
-    return target.rpartition(":")[2], factory, param is not None and param not in args
+    factory, follows = class_factory(_load_class(target), args)
+    return target.rpartition(":")[2], factory, follows

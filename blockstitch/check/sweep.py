@@ -1,0 +1,130 @@
+"""The sweeps: which sizes (and channel counts) a module runs at, probed in the worker, and the rule behind them.
+
+Squares 1…24 densely, then larger ones; for tokens n = 1…24 and common token counts. After the squares, a
+few non-square sizes chosen from what worked tell a per-axis rule from square-only. Cheap sizes run for real
+(one run gives the shape, finiteness and in-place writes); larger ones on meta tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import SpecError, fmt_shape
+from .constraints import Rule, follow_up_pairs, infer_rule
+from .contract import Pattern
+from .probes import sweep_probe
+from .worker import Worker
+
+__all__ = ["SQUARES", "TOKENS", "CHANNELS", "Plan", "size_sweep", "channel_sweep", "layout_works", "spatial_axes"]
+
+SQUARES = [*range(1, 25), 28, 32, 40, 48, 64]
+TOKENS = [*range(1, 25), 28, 32, 36, 48, 49, 64, 96, 196]
+CHANNELS = [*range(1, 17), 18, 20, 24, 32, 48, 64]
+
+
+def spatial_axes(layout: str) -> tuple[str, ...]:
+    """The axes the sweep varies: ``("n",)`` for tokens, else ``("h", "w")``."""
+    return ("n",) if "n" in layout.split() else ("h", "w")
+
+
+class Plan:
+    """How to probe: the input and output patterns, fixed axes, batch, the real-run budget and time limit."""
+
+    def __init__(self, pattern: Pattern, out: Pattern | None, axes: dict[str, int], channels: int, batch: int,
+                 real_elements: int, seconds: float) -> None:
+        self.pattern, self.out, self.axes, self.channels = pattern, out, axes, channels
+        self.batch, self.real_elements, self.seconds = batch, real_elements, seconds
+        self.names = spatial_axes(pattern.text)
+
+    def bind(self, size: tuple[int, ...], channels: int | None = None, batch: int | None = None) -> dict[str, int]:
+        """Axis sizes for a swept size (axes the user bound stay bound)."""
+        sizes = {"b": batch or self.batch, "c": channels or self.channels, **dict(zip(self.names, size))}
+        sizes.update({k: v for k, v in self.axes.items() if k not in ("c",) or channels is None})
+        missing = [a for a in self.pattern.axes if a not in sizes]
+        if missing:
+            raise SpecError(f"axis {', '.join(missing)} of '{self.pattern.text}' has no size",
+                            hint="bind it: --axis name=N")
+        return sizes
+
+    def item(self, size: tuple[int, ...], channels: int | None = None) -> dict[str, Any]:
+        """A sweep_probe item for this size (real when cheap)."""
+        sizes = self.bind(size, channels)
+        shape = self.pattern.shape(sizes)
+        n = math.prod(shape)
+        return {"shape": shape, "c": sizes["c"], "layout": self.pattern.text, "real": n <= self.real_elements,
+                "fallback": n <= 16 * self.real_elements, "sizes": sizes}
+
+
+def _record(plan: Plan, size: tuple[int, ...], item: dict[str, Any], reply: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {"size": list(size), "input": list(item["shape"]), "c": item["c"]}
+    if not reply.ok:  # the worker hung or died here, or the check ran out of time before it
+        how = "not run" if reply.error.startswith("not run") else "isolated"
+        rec.update(ok=False, output=None, error=reply.error, how=how, finite=None, wrote_input=None, warnings=[])
+        return rec
+    rec.update(reply.value)
+    message = rec["error"]
+    if message is None and plan.out is not None:
+        want = plan.out.shape(item["sizes"])
+        if rec["output"] is None or tuple(rec["output"]) != want:
+            message = f"output {fmt_shape(rec['output'] or ())}, contract says {fmt_shape(want)}"
+    rec["ok"] = message is None
+    rec["error"] = message
+    return rec
+
+
+def _run(plan: Plan, worker: Worker, sizes: list[tuple[int, ...]], channels: list[int] | None = None
+         ) -> list[dict[str, Any]]:
+    """Probe each size (or ``sizes[0]`` at each channel count) in the worker; one record each."""
+    pairs = [(s, None) for s in sizes] if channels is None else [(sizes[0], c) for c in channels]
+    items = [plan.item(s, c) for s, c in pairs]
+    return [_record(plan, size, item, reply) for (size, _), (item, reply)
+            in zip(pairs, worker.stream(sweep_probe, items, plan.seconds))]
+
+
+_MEMORY = ("can't allocate", "not enough memory", "out of memory", "MemoryError", "killed its process (SIGKILL")
+
+
+def _memory_bound(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Meta tensors cannot run out of memory: a size that only ran on meta, at least as large as one that ran
+    out of memory for real, is marked as failing too (with the reason) rather than claimed to work."""
+    failed = [math.prod(r["input"]) for r in records
+              if r["how"] != "meta" and r["error"] and any(m in r["error"] for m in _MEMORY)]
+    if failed:
+        for r in records:
+            if r["how"] == "meta" and r["ok"] and math.prod(r["input"]) >= min(failed):
+                r.update(ok=False, how="inferred", error=f"not run for real: a smaller input ({min(failed):,} "
+                                                          "values) already ran out of memory")
+    return records
+
+
+def size_sweep(plan: Plan, worker: Worker) -> tuple[list[dict[str, Any]], Rule]:
+    """Every size of the sweep (and the follow-up non-square ones) with the rule that predicts them all."""
+    if plan.names == ("n",):
+        sizes = [(n,) for n in TOKENS if "n" not in plan.axes]
+    else:
+        sizes = [(s, s) for s in SQUARES]
+    if not sizes or any(a in plan.axes for a in plan.names):  # the user bound the spatial axes: one size
+        sizes = [tuple(plan.axes.get(a, 8) for a in plan.names)]
+    records = _memory_bound(_run(plan, worker, sizes))
+    obs = {tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"}
+    if len(plan.names) == 2 and len(sizes) > 1:
+        pairs = follow_up_pairs(obs)
+        records += _run(plan, worker, pairs)
+        obs.update({tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"})
+    return records, infer_rule(plan.names, obs)
+
+
+def channel_sweep(plan: Plan, worker: Worker, size: tuple[int, ...]) -> tuple[list[dict[str, Any]], Rule]:
+    """The module built at each channel count of CHANNELS and run at ``size``; the channel rule."""
+    records = _run(plan, worker, [size], channels=CHANNELS)
+    for rec, c in zip(records, CHANNELS):
+        rec["size"] = [c]
+    return records, infer_rule(("c",), {(c,): r["ok"] for r, c in zip(records, CHANNELS) if r["how"] != "not run"})
+
+
+def layout_works(plan: Plan, worker: Worker) -> str | None:
+    """None when the layout runs at one of two ordinary sizes, else the first error."""
+    sizes = [(16,), (49,)] if plan.names == ("n",) else [(8, 8), (14, 14)]
+    errors = [r["error"] for r in _run(plan, worker, sizes)]
+    return None if any(e is None for e in errors) else errors[0]

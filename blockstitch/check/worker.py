@@ -1,0 +1,213 @@
+"""Isolation: the module under test runs in a forked worker process, never in the caller's.
+
+A probe that hangs (past its time limit), asks for too much memory (an address-space limit in the worker turns
+that into the module's own allocation error) or kills the process (a segfault, ``os._exit``) becomes a reported
+failure for the item it was working on; the worker is forked again for the items after it. One worker serves
+many probes, so a check forks once in the common case. The worker is a copy of the caller made by ``fork``:
+whatever the module does to itself, to its caches or to global torch state stays in the copy.
+
+Where ``fork`` does not exist (Windows) probes run in-process on a deep copy, under SIGALRM where available.
+
+>>> with Worker(context={"n": 3}) as w:
+...     list(w.stream(_demo, [1, 2], seconds=5))
+[(1, Reply(value=4)), (2, Reply(value=5))]
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing as mp
+import os
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Worker", "Reply", "Probe", "context"]
+
+Probe = Callable[[dict[str, Any], Sequence[Any]], Iterator[Any]]
+"""A generator function ``probe(context, items)`` yielding one picklable result per item, in order."""
+
+_CONTEXT: dict[str, Any] = {}
+
+
+def context() -> dict[str, Any]:
+    """The worker's context (the subject under test and the probes' caches)."""
+    return _CONTEXT
+
+
+@dataclass
+class Reply:
+    """One item's result, or why there is none (``error``: the probe raised, hung or the worker died)."""
+
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A value came back."""
+        return self.error is None
+
+
+def _vm_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _serve(conn: Any, memory: int) -> None:
+    """The worker's loop: one thread, quiet, memory-limited; each request streams its items back."""
+    import torch
+
+    torch.set_num_threads(1)  # OpenMP pools do not survive fork; one thread is also fair to the caller
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # a module that prints must not corrupt the caller's output (JSON on stdout)
+    os.dup2(null, 2)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 — also where Python-level streams were redirected
+    if memory > 0:
+        limit = _vm_bytes() + memory
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+        except (ValueError, OSError):
+            pass
+    while True:
+        try:
+            probe, items = conn.recv()
+        except EOFError:
+            os._exit(0)
+        try:
+            for result in probe(_CONTEXT, items):
+                conn.send(("item", result))
+            conn.send(("done", None))
+        except BaseException as err:  # noqa: BLE001 — a probe bug must not hang the caller
+            conn.send(("fail", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"))
+
+
+def _died(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the module killed its process ({name}{hint})"
+    return f"the module ended its process (exit code {code})"
+
+
+class Worker:
+    """A forked process holding ``context``; ``stream(probe, items, seconds)`` yields ``(item, Reply)``.
+
+    ``memory``: bytes of address space the worker may add (0: no limit). Use as a context manager.
+    """
+
+    def __init__(self, context: dict[str, Any], memory: int = 0, budget: float = float("inf")) -> None:
+        self.memory = memory
+        self.deadline = time.monotonic() + budget
+        self.budget = budget
+        self._context = context
+        self._proc: Any = None
+        self._conn: Any = None
+        self.forks = 0
+        self.inline = not hasattr(os, "fork")
+        if self.inline:
+            _CONTEXT.clear()
+            _CONTEXT.update(copy.deepcopy(context))
+
+    def _start(self) -> None:
+        _CONTEXT.clear()
+        _CONTEXT.update(self._context)
+        ctx = mp.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, self.memory), daemon=True)
+        self._proc.start()
+        child.close()
+        _CONTEXT.clear()  # the parent keeps no reference to what the worker holds
+        self.forks += 1
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join()
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def stream(self, probe: Probe, items: Sequence[Any], seconds: float) -> Iterator[tuple[Any, Reply]]:
+        """Run ``probe`` over ``items``; each item gets ``seconds``. A hang or a death is that item's Reply,
+        and the items after it go to a fresh worker."""
+        items = list(items)
+        if time.monotonic() > self.deadline:
+            for item in items:
+                yield item, Reply(error=f"not run: the check's time budget ({self.budget:g} s) is spent")
+            return
+        if self.inline:
+            yield from self._inline(probe, items, seconds)
+            return
+        i = 0
+        while i < len(items):
+            if self._proc is None:
+                self._start()
+            if time.monotonic() > self.deadline:
+                for item in items[i:]:
+                    yield item, Reply(error=f"not run: the check's time budget ({self.budget:g} s) is spent")
+                return
+            self._conn.send((probe, items[i:]))
+            while i < len(items):
+                reply = self._receive(seconds)
+                if reply is None:
+                    self._stop()
+                    reply = ("timeout", f"took longer than {seconds:g} s (stopped)")
+                elif reply[0] == "died":
+                    self._stop()
+                elif reply[0] == "item" and i == len(items) - 1:
+                    self._receive(seconds)  # the "done" marker, read before the caller may stop iterating
+                item, i = items[i], i + 1
+                yield item, Reply(value=reply[1]) if reply[0] == "item" else Reply(error=reply[1])
+                if reply[0] != "item":
+                    break
+
+    def call(self, probe: Probe, item: Any, seconds: float) -> Reply:
+        """One item: ``stream(probe, [item], seconds)``'s reply."""
+        return next(iter(self.stream(probe, [item], seconds)))[1]
+
+    def _receive(self, seconds: float) -> tuple[str, Any] | None:
+        try:
+            if not self._conn.poll(seconds):
+                return None
+            return self._conn.recv()
+        except (EOFError, OSError, ConnectionError):
+            self._proc.join(1)
+            return ("died", _died(self._proc.exitcode))
+
+    def _inline(self, probe: Probe, items: list[Any], seconds: float) -> Iterator[tuple[Any, Reply]]:
+        from .runner import time_limit
+
+        for item in items:
+            try:
+                with time_limit(seconds):
+                    value = next(iter(probe(_CONTEXT, [item])))
+                yield item, Reply(value=value)
+            except Exception as err:  # noqa: BLE001
+                yield item, Reply(error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+
+    def close(self) -> None:
+        """Stop the worker."""
+        self._stop()
+        if self.inline:
+            _CONTEXT.clear()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _demo(ctx: dict[str, Any], items: Sequence[int]) -> Iterator[int]:
+    for item in items:
+        yield item + ctx["n"]

@@ -1,0 +1,108 @@
+"""Real modules from timm, Ultralytics and fightingcv-attention, as their authors wrote them."""
+
+from __future__ import annotations
+
+from . import Entry
+
+T, U, UC, UT = "timm.layers", "ultralytics.nn.modules.block", "ultralytics.nn.modules.conv", \
+    "ultralytics.nn.modules.transformer"
+FA = "fightingcv_attention.attention"
+
+TIMM = [
+    Entry(f"{T}:SEModule", "channels"),
+    Entry(f"{T}:EcaModule", "channels"),
+    Entry(f"{T}:CecaModule", "channels"),
+    Entry(f"{T}:GlobalContext", "channels"),
+    Entry(f"{T}:SelectiveKernel", "in_channels", ("out_channels",)),
+    Entry(f"{T}:SplitAttn", "in_channels", ("out_channels",)),
+    Entry(f"{T}:EffectiveSEModule", "channels"),
+    Entry(f"{T}:NonLocalAttn", "in_channels"),
+    Entry(f"{T}:BatNonLocalAttn", "in_channels"),
+    Entry(f"{T}:ConvMlp", "in_features"),
+    Entry(f"{T}:LayerNorm2d", "num_channels"),
+    Entry(f"{T}:BatchNormAct2d", "num_features"),
+    Entry(f"{T}:GroupNormAct", "num_channels", c=32),
+    Entry(f"{T}:EvoNorm2dB0", "num_features"),
+    Entry(f"{T}:EvoNorm2dS0", "num_features", args={"groups": 4}),
+    Entry(f"{T}:FilterResponseNormAct2d", "num_features"),
+    Entry(f"{T}:MixedConv2d", "in_channels", ("out_channels",), {"kernel_size": [3, 5]}),
+    Entry(f"{T}:ScaledStdConv2d", "in_channels", ("out_channels",), {"kernel_size": 3, "padding": 1}),
+    Entry(f"{T}:LayerScale2d", "dim"),
+    Entry(f"{T}:BlurPool2d", "channels", keeps=False),
+    Entry("timm.layers.halo_attn:HaloAttn", "dim", args={"block_size": 4, "halo_size": 1, "num_heads": 2}),
+    Entry("timm.layers.bottleneck_attn:BottleneckAttn", "dim", args={"feat_size": (8, 8), "num_heads": 2}),
+    Entry("timm.layers.lambda_layer:LambdaLayer", "dim", args={"num_heads": 2, "dim_head": 4}),
+    Entry(f"{T}:Attention2d", "dim", args={"num_heads": 4}),
+    Entry(f"{T}:Mlp", "in_features", layout="b n c"),
+    Entry(f"{T}:GluMlp", "in_features", layout="b n c"),
+    Entry(f"{T}:SwiGLU", "in_features", layout="b n c"),
+    Entry(f"{T}:Attention", "dim", args={"num_heads": 4}, layout="b n c"),
+    Entry(f"{T}:RmsNorm", "channels", layout="b n c"),
+    Entry("timm.models.convnext:ConvNeXtBlock", "in_chs"),
+    Entry("timm.models.vision_transformer:Block", "dim", args={"num_heads": 4}, layout="b n c"),
+    Entry("timm.models.swin_transformer:SwinTransformerBlock", "dim",
+          args={"input_resolution": (8, 8), "num_heads": 2, "window_size": 4}, layout="b h w c"),
+    Entry("timm.models.metaformer:MetaFormerBlock", "dim"),
+]
+
+ULTRALYTICS = [
+    Entry(f"{U}:C2f", "c1", ("c2",)),
+    Entry(f"{U}:C3", "c1", ("c2",)),
+    Entry(f"{U}:C2", "c1", ("c2",)),
+    Entry(f"{U}:SPPF", "c1", ("c2",)),
+    Entry(f"{U}:SPP", "c1", ("c2",)),
+    Entry(f"{U}:Bottleneck", "c1", ("c2",)),
+    Entry(f"{U}:BottleneckCSP", "c1", ("c2",)),
+    Entry(f"{U}:C3k2", "c1", ("c2",)),
+    Entry(f"{U}:C2PSA", "c1", ("c2",), c=128),
+    Entry(f"{U}:PSABlock", "c"),
+    Entry(f"{U}:Attention", "dim", args={"num_heads": 2}),
+    Entry(f"{U}:C3Ghost", "c1", ("c2",)),
+    Entry(f"{U}:GhostBottleneck", "c1", ("c2",)),
+    Entry(f"{U}:RepC3", "c1", ("c2",)),
+    Entry(f"{U}:C2fCIB", "c1", ("c2",)),
+    Entry(f"{U}:ADown", "c1", ("c2",), keeps=False),
+    Entry(f"{U}:SCDown", "c1", ("c2",), {"k": 3, "s": 2}, keeps=False),
+    Entry(f"{UC}:CBAM", "c1"),
+    Entry(f"{UC}:ChannelAttention", "channels"),
+    Entry(f"{UC}:SpatialAttention"),
+    Entry(f"{UC}:Conv", "c1", ("c2",), {"k": 3}),
+    Entry(f"{UC}:GhostConv", "c1", ("c2",)),
+    Entry(f"{UC}:RepConv", "c1", ("c2",)),
+    Entry(f"{UT}:TransformerLayer", "c", args={"num_heads": 2}, layout="b n c"),
+    Entry(f"{UT}:AIFI", "c1", args={"cm": 32, "num_heads": 2}),
+]
+
+FIGHTINGCV = [
+    Entry(f"{FA}.SEAttention:SEAttention", "channel", args={"reduction": 4}),
+    Entry(f"{FA}.CBAM:CBAMBlock", "channel", args={"reduction": 4, "kernel_size": 7}),
+    Entry(f"{FA}.BAM:BAMBlock", "channel", args={"reduction": 4}),
+    Entry(f"{FA}.ECAAttention:ECAAttention"),
+    Entry(f"{FA}.SKAttention:SKAttention", "channel", args={"reduction": 4, "L": 8}),
+    Entry(f"{FA}.ShuffleAttention:ShuffleAttention", "channel", args={"G": 2}),
+    Entry(f"{FA}.CoTAttention:CoTAttention", "dim"),
+    Entry(f"{FA}.PSA:PSA", "channel", args={"reduction": 2}),
+    Entry(f"{FA}.ParNetAttention:ParNetAttention", "channel"),
+    Entry(f"{FA}.PolarizedSelfAttention:ParallelPolarizedSelfAttention", "channel"),
+    Entry(f"{FA}.PolarizedSelfAttention:SequentialPolarizedSelfAttention", "channel"),
+    Entry(f"{FA}.S2Attention:S2Attention", "channels"),
+    Entry(f"{FA}.SimAM:SimAM", "channels"),
+    Entry(f"{FA}.SGE:SpatialGroupEnhance", args={"groups": 4}),
+    Entry(f"{FA}.TripletAttention:TripletAttention"),
+    Entry(f"{FA}.CoordAttention:CoordAtt", "inp", ("oup",), {"reduction": 4}),
+    Entry(f"{FA}.DANet:DAModule", "d_model", args={"H": 8, "W": 8}),
+    Entry(f"{FA}.CrissCrossAttention:CrissCrossAttention", "in_dim"),
+    Entry(f"{FA}.ExternalAttention:ExternalAttention", "d_model", args={"S": 8}, layout="b n c"),
+    Entry(f"{FA}.MobileViTv2Attention:MobileViTv2Attention", "d_model", layout="b n c"),
+    Entry(f"{FA}.AFT:AFT_FULL", "d_model", args={"n": 16}, layout="b n c"),
+    Entry(f"{FA}.OutlookAttention:OutlookAttention", "dim", layout="b h w c"),
+    Entry(f"{FA}.ViP:WeightedPermuteMLP", "dim", args={"seg_dim": 4}, layout="b h w c"),
+    Entry(f"{FA}.A2Atttention:DoubleAttention", "in_channels", args={"c_m": 8, "c_n": 8}),
+    Entry(f"{FA}.ACmixAttention:ACmix", "in_planes", ("out_planes",)),
+    Entry("fightingcv_attention.conv.DepthwiseSeparableConvolution:DepthwiseSeparableConvolution", "in_ch",
+          ("out_ch",)),
+    Entry("fightingcv_attention.conv.Involution:Involution", "in_channel", args={"kernel_size": 3, "group": 4}),
+    Entry("fightingcv_attention.mlp.sMLP_block:sMLPBlock", "c", args={"h": 8, "w": 8}),
+]
+
+REAL = TIMM + ULTRALYTICS + FIGHTINGCV
