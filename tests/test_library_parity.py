@@ -100,3 +100,31 @@ def test_fightingcv_repvgg_ignores_stride_as_the_card_says() -> None:
     assert repvgg.RepBlock(16, 16, stride=2)(x).shape == (1, 16, 13, 9)
     ours = get_block("repvgg").model_validate({"out_channels": 16, "stride": 2}).build([tuple(x.shape)])
     assert ours(x).shape == (1, 16, 7, 5)
+
+
+def _timm_cases() -> list:
+    from timm.models import fasternet, ghostnet, starnet
+
+    return [(starnet.Block(16, mlp_ratio=3), "star_block", {}),
+            (fasternet.Partial_conv3(16, 4, "split_cat"), "pconv", {}),
+            (ghostnet.GhostModule(16, 32, kernel_size=3, dw_size=3, stride=2), "ghost_conv",
+             {"out_channels": 32, "kernel_size": 3, "stride": 2, "cheap_kernel": 3, "act": "relu"})]
+
+
+@pytest.mark.parametrize("index", range(3), ids=["starnet.Block", "Partial_conv3", "GhostModule"])
+def test_timm_parity(index: int) -> None:
+    pytest.importorskip("timm")
+    torch.manual_seed(0)
+    ref, kind, fields = _timm_cases()[index]
+    ref.eval()
+    _randomise_norms(ref)
+    ours = get_block(kind).model_validate(fields).build([X_TIMM]).eval()
+    report = transfer_weights(ref, ours)
+    assert report.complete, str(report)
+    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
+    x = torch.randn(X_TIMM)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+X_TIMM = (1, 16, 13, 9)

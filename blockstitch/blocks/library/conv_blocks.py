@@ -13,6 +13,7 @@ from torch import nn
 
 from ...blockspec import BlockCard, Paper, Shape
 from ...registry import register_block
+from ..conv import ConvNormAct
 from ..layers import ActName, get_act
 from ._parts import SameShapeSpec, Tally, cna
 
@@ -24,11 +25,17 @@ class StarBlock(nn.Module):
 
     def __init__(self, c: int, ratio: int, k: int, act: str) -> None:
         super().__init__()
-        self.dwconv = cna(c, c, k, g=c, act="none")
-        self.f1 = nn.Conv2d(c, ratio * c, 1)
-        self.f2 = nn.Conv2d(c, ratio * c, 1)
-        self.g = cna(ratio * c, c, 1, act="none")
-        self.dwconv2 = nn.Conv2d(c, c, k, 1, k // 2, groups=c)
+
+        def conv(cin: int, cout: int, kernel: int, groups: int = 1, bn: bool = False) -> nn.Module:
+            # biased convs, BN or not, as the paper's code has them (so its weights load by name)
+            layer = nn.Conv2d(cin, cout, kernel, 1, kernel // 2, groups=groups)
+            return ConvNormAct(layer, nn.BatchNorm2d(cout) if bn else None, None)
+
+        self.dwconv = conv(c, c, k, c, bn=True)
+        self.f1 = conv(c, ratio * c, 1)
+        self.f2 = conv(c, ratio * c, 1)
+        self.g = conv(ratio * c, c, 1, bn=True)
+        self.dwconv2 = conv(c, c, k, c)
         self.act = get_act(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,8 +62,9 @@ class StarBlockSpec(SameShapeSpec):
         paper=Paper("Rewrite the Stars", "CVPR", 2024, "https://arxiv.org/abs/2403.19967"),
         aliases=("StarBlock", "StarNet", "Star_Block"),
         insert_where="replace a residual block of a light backbone, or the bottleneck of C2f (C2f-Star)",
-        notes="No drop-path (add it in training recipes). Identity init zeroes the last depthwise conv, so "
-              "module(x) == x exactly.")
+        notes="No drop-path (add it in training recipes). Convs keep their bias before BN, as the paper's code; "
+              "equal to timm's starnet Block by name (tests/test_library_parity.py). Identity init zeroes the "
+              "last depthwise conv, so module(x) == x exactly.")
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         x = in_shapes[0]
@@ -72,8 +80,8 @@ class StarBlockSpec(SameShapeSpec):
 
     def init_identity(self, module: nn.Module) -> bool:
         with torch.no_grad():
-            module.dwconv2.weight.zero_()
-            module.dwconv2.bias.zero_()
+            module.dwconv2.conv.weight.zero_()
+            module.dwconv2.conv.bias.zero_()
         return True
 
 

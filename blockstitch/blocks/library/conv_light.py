@@ -113,7 +113,8 @@ class GhostConvSpec(_ConvLikeSpec):
         aliases=("GhostConv", "GhostModule"),
         insert_where="replace a Conv in YOLO backbones/necks or a 1×1 conv in a bottleneck",
         notes="The ratio-2 Ghost module as YOLO uses it. out_channels must be even. Equal to ultralytics' "
-              "GhostConv parameter for parameter (tests/test_library_parity.py).")
+              "GhostConv and, with cheap_kernel=3 and act=relu, to timm's GhostModule parameter for parameter "
+              "(tests/test_library_parity.py).")
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
         self.expect_rank(in_shapes, 4, "b c h w")
@@ -162,7 +163,8 @@ class PConvSpec(SameShapeSpec):
         aliases=("PConv", "PartialConv", "Partial_conv3", "FasterNet"),
         channel_rule="min:n_div",
         insert_where="replace the depthwise/3×3 conv of a block (FasterNet block, C2f-Faster in YOLO)",
-        notes="Identity init sets the partial conv to a Dirac kernel, so module(x) == x exactly.")
+        notes="Equal to timm's fasternet Partial_conv3 (split_cat) parameter for parameter. Identity init sets "
+              "the partial conv to a Dirac kernel, so module(x) == x exactly.")
 
     def _part(self, in_shapes: Sequence[Shape]) -> int:
         self.out_shape(in_shapes)
