@@ -236,8 +236,28 @@ def _resolve(source: Any, accept: Collection[str], origin: Located | None, loc: 
     located = load_file(path)
     if "extends" in located.data:
         _chain(located)
+        _edit_limits(located)
         return Resolved("edit", str(path), located)
     return Resolved("spec", str(path), located)
+
+
+def _edit_limits(located: Located) -> None:
+    """The blocks an edit inserts obey the same field bounds as a spec's nodes (limits before loops)."""
+    from .assemble.limits import check_spec_numbers
+
+    for group in ("insert", "replace"):
+        items = located.data.get(group)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            block = item.get("block") if isinstance(item, dict) else None
+            if isinstance(block, dict):
+                try:
+                    check_spec_numbers(block, f"{group}[{i}].block")
+                except SpecError as err:
+                    where = (group, i, "block", (err.found or "").split(".")[0])
+                    line, column = located.mark(where)
+                    err.found = None
+                    raise err.located(file=located.file, line=line, column=column,
+                                      path=f"{group}[{i}].block.{where[-1]}") from None
 
 
 def _zoo_has(name: str) -> bool:

@@ -67,6 +67,8 @@ def _commands(path: Path, tmp: Path) -> dict[str, list[str]]:
         "bench": ["bench", f, "--budget", "0.01"],
         "sweep": ["sweep", f, "--no-plots", "--out", str(tmp / "results.jsonl")],
         "check-module --into": ["check-module", "se", "--into", f, "--no-compile", "--no-export", "--reps", "1"],
+        "graph": ["graph", f],
+        "export": ["export", f, "-o", str(tmp / "model.onnx")],
     }
 
 

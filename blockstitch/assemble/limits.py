@@ -56,8 +56,6 @@ MAX_EXTENDS = 8
 MEMORY_FRACTION = 0.9
 """A real build must fit in this fraction of the free memory (RAM, or the GPU's for `bench`)."""
 
-def _where(file: str | None, path: str) -> dict[str, Any]:
-    return {"file": file, "path": path or None}
 
 def check_plain(data: Any, file: str | None = None, marks: Callable[[tuple[Any, ...]], tuple[int | None, int | None]]
                 | None = None) -> None:
@@ -99,11 +97,15 @@ def check_plain(data: Any, file: str | None = None, marks: Callable[[tuple[Any, 
             raise SpecError(problem, file=file, line=line, column=column, path=path_text(loc),
                             hint="spec files are small plain data; see SECURITY.md for the limits")
 
-_LIMITS = (("channel", MAX_CHANNELS), ("features", MAX_CHANNELS), ("groups", MAX_CHANNELS), ("dim", MAX_CHANNELS),
-           ("hidden", MAX_CHANNELS), ("width", MAX_CHANNELS), ("kernel", MAX_KERNEL), ("window", MAX_KERNEL),
-           ("patch", MAX_KERNEL), ("pool", MAX_KERNEL), ("size", MAX_INPUT_DIM), ("heads", MAX_HEADS),
-           ("repeat", MAX_REPEAT), ("depth", MAX_REPEAT), ("convs", MAX_REPEAT), ("levels", MAX_REPEAT),
-           ("layers", MAX_REPEAT), ("blocks", MAX_REPEAT), ("classes", MAX_CHANNELS), ("ch", MAX_CHANNELS))
+
+_LIMITS = (("channel", MAX_CHANNELS), ("proj", MAX_CHANNELS), ("features", MAX_CHANNELS),
+           ("groups", MAX_CHANNELS), ("dim", MAX_CHANNELS), ("hidden", MAX_CHANNELS), ("width", MAX_CHANNELS),
+           ("kernel", MAX_KERNEL), ("window", MAX_KERNEL), ("patch", MAX_KERNEL), ("pool", MAX_KERNEL),
+           ("size", MAX_INPUT_DIM), ("heads", MAX_HEADS), ("repeat", MAX_REPEAT), ("depth", MAX_REPEAT),
+           ("convs", MAX_REPEAT), ("levels", MAX_REPEAT), ("layers", MAX_REPEAT), ("blocks", MAX_REPEAT),
+           ("classes", MAX_CHANNELS), ("ch", MAX_CHANNELS))
+"""Field-name parts and their bounds, first match wins; any other integer field is bounded by MAX_INPUT_DIM."""
+
 
 def field_limit(name: str) -> int:
     """The bound of a block field, by its name: ``out_channels`` → :data:`MAX_CHANNELS`, ``kernel_size`` →
@@ -118,9 +120,10 @@ def field_limit(name: str) -> int:
             return bound
     return MAX_INPUT_DIM
 
+
 def check_spec_numbers(fields: dict[str, Any], what: str) -> None:
     """Every integer of a validated block (nested blocks and lists included) within its field's bound; raises
-    :class:`SpecError` naming the field (the caller adds the location)."""
+    :class:`SpecError` whose ``found`` is the field's dotted name (the caller adds the location)."""
     stack: list[tuple[str, Any]] = list(fields.items())
     while stack:
         name, value = stack.pop()
@@ -132,9 +135,10 @@ def check_spec_numbers(fields: dict[str, Any], what: str) -> None:
             bound = field_limit(name.rsplit(".", 1)[-1])
             if abs(value) > bound:
                 raise SpecError(f"{what}: '{name}' is {value:,}, more than the limit of {bound:,}",
-                                path=name, hint="limits before loops: see SECURITY.md")
+                                found=name, hint="limits before loops: see SECURITY.md")
         elif isinstance(value, float) and not math.isfinite(value):
-            raise SpecError(f"{what}: '{name}' is {value}, not a finite number", path=name)
+            raise SpecError(f"{what}: '{name}' is {value}, not a finite number", found=name)
+
 
 def available_memory(device: str = "cpu") -> int | None:
     """Free bytes on ``device``: RAM (``MemAvailable``) or a CUDA device's free memory; None if unknown."""
@@ -156,6 +160,7 @@ def available_memory(device: str = "cpu") -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
 
 def check_fits(param_bytes: int, activation_bytes: int, device: str, what: str, file: str | None = None) -> None:
     """Refuse a real build whose estimate (parameters + activations) exceeds :data:`MEMORY_FRACTION` of the

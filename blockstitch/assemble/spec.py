@@ -14,14 +14,16 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from timm.layers import make_divisible
 
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, SpecError, did_you_mean
 from ..registry import block_classes, block_kinds, get_block
+from .limits import MAX_CHANNELS, MAX_INPUT_DIM, MAX_INPUT_ELEMENTS, MAX_MULTIPLIER, MAX_NODES, MAX_REPEAT, \
+    check_spec_numbers
 from .base import with_base
 from .source import Loc, Located, path_text
 
@@ -40,21 +42,21 @@ class NetworkSpec(BaseModel):
     """Network name (also the class name of the built module)."""
     description: str = ""
     """Free text."""
-    input: list[PositiveInt] = Field(min_length=1, max_length=4)
+    input: list[Annotated[int, Field(gt=0, le=MAX_INPUT_DIM)]] = Field(min_length=1, max_length=4)
     """Input shape without the batch, e.g. [3, 224, 224]."""
     input_layout: str | None = None
     """Layout of the input; default from its rank (b c h w for [C, H, W])."""
     defaults: dict[str, Any] = Field(default_factory=dict)
     """Field values applied to every node whose block has that field and does not set it (e.g. norm, act)."""
-    width: PositiveFloat = 1.0
+    width: float = Field(1.0, gt=0, le=MAX_MULTIPLIER)
     """Width multiplier for channel fields (rounded to `width_divisor`)."""
-    depth: PositiveFloat = 1.0
+    depth: float = Field(1.0, gt=0, le=MAX_MULTIPLIER)
     """Depth multiplier for `repeat` counts."""
     depth_rounding: Literal["nearest", "ceil"] = "nearest"
     """How a scaled `repeat` is rounded: to the nearest count, or up (EfficientNet's `ceil(n × depth)`)."""
-    width_divisor: PositiveInt = 8
+    width_divisor: int = Field(8, ge=1, le=MAX_CHANNELS)
     """Scaled channel counts are rounded to a multiple of this."""
-    nodes: list[Any] = Field(min_length=1)
+    nodes: list[Any] = Field(min_length=1, max_length=MAX_NODES)
     """The nodes, in order: each a mapping with `kind`, the block's fields, and optional `id`, `from`, `repeat`."""
     outputs: list[str] | dict[str, str] | None = None
     """Nodes whose outputs the network returns (default: the last node); a mapping `{out: head, aux: aux}`
@@ -184,9 +186,22 @@ def _node_spec(raw: dict[str, Any], net: NetworkSpec, located: Located, loc: Loc
         if key in cls.model_fields and key not in fields:
             fields[key] = value
     try:
-        return _scaled(cls.model_validate(fields), net)
+        spec = _scaled(cls.model_validate(fields), net)
     except ValidationError as err:
         raise validation_error(err, located, loc, cls, node_id) from None
+    except (ValueError, TypeError, ArithmeticError) as err:  # a validator that is not pydantic's own
+        raise located.error(f"kind '{kind}': {str(err).splitlines()[0] if str(err) else type(err).__name__}", loc,
+                            node=node_id) from None
+    try:  # limits before loops: no block is planned with a count it could hang on
+        check_spec_numbers(dict(spec), f"kind '{kind}'")
+    except SpecError as err:
+        name = (err.found or "").split(".")[0]
+        field_loc = (*loc, name) if name in raw else loc
+        line, column = located.mark(field_loc)
+        err.found = None
+        raise err.located(file=located.file, line=line, column=column, node=node_id,
+                          path=path_text(field_loc)) from None
+    return spec
 
 
 def _inputs(raw: dict[str, Any], located: Located, loc: Loc, node_id: str, previous: str) -> tuple[str, ...]:
@@ -198,6 +213,15 @@ def _inputs(raw: dict[str, Any], located: Located, loc: Loc, node_id: str, previ
     return tuple(names)
 
 
+def _count(raw: Any, net: NetworkSpec) -> int:
+    """How many nodes one written node expands to (1 for a node without a valid `repeat`)."""
+    repeat = raw.get("repeat") if isinstance(raw, dict) else None
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        return 1
+    scaled = repeat * net.depth
+    return max(1, math.ceil(scaled - 1e-9) if net.depth_rounding == "ceil" else round(scaled))
+
+
 def resolve(located: Located) -> Network:
     """Validate a loaded spec and expand it into a :class:`Network` of single nodes (not yet wired)."""
     located = with_base(located)  # `base:` specs (EfficientNet-B1…B7 scale B0)
@@ -206,6 +230,21 @@ def resolve(located: Located) -> Network:
     except ValidationError as err:
         raise validation_error(err, located, (), NetworkSpec) from None
     _check_defaults(net, located)
+    elements = 1
+    for size in net.input:
+        elements *= size
+    if elements > MAX_INPUT_ELEMENTS:
+        raise located.error(f"the input has {elements:,} elements per sample (at most {MAX_INPUT_ELEMENTS:,})",
+                            ("input",), hint="limits before loops: see SECURITY.md")
+    counts = [_count(raw, net) for raw in net.nodes]
+    worst = max(range(len(counts)), key=counts.__getitem__)
+    if counts[worst] > MAX_REPEAT:
+        raise located.error(f"'repeat' expands to {counts[worst]:,} nodes (at most {MAX_REPEAT:,} after `depth`)",
+                            ("nodes", worst, "repeat"), hint="limits before loops: see SECURITY.md")
+    total = sum(counts)
+    if total > MAX_NODES:
+        raise located.error(f"the network expands to {total:,} nodes (at most {MAX_NODES:,}, `repeat` and `depth` "
+                            "included)", ("nodes",), hint="limits before loops: see SECURITY.md")
     layout = net.input_layout or next((lay for lay, r in LAYOUTS.items() if r == len(net.input) + 1), None)
     if layout not in LAYOUTS or LAYOUTS[layout] != len(net.input) + 1:
         raise located.error(f"input_layout '{layout}' does not fit an input of {len(net.input)} dims",
@@ -230,11 +269,10 @@ def resolve(located: Located) -> Network:
             nodes.append(Node(node_id, spec, inputs, origin))
             previous = node_id
             continue
-        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            raise located.error("'repeat' must be a positive integer", (*loc, "repeat"), node=node_id,
-                                found=repr(repeat))
-        scaled = repeat * net.depth
-        count = max(1, math.ceil(scaled - 1e-9) if net.depth_rounding == "ceil" else round(scaled))
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1 or _count(raw, net) > MAX_REPEAT:
+            raise located.error(f"'repeat' must be a positive integer (at most {MAX_REPEAT:,} after `depth`)",
+                                (*loc, "repeat"), node=node_id, found=repr(repeat))
+        count = _count(raw, net)
         for j in range(count):
             if j:
                 fields = type(spec).model_fields

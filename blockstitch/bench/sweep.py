@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..assemble import load_file
-from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT
+from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT, check_spec_numbers
 from ..assemble.spec import validation_error
 from ..errors import SpecError
 from . import BenchResult, bench, bench_blocks
@@ -83,6 +83,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
         spec = SweepSpec.model_validate(located.data)
     except ValidationError as err:
         raise validation_error(err, located, (), SweepSpec) from None
+    try:
+        check_spec_numbers(spec.args, "args")  # fields for block-kind targets: the same bounds as a spec's
+    except SpecError as err:
+        where = ("args", (err.found or "").split(".")[0])
+        line, column = located.mark(where)
+        err.found = None
+        raise err.located(file=located.file, line=line, column=column, path=f"args.{where[-1]}") from None
     combos = 1
     for values in (spec.targets, spec.batch, spec.input, spec.dtype, spec.mode, spec.amp, spec.channels_last,
                    spec.compile, spec.cuda_graphs):
