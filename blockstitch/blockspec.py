@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
-from torch import nn
 from typing_extensions import Self
 
 from .errors import ShapeError, fmt_shape
+
+if TYPE_CHECKING:  # the base class names modules only in annotations: listing blocks needs no torch
+    from torch import nn
 
 __all__ = ["BlockSpec", "BlockCard", "Paper", "CATEGORIES", "Shape", "TensorInfo", "LAYOUTS", "axis_index"]
 

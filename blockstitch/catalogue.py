@@ -16,10 +16,10 @@ from typing import Any
 
 from .blockspec import CATEGORIES, BlockSpec, Paper
 from .errors import RegistryError, did_you_mean
-from .registry import block_classes, get_block
+from .registry import block_classes, builtin_index, get_block, index_is_fresh, registered
 
-__all__ = ["Entry", "Rule", "parse_rule", "entries", "entry", "search", "by_category", "normalise", "example_line",
-           "card_text", "rule_admits", "keeps_shape", "example_spec"]
+__all__ = ["Entry", "Rule", "parse_rule", "entries", "entry_of", "entry", "search", "by_category", "normalise",
+           "example_line", "card_text", "rule_admits", "keeps_shape", "example_spec"]
 
 _RULE = re.compile(r"^(any|square|multiple_of:(\w+)|min:(\w+)|fixed:(\d+)x(\d+))$")
 
@@ -111,6 +111,15 @@ class Entry:
                 "size_rule": self.size_rule, "channel_rule": self.channel_rule, "insert_where": self.insert_where,
                 "notes": self.notes, "builtin": self.builtin}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Entry:
+        """The entry back from :meth:`to_dict` (the generated block index stores them)."""
+        paper = None if data["paper"] is None else Paper(**data["paper"])
+        layouts_in = data["layouts"]["in"]
+        return cls(data["kind"], data["category"], data["doc"], paper, tuple(data["aliases"]), data["inputs"],
+                   None if layouts_in == "any" else tuple(layouts_in), data["layouts"]["out"], data["size_rule"],
+                   data["channel_rule"], data["insert_where"], data["notes"], data["builtin"])
+
 
 def example_spec(cls: type[BlockSpec]) -> BlockSpec | None:
     """The block's spec with its example fields, or None when the example does not validate."""
@@ -118,6 +127,23 @@ def example_spec(cls: type[BlockSpec]) -> BlockSpec | None:
         return cls.model_validate(cls.example()[0])
     except Exception:  # noqa: BLE001 — a broken example is the registry tests' business, not the catalogue's
         return None
+
+
+def entry_of(cls: type[BlockSpec]) -> Entry:
+    """The catalogue entry of one spec class (what the generated block index stores for a built-in)."""
+    return _entry(cls)
+
+
+def _indexed_entries() -> list[Entry] | None:
+    """Every entry without importing a built-in family: from the block index when it is fresh, plus whatever
+    plugins registered; None when the index is stale or absent (then the families are imported)."""
+    if not index_is_fresh():
+        return None
+    index = builtin_index()
+    found = {kind: Entry.from_dict(item["entry"]) for kind, item in index.items()}
+    found.update({kind: _entry(cls) for kind, cls in registered().items()
+                  if index.get(kind, {}).get("module") != cls.__module__})
+    return [found[kind] for kind in sorted(found)]
 
 
 def _entry(cls: type[BlockSpec]) -> Entry:
@@ -135,7 +161,8 @@ def _entry(cls: type[BlockSpec]) -> Entry:
 
 def entries(builtin_only: bool = False) -> list[Entry]:
     """Every registered block (sorted by kind); ``builtin_only`` leaves out plugins."""
-    out = [_entry(cls) for cls in block_classes()]
+    indexed = _indexed_entries()
+    out = indexed if indexed is not None else [_entry(cls) for cls in block_classes()]
     return [e for e in out if e.builtin] if builtin_only else out
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from .assemble import Plan
-from .bench import BenchResult, BlockTime
-from .check import CheckReport
-from .check.stitch_report import StitchRow
 from .errors import fmt_shape
-from .profile import Profile
-from .profile.report import human_bytes
-from .stitch import StitchReport
+
+if TYPE_CHECKING:  # records to draw; rendering one kind must not import the tools that make the others
+    from rich.console import Console
+
+    from .assemble import Plan
+    from .bench import BenchResult, BlockTime
+    from .check import CheckReport
+    from .check.stitch_report import StitchRow
+    from .profile import Profile
+    from .stitch import StitchReport
 
 __all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "render_check", "render_stitch_rows",
            "render_bench", "render_blocks", "render_sweep", "si"]
@@ -50,6 +54,7 @@ def render_plan(plan: Plan, console: Console) -> None:
 
 def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
     """Per-node table, totals (MACs and FLOPs labelled), memory, uncounted ops and disagreements."""
+    from .profile.report import human_bytes  # the profile's own formatting
     table = Table(title=f"{p.name} — batch {p.batch}, input {'×'.join(map(str, p.input_shape))}",
                   title_justify="left", header_style="bold")
     for col, justify in (("node", "left"), ("kind", "left"), ("in shape", "left"), ("out shape", "left"),
@@ -147,6 +152,7 @@ def _ms(value: float | None) -> str:
 
 def render_bench(r: BenchResult, console: Console) -> None:
     """One measurement, every number labelled."""
+    from .profile.report import human_bytes  # the profile's own formatting
     opts = ", ".join(k for k, v in r.options.items() if v) or "eager"
     console.print(f"[bold]{r.target}[/bold] · {r.mode} · batch {r.batch} × {fmt_shape(r.input_shape)} · {r.dtype} · "
                   f"{opts} · {r.device_name} · torch {r.torch_version}")

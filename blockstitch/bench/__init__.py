@@ -75,7 +75,7 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
                    args: dict[str, Any] | None = None) -> tuple[str, nn.Module, tuple[int, ...]]:
     """(label, module on CPU, input shape without batch) for a spec/zoo name, `timm:<name>`, a block kind or
     `file.py:Name` (with ``args``), or a module."""
-    from .. import api
+    from .. import networks as api
     from ..check.targets import resolve_target
     from ..sources import TARGETS, foreign_model, resolve
 
@@ -239,7 +239,7 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
 def bench_blocks(target: str, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
                  dtype: str = "float32", budget_s: float = 0.5) -> list[BlockTime]:
     """Every node of a spec network timed alone at its own input shape from the plan, slowest first."""
-    from .. import api
+    from .. import networks as api
 
     plan = api.plan(target, input_shape, batch)
     dev = torch.device(device)

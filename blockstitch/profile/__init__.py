@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..api import Source, build, is_edit_source, plan
+from ..networks import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
 from ..meta import REAL_RUN_MAX_INPUT, guest, natural_input, needs_data, real_copy, torch_state_guard

@@ -1,0 +1,204 @@
+"""The package's floors, read from its source: nothing imports upward, and no circle among top-level imports.
+
+Floors, from the ground up (a module may import its own floor and those below; a new top-level module or
+subpackage must be given a floor here):
+
+0. ``errors``, ``generated``, ``meta`` — no blockstitch imports but each other
+1. ``blockspec``, ``registry``, ``foreign``, ``catalogue`` — what a block is, the registry, its catalogue
+2. ``blocks`` — the built-in families (reached by the registry through its generated index, by data)
+3. ``assemble``, ``transfer`` — spec → plan → module
+4. ``sources`` — the one resolver
+5. ``stitch``
+6. ``networks`` — source → network/plan/module (what the API re-exports, one floor under the tools)
+7. ``profile``, ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs`` — the tools
+8. ``api`` — the facade
+9. ``render``, ``regenerate``, ``cli`` and the package itself (its names arrive lazily, PEP 562)
+
+Imports under ``if TYPE_CHECKING:`` (they never run) and under ``if __name__ == "__main__":`` (they run only
+when the file is the program, as ``python -m``) are not counted. Imports inside a function (lazy ones) count for
+the floors but not for the circle tests: a function-local import between two modules of one floor is how a tool
+reaches a sibling on demand.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections import defaultdict
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "blockstitch"
+
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "generated", "meta"),
+    ("blockspec", "registry", "foreign", "catalogue"),
+    ("blocks",),
+    ("assemble", "transfer"),
+    ("sources",),
+    ("stitch",),
+    ("networks",),
+    ("profile", "bench", "check", "graph", "export", "fuse", "catalogue_docs"),
+    ("api",),
+    ("render", "regenerate", "cli", ""),
+]
+FLOOR = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+
+KNOWN_UPWARD: dict[tuple[str, str], str] = {
+    ("blockstitch.stitch", "blockstitch.profile"):
+        "issue 11 (the lead): stitch() reports params/MACs before and after with the profiler; what both need "
+        "(a meta-level count) is to move down a floor",
+}
+"""Upward imports still in the tree, each with its owner and the way out. An entry whose import is gone fails
+the test too, so this list only shrinks."""
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for file in sorted(PACKAGE.rglob("*.py")):
+        parts = list(file.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = file
+    return found
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__")
+
+
+def _target(module: str, node: ast.ImportFrom | ast.Import, name: str | None) -> list[str]:
+    """The blockstitch modules an import statement names (``from .. import networks`` names the submodule)."""
+    if isinstance(node, ast.Import):
+        return [name] if name and name.split(".")[0] == "blockstitch" else []
+    if node.level:
+        base = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if target.split(".")[0] != "blockstitch":
+        return []
+    sub = f"{target}.{name}"
+    return [sub] if sub in MODULES else [target]
+
+
+@functools.cache
+def imports(module: str) -> tuple[set[str], set[str]]:
+    """(top-level, local) blockstitch imports of a module, TYPE_CHECKING blocks left out."""
+    top: set[str] = set()
+    local: set[str] = set()
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and (_is_type_checking(child.test) or _is_main_guard(child.test)):
+                for stmt in child.orelse:
+                    visit(stmt, lazy)
+                continue
+            child_lazy = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                for alias in child.names:
+                    for target in _target(module, child, alias.name):
+                        (local if lazy else top).add(target)
+            visit(child, child_lazy)
+
+    visit(ast.parse(MODULES[module].read_text(encoding="utf-8")), False)
+    return top, local
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _floor(module: str) -> int:
+    return FLOOR[_unit(module)]
+
+
+def test_every_module_has_a_floor() -> None:
+    missing = sorted({_unit(m) for m in MODULES if _unit(m) not in FLOOR})
+    assert not missing, f"give these a floor in tests/test_layering.py LAYERS: {missing}"
+
+
+def test_nothing_imports_upward() -> None:
+    upward, seen = [], set()
+    for module in MODULES:
+        top, local = imports(module)
+        for target in sorted(top | local):
+            if target in MODULES and _floor(target) > _floor(module):
+                key = (".".join(module.split(".")[:2]), ".".join(target.split(".")[:2]))
+                seen.add(key)
+                if key not in KNOWN_UPWARD:
+                    how = "top-level" if target in top else "inside a function"
+                    upward.append(f"{module} (floor {_floor(module)}) imports {target} (floor {_floor(target)}), "
+                                  f"{how}")
+    assert not upward, "upward imports:\n" + "\n".join(upward)
+    gone = sorted(set(KNOWN_UPWARD) - seen)
+    assert not gone, f"these upward imports are gone: remove them from KNOWN_UPWARD: {gone}"
+
+
+def _parents(target: str, importer: str) -> list[str]:
+    """Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` first, unless the importer is inside them."""
+    parts = target.split(".")
+    return [p for p in (".".join(parts[:i]) for i in range(2, len(parts)))
+            if p in MODULES and not importer.startswith(f"{p}.") and importer != p]
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := dfs(nxt)) is not None:
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := dfs(start)) is not None:
+            return found
+    return None
+
+
+def test_no_circle_among_top_level_imports() -> None:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module in MODULES:
+        for target in imports(module)[0]:
+            if target in MODULES and target != module:
+                graph[module].add(target)
+                graph[module].update(_parents(target, module))
+    cycle = _cycle(graph)
+    assert cycle is None, "import circle: " + " → ".join(cycle or [])
+
+
+def test_no_circle_between_units_at_top_level() -> None:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module in MODULES:
+        for target in imports(module)[0]:
+            if target in MODULES and _unit(target) != _unit(module):
+                graph[_unit(module)].add(_unit(target))
+    cycle = _cycle(graph)
+    assert cycle is None, "circle between parts of the package: " + " → ".join(cycle or [])
+
+
+def test_the_walker_sees_what_it_must() -> None:
+    """The reader itself: a lazy import is local, a TYPE_CHECKING one is not counted, `from .. import x` names x."""
+    top, local = imports("blockstitch.cli")
+    assert "blockstitch.errors" in top and "blockstitch.networks" not in top
+    assert "blockstitch.render" in local and "blockstitch.assemble" not in top  # Plan is imported for types only
+    assert "blockstitch.networks" in imports("blockstitch.bench")[1]  # `from .. import networks as api`
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
