@@ -40,7 +40,7 @@ def network(target: Any, device: str | None = "meta") -> tuple[nn.Module, str, S
     """
     import torch
 
-    from ..api import build
+    from ..networks import build
     from ..assemble import Plan
     from ..sources import foreign_model, resolve
 
