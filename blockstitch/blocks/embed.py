@@ -43,7 +43,8 @@ class PatchEmbedSpec(BlockSpec):
         aliases=("PatchEmbed",),
         size_rule="min:patch_size",
         insert_where="first, on the image",
-        notes="The module drops a remainder smaller than a patch; the spec refuses such sizes unless strict: false.",
+        notes="The module runs at any size of at least one patch and drops the remainder; with the default "
+              "strict: true the spec also refuses sizes that are not multiples of patch_size.",
     )
     out_channels: PositiveInt
     """Embedding width (768 for ViT-B)."""
@@ -89,7 +90,8 @@ class PatchEmbedSpec(BlockSpec):
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
-        return {"out_channels": 16, "patch_size": 4}, [[(2, 3, 16, 16)], [(1, 3, 8, 12)]]
+        # strict: false, so the spec admits what the module runs (any size ≥ one patch; the card's rule)
+        return {"out_channels": 16, "patch_size": 4, "strict": False}, [[(2, 3, 16, 16)], [(1, 3, 9, 13)]]
 
 
 class PosEmbed(nn.Module):
