@@ -32,6 +32,15 @@ CASES = [
     ("RepConv", (16, 24, 3, 2), "repconv", {"out_channels": 24, "stride": 2}, (1, 16, 13, 9)),
     ("GhostConv", (16, 32, 3, 2), "ghost_conv", {"out_channels": 32, "kernel_size": 3, "stride": 2},
      (1, 16, 13, 9)),
+    ("C3k2", (16, 24, 2, False, 0.25), "c3k2", {"out_channels": 24, "depth": 2, "expansion": 0.25},
+     (1, 16, 13, 9)),
+    ("C3k2", (16, 32, 1, True), "c3k2", {"out_channels": 32, "c3k": True}, (1, 16, 13, 9)),
+    ("C3k2", (16, 32, 1, False, 0.5, True), "c3k2", {"out_channels": 32, "attn": True}, (1, 16, 13, 9)),
+    ("SPPELAN", (16, 24, 8), "sppelan", {"out_channels": 24, "hidden_channels": 8}, (1, 16, 13, 9)),
+    ("AConv", (16, 24), "aconv", {"out_channels": 24}, (1, 16, 13, 9)),
+    ("C2fCIB", (16, 24, 2, True, True), "c2fcib", {"out_channels": 24, "depth": 2, "shortcut": True,
+                                                   "large_kernel": True}, (1, 16, 13, 9)),
+    ("C2fCIB", (16, 24), "c2fcib", {"out_channels": 24}, (1, 16, 13, 9)),
 ]
 
 
@@ -128,3 +137,18 @@ def test_timm_parity(index: int) -> None:
 
 
 X_TIMM = (1, 16, 13, 9)
+
+
+def test_spd_conv_is_yolov5_focus_and_works_where_focus_fails() -> None:
+    torch.manual_seed(0)
+    ref = U.Focus(16, 24).eval()
+    _randomise_norms(ref)
+    ours = get_block("spd_conv").model_validate({"out_channels": 24, "kernel_size": 1}).build([(1, 16, 12, 8)])
+    report = transfer_weights(ref, ours.eval())
+    assert report.complete and not report.by_structure, str(report)
+    x = torch.randn(1, 16, 12, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+        with pytest.raises(RuntimeError):
+            ref(torch.randn(1, 16, 13, 9))  # the reference's documented limit
+        assert ours(torch.randn(1, 16, 13, 9)).shape == (1, 24, 7, 5)

@@ -68,6 +68,17 @@ def test_fuse_inside_a_network_folds_every_repconv() -> None:
     assert report.max_abs_diff <= 1e-5
 
 
+def test_fuse_folds_the_repvggdw_of_c2fcib() -> None:
+    torch.manual_seed(0)
+    block = get_block("c2fcib").model_validate({"out_channels": 16, "depth": 2, "shortcut": True,
+                                                 "large_kernel": True}).build([SHAPE])
+    with torch.no_grad():
+        block.train()(torch.randn(SHAPE))
+    fused, report = bs.fuse(block, example=torch.randn(SHAPE))
+    assert [f.before for f in report.fused] == ["RepVGGDW", "RepVGGDW"]
+    assert report.max_abs_diff <= 1e-5
+
+
 def test_fused_conv_differs_when_a_branch_is_dropped() -> None:
     """The check can fail: a fused conv missing the 1×1 branch does not reproduce the block."""
     module = _trained("repvgg", {"out_channels": 16}).eval()

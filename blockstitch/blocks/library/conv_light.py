@@ -280,9 +280,11 @@ class SPDConvSpec(BlockSpec):
         category="down",
         paper=Paper("No More Strided Convolutions or Pooling: A New CNN Building Block for Low-Resolution Images "
                     "and Small Objects", "ECML PKDD", 2022, "https://arxiv.org/abs/2208.03641"),
-        aliases=("SPDConv", "SPD-Conv", "space_to_depth"),
+        aliases=("SPDConv", "SPD-Conv", "space_to_depth", "Focus"),
         insert_where="replace every stride-2 conv / pooling layer of a detector backbone",
-        notes="Sizes that are not multiples of scale are zero-padded at the bottom/right: output ⌈h/scale⌉.")
+        notes="Sizes that are not multiples of scale are zero-padded at the bottom/right: output ⌈h/scale⌉. "
+              "With kernel_size=1 (scale 2) it is YOLOv5's Focus, equal to ultralytics' Focus parameter for "
+              "parameter at even sizes; ultralytics' Focus fails at odd sizes (its four slices differ in size).")
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
         self.expect_rank(in_shapes, 4, "b c h w")

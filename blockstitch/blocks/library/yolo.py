@@ -31,11 +31,12 @@ class Bottleneck(nn.Module):
     """``x + cv2(cv1(x))`` (the sum only when asked and the widths agree); cv1 may be a RepConv."""
 
     def __init__(self, cin: int, cout: int, shortcut: bool, groups: int, kernels: tuple[int, int], act: str,
-                 rep: bool = False) -> None:
+                 rep: bool = False, hidden: int | None = None) -> None:
         super().__init__()
-        self.cv1 = (RepBranches(cin, cout, 3, 1, 1, act, identity=False) if rep
-                    else cna(cin, cout, kernels[0], act=act))
-        self.cv2 = cna(cout, cout, kernels[1], g=groups, act=act)
+        mid = cout if hidden is None else hidden
+        self.cv1 = (RepBranches(cin, mid, 3, 1, 1, act, identity=False) if rep
+                    else cna(cin, mid, kernels[0], act=act))
+        self.cv2 = cna(mid, cout, kernels[1], g=groups, act=act)
         self.add = shortcut and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,10 +44,12 @@ class Bottleneck(nn.Module):
         return x + y if self.add else y
 
 
-def _bottleneck_macs(t: Tally, x: Shape, c: int, kernels: tuple[int, int], groups: int, rep: bool = False) -> Shape:
+def _bottleneck_macs(t: Tally, x: Shape, c: int, kernels: tuple[int, int], groups: int, rep: bool = False,
+                     hidden: int | None = None) -> Shape:
+    mid = c if hidden is None else hidden
     if rep:
-        t.conv(x, c, 1)
-    y = t.conv(x, c, kernels[0])
+        t.conv(x, mid, 1)
+    y = t.conv(x, mid, kernels[0])
     return t.conv(y, c, kernels[1], g=groups)
 
 
@@ -71,22 +74,23 @@ class C3(nn.Module):
     """Two 1×1 paths (one through n bottlenecks), concatenated and mixed by cv3."""
 
     def __init__(self, cin: int, cout: int, n: int, shortcut: bool, groups: int, hidden: int, act: str,
-                 rep: bool = False) -> None:
+                 rep: bool = False, kernels: tuple[int, int] = (1, 3)) -> None:
         super().__init__()
         self.cv1 = cna(cin, hidden, 1, act=act)
         self.cv2 = cna(cin, hidden, 1, act=act)
         self.cv3 = cna(2 * hidden, cout, 1, act=act)
-        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, groups, (1, 3), act, rep) for _ in range(n)))
+        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, groups, kernels, act, rep) for _ in range(n)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
 
 
-def _c3_macs(t: Tally, x: Shape, cout: int, n: int, groups: int, hidden: int, rep: bool = False) -> Shape:
+def _c3_macs(t: Tally, x: Shape, cout: int, n: int, groups: int, hidden: int, rep: bool = False,
+             kernels: tuple[int, int] = (1, 3)) -> Shape:
     y = t.conv(x, hidden, 1)
     t.conv(x, hidden, 1)
     for _ in range(n):
-        y = _bottleneck_macs(t, y, hidden, (3, 3) if rep else (1, 3), groups, rep)
+        y = _bottleneck_macs(t, y, hidden, (3, 3) if rep else kernels, groups, rep)
     return t.conv((*y[:1], 2 * hidden, *y[2:]), cout, 1)
 
 
