@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 import blockstitch as bs
@@ -21,7 +22,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
 
 def test_readme_plugin_example_registers_a_working_block() -> None:
     code = next(block for block in re.findall(r"```python\n(.*?)```", README, flags=re.S) if "register_block" in block)
-    namespace: dict[str, object] = {}
+    namespace: dict[str, object] = {"__name__": "__main__"}
     exec(compile(code, "README.md", "exec", dont_inherit=True), namespace)  # the README's example, as a user runs it
     plan = bs.plan({"name": "g", "input": [3, 16, 16], "nodes": [{"kind": "gated_conv", "out_channels": 8}]})
     assert plan.output_shapes() == [(1, 8, 16, 16)]
@@ -56,3 +57,37 @@ def test_readme_edit_examples_check(tmp_path) -> None:
         path = tmp_path / f"example{i}.yaml"
         path.write_text(text)
         assert main(["check", str(path)]) == 0, text
+
+
+def _python_blocks() -> list[tuple[int, str]]:
+    """(line, code) of every ```python block of the README."""
+    return [(README[: m.start()].count("\n") + 2, m.group(1))
+            for m in re.finditer(r"^```python\n(.*?)^```", README, flags=re.S | re.M)]
+
+
+@pytest.mark.parametrize("line, code", _python_blocks(), ids=[f"line{n}" for n, _ in _python_blocks()])
+def test_every_python_block_runs_as_written(line: int, code: str, tmp_path, monkeypatch) -> None:
+    """Pasted alone into a fresh interpreter, in an empty folder, each block runs: imports included, small
+    inputs, nothing downloaded. (Blocks a block registers are forgotten after it, so none leans on another.)"""
+    from blockstitch import registry
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    before = set(registry._REGISTRY)
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    try:
+        exec(compile(code, f"README.md:{line}", "exec", dont_inherit=True), namespace)
+    finally:  # forget the blocks this one registered (built-in kinds load lazily: leave those)
+        for kind in set(registry._REGISTRY) - before:
+            if registry._REGISTRY[kind].__module__ == "__main__":
+                del registry._REGISTRY[kind]
+
+
+def test_readme_mermaid_diagram_is_what_the_tool_prints(capsys) -> None:
+    from blockstitch.cli import main
+
+    command = re.search(r"^blockstitch (graph \S+ --depth 1)\s", README, flags=re.M).group(1).split()
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    shown = re.search(r"^```mermaid\n(.*?)^```", README, flags=re.S | re.M).group(1)
+    assert shown == printed, "regenerate the README diagram with `blockstitch " + " ".join(command) + "`"
