@@ -104,6 +104,7 @@ def graph_record(target: Any, input_shape: Sequence[int] | None = None, depth: i
         if node.edit is not None:
             record.legend.setdefault(node.edit, []).append(node.name)
     for op, kind in edits.values():
+        record.edit_counts[op] = record.edit_counts.get(op, 0) + 1
         if kind not in record.edit_kinds.setdefault(op, []):
             record.edit_kinds[op].append(kind)
     if depth is None:

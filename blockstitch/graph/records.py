@@ -70,6 +70,8 @@ class GraphRecord:
     """Edit op → the node names it made (only ops that occur)."""
     edit_kinds: dict[str, list[str]] = field(default_factory=dict)
     """Edit op → the block kinds it put in (`insert` → `cbam`)."""
+    edit_counts: dict[str, int] = field(default_factory=dict)
+    """Edit op → how many modules it made (16 CBAMs, even when `depth` draws them inside 4 stages)."""
 
     def node(self, name: str) -> GraphNode:
         """The node called ``name``."""
@@ -83,7 +85,8 @@ class GraphRecord:
         return {"name": self.name, "input_shape": list(self.input_shape),
                 "nodes": [{"name": n.name, "kind": n.kind, "shape": None if n.shape is None else list(n.shape),
                            "edit": n.edit} for n in self.nodes],
-                "edges": [list(e) for e in self.edges], "legend": self.legend}
+                "edges": [list(e) for e in self.edges], "legend": self.legend, "edit_kinds": self.edit_kinds,
+                "edit_counts": self.edit_counts}
 
 
 def collapse(record: GraphRecord, depth: int, group_kind: Any) -> GraphRecord:
@@ -123,7 +126,8 @@ def collapse(record: GraphRecord, depth: int, group_kind: Any) -> GraphRecord:
     legend: dict[str, list[str]] = {}
     for op, names in record.legend.items():
         legend[op] = list(dict.fromkeys(mapping[n] for n in names))
-    return GraphRecord(record.name, record.input_shape, list(nodes.values()), list(edges), legend, record.edit_kinds)
+    return GraphRecord(record.name, record.input_shape, list(nodes.values()), list(edges), legend, record.edit_kinds,
+                       record.edit_counts)
 
 
 LEGEND_TEXT = {"insert": "inserted", "replace": "replaced", "wrap": "wrapped", "remove": "removed"}
@@ -138,7 +142,7 @@ def legend_lines(record: GraphRecord, per_line: int = 3) -> list[tuple[str, list
     out = []
     for op, names in record.legend.items():
         kinds = ", ".join(record.edit_kinds.get(op) or sorted({record.node(n).kind for n in names}))
-        lines = [f"{LEGEND_TEXT[op]}: {len(names)} × {kinds}"]
+        lines = [f"{LEGEND_TEXT[op]}: {record.edit_counts.get(op, len(names))} × {kinds}"]
         lines += [", ".join(names[i:i + per_line]) for i in range(0, len(names), per_line)]
         out.append((op, lines))
     return out
