@@ -3,8 +3,9 @@ Swin-T and DeepLabV3-ResNet-50 — parameters exact, MACs as torchvision documen
 `transfer_weights` from a torchvision model with random weights and random BatchNorm statistics, the same
 outputs in eval mode (relative error ≤ 1e-5) at the reference size and at an odd size.
 
-CI runs every spec at a small odd size (57), and at the reference size those whose forward is cheap; the full-size
-forwards of EfficientNet-B1…B7 and DeepLabV3 (520×520) are `slow` (run with BLOCKSTITCH_SLOW=1)."""
+CI runs every spec at a small odd size (57) — but EfficientNet-B6/B7, which only scale what B1…B5 exercise —
+and at the reference size those whose forward is cheap; the rest (B1…B7 and DeepLabV3 at full size, B6/B7
+at all) is `slow` (run with BLOCKSTITCH_SLOW=1). Parameters and MACs are checked for every spec in CI."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ SCALED = {f"efficientnet_b{i}" for i in range(1, 8)}
 ODD = 57  # every reference accepts it; in Swin-T (14, 7, 4, 2 tokens a side) it merges an odd side and pads windows
 # full-size forwards that CI cannot afford; their odd-size parity still runs in CI
 SLOW_AT_FULL_SIZE = SCALED | {"deeplabv3_resnet50"}
+SLOW_ENTIRELY = {"efficientnet_b6", "efficientnet_b7"}  # 43 M and 66 M parameters: B1…B5 stand for them in CI
 
 
 def _weights_meta(name: str) -> dict:
@@ -124,7 +126,7 @@ def _same_outputs(ref: nn.Module, name: str, size: int) -> None:
         assert err <= 1e-5, f"{name}[{key}] at {size}×{size}: relative error {err:.2e}"
 
 
-@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+@pytest.mark.parametrize("name", sorted(set(DOCUMENTED) - SLOW_ENTIRELY))
 def test_same_outputs_at_an_odd_size_and_the_reference_size(name: str) -> None:
     ref = _reference(name)
     _same_outputs(ref, name, ODD)
@@ -135,7 +137,10 @@ def test_same_outputs_at_an_odd_size_and_the_reference_size(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SLOW_AT_FULL_SIZE))
 def test_same_outputs_at_the_reference_size_full(name: str) -> None:
-    _same_outputs(_reference(name), name, DOCUMENTED[name][2])
+    ref = _reference(name)
+    if name in SLOW_ENTIRELY:
+        _same_outputs(ref, name, ODD)
+    _same_outputs(ref, name, DOCUMENTED[name][2])
 
 
 @pytest.mark.parametrize("name", ["densenet121", "convnext_tiny", "swin_t", "deeplabv3_resnet50"])
@@ -210,3 +215,14 @@ def test_check_shows_the_plan_without_allocating(capsys) -> None:
     assert "66,347,960" in out and "features.7.3" in out and "37.746 GMACs" in out
     plan = bs.plan("efficientnet_b7")  # what check shows: every module on the meta device, no storage
     assert all(p.is_meta for s in plan.steps for p in s.meta_module.parameters())
+
+
+def test_aspp_trains_at_batch_1_with_running_statistics_in_the_image_pool() -> None:
+    spec = get_block("aspp").model_validate({"out_channels": 8, "rates": [1, 2]})
+    module = spec.build([(1, 6, 5, 5)]).train()
+    norm = module.convs[-1][2]
+    before = norm.running_mean.clone()
+    module(torch.randn(1, 6, 5, 5)).sum().backward()  # torchvision's ASPP raises here
+    assert torch.equal(norm.running_mean, before) and module.convs[-1][1].weight.grad is not None
+    module(torch.randn(2, 6, 5, 5))  # from batch 2 on, batch statistics as usual
+    assert not torch.equal(norm.running_mean, before)

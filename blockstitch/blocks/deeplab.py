@@ -33,13 +33,21 @@ def _cbr(cin: int, cout: int, kernel: int = 1, dilation: int = 1) -> list[nn.Mod
 
 
 class _ImagePool(nn.Sequential):
-    """Global average → 1×1 conv-BN-ReLU → bilinear back to the input's h × w (ASPP's image-level branch)."""
+    """Global average → 1×1 conv-BN-ReLU → bilinear back to the input's h × w (ASPP's image-level branch).
+
+    A batch of one pooled vector has no batch statistics: training at batch 1, the BN here normalises with its
+    running statistics (and leaves them as they are), where torchvision's ASPP raises; otherwise it is
+    torchvision's branch exactly."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        for layer in self:
-            x = layer(x)
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        pool, conv, norm, act = self
+        y = conv(pool(x))
+        if self.training and y.shape[0] == 1:
+            y = F.batch_norm(y, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps)
+        else:
+            y = norm(y)
+        return F.interpolate(act(y), size=size, mode="bilinear", align_corners=False)
 
 
 class ASPP(nn.Module):
@@ -64,7 +72,9 @@ class ASPPSpec(BlockSpec):
     kind: Literal["aspp"] = "aspp"
     card = BlockCard("neck", paper=_PAPER, aliases=("ASPP", "AtrousSpatialPyramidPooling"),
                      insert_where="on the last backbone feature map of a segmentation network (output stride 8 "
-                                  "or 16)")
+                                  "or 16)",
+                     notes="training at batch 1, the image-pool branch's BN uses its running statistics "
+                           "(torchvision's ASPP raises there)")
     out_channels: PositiveInt = 256
     """Channels of every branch and of the projection."""
     rates: list[PositiveInt] = Field(default_factory=lambda: [12, 24, 36], min_length=1, max_length=8)
@@ -100,7 +110,8 @@ class DeepLabHeadSpec(BlockSpec):
 
     kind: Literal["deeplab_head"] = "deeplab_head"
     card = BlockCard("head", paper=_PAPER, aliases=("DeepLabHead",),
-                     insert_where="on a dilated backbone's last stage; follow with `resize_as` the input")
+                     insert_where="on a dilated backbone's last stage; follow with `resize_as` the input",
+                     notes="its ASPP trains at batch 1 with running statistics in the image-pool branch")
     num_classes: PositiveInt
     """Number of classes (21 for Pascal VOC)."""
     channels: PositiveInt = 256
@@ -137,7 +148,8 @@ class FCNHeadSpec(BlockSpec):
     kind: Literal["fcn_head"] = "fcn_head"
     card = BlockCard("head", paper=Paper("Fully Convolutional Networks for Semantic Segmentation", "CVPR", 2015,
                                          "https://arxiv.org/abs/1411.4038"),
-                     aliases=("FCNHead",), insert_where="on an intermediate stage as an auxiliary loss head")
+                     aliases=("FCNHead",), channel_rule="min:4",
+                     insert_where="on an intermediate stage as an auxiliary loss head")
     num_classes: PositiveInt
     """Number of classes."""
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
