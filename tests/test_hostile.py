@@ -62,7 +62,6 @@ def _commands(path: Path, tmp: Path) -> dict[str, list[str]]:
     f = str(path)
     return {
         "check": ["check", f],
-        "check --json": ["check", f, "--json"],
         "profile": ["profile", f],
         "bench": ["bench", f, "--budget", "0.01"],
         "sweep": ["sweep", f, "--no-plots", "--out", str(tmp / "results.jsonl")],
@@ -109,10 +108,9 @@ def test_debug_shows_the_traceback(capsys) -> None:
     assert "Traceback" in err and "huge_repeat.yaml:4" in err
 
 
-def test_schema_and_zoo_answer_and_plugins_must_be_python(tmp_path: Path, capsys) -> None:
-    assert main(["schema"]) == 0
-    capsys.readouterr()
-    code = main(["--plugin", str(HOSTILE / "binary.yaml"), "blocks"])
+@pytest.mark.parametrize("command", ["schema", "zoo", "blocks"])
+def test_commands_without_a_file_refuse_a_plugin_that_is_not_python(command: str, capsys) -> None:
+    code = main(["--plugin", str(HOSTILE / "binary.yaml"), command])
     err = capsys.readouterr().err
     assert code == 2 and "binary.yaml" in err and "Traceback" not in err
 
@@ -152,3 +150,17 @@ def test_former_hangs_answer_within_ten_seconds_in_a_fresh_process() -> None:
     for _, path, code, seconds in results:
         assert code == "2" and float(seconds) < SECONDS, f"{path}: exit {code} after {seconds} s"
     assert "Traceback" not in done.stderr and all(Path(p).name in done.stderr for p in paths)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["check-module", "se", "--arg", "reduction=-1"], "--arg reduction"),
+    (["bench", "se", "--input", "3,8,8", "--arg", "reduction=foo", "--budget", "0.01"], "--arg reduction"),
+    (["bench", "conv", "--input", "3,8,8", "--arg", "out_channels=100000000"], "more than the limit of 65,536"),
+    (["check", "lenet5", "--input", "1,999999,999999"], "is too large"),
+    (["profile", "timm:resnet5O"], "did you mean 'resnet50'"),
+])
+def test_malformed_command_line_arguments_are_one_message(argv: list[str], says: str, capsys) -> None:
+    with bounded():
+        code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err and "internal error" not in err, err

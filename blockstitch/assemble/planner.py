@@ -6,6 +6,7 @@ shape and the module's actual shape must agree (a disagreement is a bug in that 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
@@ -15,6 +16,7 @@ from ..blocks.layout import bridge
 from ..blockspec import LAYOUTS, BlockSpec, TensorInfo
 from ..errors import BlockstitchError, ShapeError, SpecError, fmt_shape
 from .graph import wire
+from .limits import MAX_INPUT_DIM, MAX_INPUT_ELEMENTS
 from .plan import Plan, Step
 from .spec import Network, Node, Origin
 
@@ -29,6 +31,10 @@ def _input_info(net: Network, input_shape: Sequence[int] | None, batch: int) -> 
     if batch < 1 or any(int(s) < 1 for s in shape):
         raise SpecError("sizes must be positive", file=net.file, path="input",
                         found=f"batch {batch}, input {fmt_shape(shape)}")
+    if any(int(s) > MAX_INPUT_DIM for s in shape) or math.prod(int(s) for s in shape) > MAX_INPUT_ELEMENTS:
+        raise SpecError(f"input {fmt_shape(shape)} is too large (each size ≤ {MAX_INPUT_DIM:,}, at most "
+                        f"{MAX_INPUT_ELEMENTS:,} elements per sample)", file=net.file, path="input",
+                        hint="limits before loops: see SECURITY.md")
     return TensorInfo((batch, *(int(s) for s in shape)), net.input_layout)
 
 

@@ -96,6 +96,10 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
         return str(target), model, shape
     if not input_shape:
         raise SpecError(f"benchmarking '{target}' needs --input (without the batch), e.g. 64,56,56")
+    if found.what == "block":  # limits before allocation: the same field bounds as a spec's nodes
+        from ..assemble.limits import check_spec_numbers
+
+        check_spec_numbers(args or {}, f"'{target}' --arg")
     label, factory, _ = resolve_target(target, args or {})  # a CommandLine stays one: only it may name code
     shape = tuple(input_shape)
     layout = {3: "b c h w", 2: "b n c", 1: "b c"}.get(len(shape), "b c h w")

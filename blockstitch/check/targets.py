@@ -103,7 +103,14 @@ def resolve_target(target: str, args: dict[str, Any]) -> tuple[str, Factory, boo
             cls = get_block(target)
         except RegistryError as err:
             raise SpecError(str(err), hint="or name a class: path/to/file.py:Name or package.module:Name") from None
-        spec = cls.model_validate({"kind": target, **args})
+        try:
+            spec = cls.model_validate({"kind": target, **args})
+        except ValueError as err:  # pydantic's ValidationError: a field given with --arg is wrong
+            first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
+            where = ".".join(str(p) for p in first["loc"]) or target
+            raise SpecError(f"'{target}': {first['msg']}", path=f"--arg {where}",
+                            found=repr(first.get("input")), hint="`blockstitch schema` lists every field of every kind"
+                            ) from None
         return target, lambda shape, layout, channels: spec.with_layout(layout).build([shape]), True
     factory, follows = class_factory(_load_class(target), args)
     return target.rpartition(":")[2], factory, follows
