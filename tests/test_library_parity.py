@@ -152,3 +152,33 @@ def test_spd_conv_is_yolov5_focus_and_works_where_focus_fails() -> None:
         with pytest.raises(RuntimeError):
             ref(torch.randn(1, 16, 13, 9))  # the reference's documented limit
         assert ours(torch.randn(1, 16, 13, 9)).shape == (1, 24, 7, 5)
+
+
+def test_fightingcv_acnet_parity() -> None:
+    acnet = pytest.importorskip("fightingcv_attention.rep.acnet")
+    torch.manual_seed(0)
+    ref = acnet.ACNet(16, 24).eval()
+    _randomise_norms(ref)
+    ours = get_block("acb").model_validate({"out_channels": 24}).build([X_TIMM]).eval()
+    report = transfer_weights(ref, ours)
+    assert report.complete, str(report)
+    x = torch.randn(X_TIMM)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("group_size, cout, stride", [(0, 16, 1), (1, 16, 1), (0, 24, 2)])
+def test_timm_mobileone_parity(group_size: int, cout: int, stride: int) -> None:
+    from timm.models.fastvit import MobileOneBlock
+
+    torch.manual_seed(0)
+    ref = MobileOneBlock(16, cout, 3, stride, group_size=group_size, num_conv_branches=2).eval()
+    _randomise_norms(ref)
+    fields = {"out_channels": cout, "stride": stride, "branches": 2, "act": "gelu",
+              "groups": 16 if group_size == 1 else 1}
+    ours = get_block("mobileone").model_validate(fields).build([X_TIMM]).eval()
+    report = transfer_weights(ref, ours)
+    assert report.complete and not report.by_structure, str(report)
+    x = torch.randn(X_TIMM)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)

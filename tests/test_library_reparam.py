@@ -20,6 +20,12 @@ CASES = [
     ("dilated_reparam", {}),
     ("dilated_reparam", {"kernel_size": 13}),
     ("dilated_reparam", {"kernel_size": 9, "kernels": [3, 3], "dilations": [2, 4]}),
+    ("acb", {"out_channels": 16}),
+    ("acb", {"out_channels": 24, "stride": 2, "kernel_size": 5, "groups": 4}),
+    ("mobileone", {"out_channels": 16, "groups": 16}),
+    ("mobileone", {"out_channels": 24, "kernel_size": 1, "branches": 3}),
+    ("mobileone", {"out_channels": 16, "stride": 2, "kernel_size": 5, "act": "gelu"}),
+    ("c2fcib", {"out_channels": 16, "large_kernel": True}),
 ]
 SHAPE = (2, 16, 13, 9)
 
@@ -48,8 +54,9 @@ def test_fuse_is_one_conv_with_equal_outputs(kind: str, fields: dict) -> None:
     assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-5, report
     assert module.training  # the block itself is left as it was, mode and tensors
     assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
-    convs = [m for m in fused.modules() if isinstance(m, nn.Conv2d)]
-    assert len(convs) == 1 and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    if kind != "c2fcib":  # (a whole C2fCIB keeps its other convs; only its RepVGGDW folds)
+        convs = [m for m in fused.modules() if isinstance(m, nn.Conv2d)]
+        assert len(convs) == 1 and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
     assert report.params_saved > 0
     with torch.no_grad():
         torch.testing.assert_close(fused(x), module.eval()(x), atol=1e-5, rtol=0)
