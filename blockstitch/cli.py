@@ -69,10 +69,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .render import render_plan, render_stitch
 
     if api.is_edit_source(args.spec):
-        from .assemble import find_spec, load_file
+        from .sources import resolve
         from .stitch import build_edit
 
-        report = build_edit(load_file(find_spec(args.spec)), device="meta").report
+        report = build_edit(resolve(args.spec, {"edit"}).located, device="meta").report  # type: ignore[arg-type]
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
         else:
