@@ -156,6 +156,32 @@ def check_module(target: nn.Module | type[nn.Module] | Factory | str, input: str
     return report
 
 
+def _half_on_cuda(report: CheckReport, worker: Worker, base: dict[str, Any], plan: Plan) -> CheckResult:
+    """float16 on CUDA, reported only. A forked worker cannot use CUDA once the caller has, so this one runs
+    here, on a copy, under the time limit (a crash in a CUDA kernel is the one failure not contained)."""
+    import torch
+
+    from ..meta import real_copy
+    from .runner import time_limit
+
+    name = "float16 (CUDA)"
+    if not torch.cuda.is_available():
+        return CheckResult(name, "skipped", "no CUDA device (0 found)", required=False)
+    try:
+        ctx = worker.context
+        if ctx.get("instance") is not None:
+            module = real_copy(ctx["instance"])
+        else:
+            module = ctx["factory"](tuple(base["input"]), plan.pattern.text, base["c"])
+        with time_limit(plan.seconds), torch.no_grad():
+            out = module.cuda().half().eval()(torch.randn(base["input"], device="cuda", dtype=torch.half))
+        del module, out
+        return CheckResult(name, "passed", f"runs at {'×'.join(map(str, base['input']))}", required=False)
+    except Exception as err:  # noqa: BLE001 — reported, not required
+        return CheckResult(name, "failed", f"at {'×'.join(map(str, base['input']))}: {type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''}", required=False)
+
+
 def _numbers(report: CheckReport, plan: Plan, worker: Worker, base: dict[str, Any], vary: bool, compile: bool,
              export: bool, backend: str) -> None:
     """Everything that needs real numbers, at the base size (and the channel sweep around it)."""
@@ -198,6 +224,7 @@ def _numbers(report: CheckReport, plan: Plan, worker: Worker, base: dict[str, An
     warned += [w for r in modes.values() if r.ok for w in r.value.get("warnings", []) if w not in warned]
     runs = sum(1 for r in report.sweep if r.get("finite") is not None) + len(modes)
     info_checks(report, plan.pattern.text, replies, warned, backend, runs)
+    report.checks.append(_half_on_cuda(report, worker, base, plan))
     count = replies["count"].value if replies["count"].ok else {"error": replies["count"].error}
     if not count.get("error"):
         report.params, report.macs_at = count["params"], {"input": list(base["input"]), "macs": count["macs"]}

@@ -77,7 +77,7 @@ def _finite(out: Any) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in tensors(out) if t.is_floating_point() or t.is_complex())
 
 
-SLOW_S = 0.05
+SLOW_S = 0.1
 """A real sweep run slower than this sends larger sizes to meta tensors (numbers are taken at small sizes)."""
 _META_LIMITS = ("meta", "data-dependent", "item()", "Cannot copy out", "nonzero", "tolist", "not implemented")
 
@@ -107,8 +107,9 @@ def sweep_probe(ctx: dict[str, Any], items: Sequence[dict[str, Any]]) -> Iterato
             if item["real"] and math.prod(shape) <= slow_at:
                 started = time.perf_counter()
                 rec.update(_real(module.eval(), _input(shape)))
-                if time.perf_counter() - started > SLOW_S:  # larger inputs go to meta tensors from here on
-                    ctx["slow_at"] = min(slow_at, math.prod(shape))
+                ctx["real_runs"] = ctx.get("real_runs", 0) + 1
+                if time.perf_counter() - started > SLOW_S and ctx["real_runs"] > 3:  # (the first runs warm up)
+                    ctx["slow_at"] = min(slow_at, math.prod(shape))  # larger inputs go to meta tensors
             else:
                 rec["how"] = "meta"
                 try:

@@ -16,6 +16,7 @@ Where ``fork`` does not exist (Windows) probes run in-process on a deep copy, un
 from __future__ import annotations
 
 import copy
+import faulthandler
 import multiprocessing as mp
 import os
 import resource
@@ -64,6 +65,7 @@ def _serve(conn: Any, memory: int) -> None:
     """The worker's loop: one thread, quiet, memory-limited; each request streams its items back."""
     import torch
 
+    faulthandler.disable()  # a module that crashes the worker is a finding, not a traceback on the caller's screen
     torch.set_num_threads(1)  # OpenMP pools do not survive fork; one thread is also fair to the caller
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # a module that prints must not corrupt the caller's output (JSON on stdout)
@@ -117,6 +119,11 @@ class Worker:
         if self.inline:
             _CONTEXT.clear()
             _CONTEXT.update(copy.deepcopy(context))
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """What the worker was given (the caller's objects: run them only on copies)."""
+        return self._context
 
     def _start(self) -> None:
         _CONTEXT.clear()
