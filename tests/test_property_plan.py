@@ -90,3 +90,21 @@ def test_plan_equals_real_forward_and_profile(spec: dict[str, Any]) -> None:
     prof = profile(spec)
     assert prof.disagreements == [], prof.disagreements
     assert prof.macs == plan.macs and prof.params == plan.params
+
+
+def test_even_kernels_that_cannot_keep_the_size_are_refused_located(write_spec) -> None:
+    for node, field in (("{kind: cbam, spatial_kernel: 4}", "spatial_kernel"), ("{kind: eca, kernel_size: 2}",
+                                                                                 "kernel_size")):
+        path = write_spec(f"name: n\ninput: [8, 8, 8]\nnodes:\n  - {node}\n")
+        try:
+            bs.plan(str(path))
+        except SpecError as err:
+            assert err.line == 4 and field in str(err) and "must be odd" in str(err), str(err)
+        else:
+            raise AssertionError(f"{node} was accepted")
+
+
+def test_an_explicit_eca_kernel_is_the_one_built() -> None:
+    spec = {"name": "n", "input": [64, 4, 4], "nodes": [{"kind": "eca", "kernel_size": 7}]}
+    conv = next(m for m in bs.build(spec).modules() if isinstance(m, torch.nn.Conv1d))
+    assert conv.kernel_size == (7,)  # timm would recompute 3 from the 64 channels
