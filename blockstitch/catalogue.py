@@ -146,14 +146,19 @@ def _indexed_entries() -> list[Entry] | None:
     return [found[kind] for kind in sorted(found)]
 
 
+def summary(doc: str) -> str:
+    """A docstring's first paragraph on one line, without its trailing ``Example: …`` sentence."""
+    text = " ".join(doc.strip().split("\n\n")[0].split())
+    return text.split(" Example: ")[0].strip()
+
+
 def _entry(cls: type[BlockSpec]) -> Entry:
     kind = str(cls.model_fields["kind"].default)
     card = cls.card
     layout_in = cls.in_layouts[0] if cls.in_layouts else None
     spec = example_spec(cls)
     layout_out = "same" if layout_in is None else (spec.out_layout(layout_in) if spec is not None else layout_in)
-    return Entry(kind, card.category if card else "op", (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__
-                 else "", card.paper if card else None, card.aliases if card else (), cls.arity, cls.in_layouts,
+    return Entry(kind, card.category if card else "op", summary(cls.__doc__ or ""), card.paper if card else None, card.aliases if card else (), cls.arity, cls.in_layouts,
                  layout_out, card.size_rule if card else "any", card.channel_rule if card else "any",
                  card.insert_where if card else "", card.notes if card else "",
                  cls.__module__.startswith("blockstitch."))
