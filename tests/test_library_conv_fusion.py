@@ -77,7 +77,7 @@ def test_per_sample_kernels_keep_samples_apart(kind: str) -> None:
     torch.testing.assert_close(together, apart, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["pconv", "wtconv", "star_block"])
+@pytest.mark.parametrize("kind", ["pconv", "wtconv", "star_block", "fasternet_block"])
 def test_identity_init_is_exact(kind: str) -> None:
     spec = get_block(kind).model_validate({})
     module = spec.build([X])

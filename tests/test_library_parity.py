@@ -182,3 +182,18 @@ def test_timm_mobileone_parity(group_size: int, cout: int, stride: int) -> None:
     x = torch.randn(X_TIMM)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer_scale", [0.0, 0.5])
+def test_timm_fasternet_block_parity(layer_scale: float) -> None:
+    from timm.models.fasternet import MLPBlock
+
+    torch.manual_seed(0)
+    ref = MLPBlock(16, 4, 2.0, 0.0, layer_scale).eval()
+    _randomise_norms(ref)
+    ours = get_block("fasternet_block").model_validate({"layer_scale": layer_scale}).build([X_TIMM]).eval()
+    report = transfer_weights(ref, ours)
+    assert report.complete, str(report)
+    x = torch.randn(X_TIMM)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)

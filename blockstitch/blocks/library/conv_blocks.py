@@ -1,5 +1,6 @@
 """Shape-keeping conv blocks from efficient-network papers: the StarNet block ("star operation", an
-element-wise product of two branches) and the ParNet block (RepVGG-style branches with skip-squeeze-excitation)."""
+element-wise product of two branches), the ParNet block (RepVGG-style branches with skip-squeeze-excitation)
+and the FasterNet block (partial conv + pointwise MLP)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from torch import nn
 
 from ...blockspec import BlockCard, Paper, Shape
+from ...errors import ShapeError
 from ...registry import register_block
 from ..conv import ConvNormAct
 from ..layers import ActName, get_act
 from ._parts import SameShapeSpec, Tally, cna
+from .conv_light import PartialConv
 
-__all__ = ["StarBlock", "ParNetBlock", "StarBlockSpec", "ParNetBlockSpec"]
+__all__ = ["StarBlock", "ParNetBlock", "FasterNetBlock", "StarBlockSpec", "ParNetBlockSpec", "FasterNetBlockSpec"]
 
 
 class StarBlock(nn.Module):
@@ -133,3 +136,66 @@ class ParNetBlockSpec(SameShapeSpec):
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
         return {}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
+
+
+class FasterNetBlock(nn.Module):
+    """``x + γ · mlp(pconv(x))``, the MLP being 1×1 expand → BN → act → 1×1 back (γ optional)."""
+
+    def __init__(self, c: int, n_div: int, ratio: float, layer_scale: float, act: str) -> None:
+        super().__init__()
+        hidden = int(c * ratio)
+        self.mlp = nn.Sequential(nn.Conv2d(c, hidden, 1, bias=False), nn.BatchNorm2d(hidden), get_act(act),
+                                 nn.Conv2d(hidden, c, 1, bias=False))
+        self.spatial_mixing = PartialConv(c, n_div, 3)
+        self.layer_scale = nn.Parameter(torch.full((c,), layer_scale)) if layer_scale > 0 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.spatial_mixing(x))
+        if self.layer_scale is not None:
+            y = self.layer_scale.view(1, -1, 1, 1) * y
+        return x + y
+
+
+@register_block
+class FasterNetBlockSpec(SameShapeSpec):
+    """FasterNet block (Chen et al., CVPR 2023): a partial 3×3 conv on a quarter of the channels, then a
+    pointwise MLP (1×1 → BN → act → 1×1), with a residual — a T-shaped receptive field at low memory access."""
+
+    kind: Literal["fasternet_block"] = "fasternet_block"
+    n_div: PositiveInt = Field(4, le=64)
+    """The partial conv sees channels // n_div channels."""
+    mlp_ratio: PositiveFloat = Field(2.0, le=8)
+    """Hidden width of the MLP, as a multiple of the channels."""
+    layer_scale: NonNegativeFloat = 0.0
+    """Initial layer scale γ (0: no layer scale, as FasterNet-T/S/M)."""
+    act: ActName = "relu"
+    """Activation in the MLP (FasterNet-T0–T2 use gelu)."""
+
+    card = BlockCard(
+        category="block",
+        paper=Paper("Run, Don't Walk: Chasing Higher FLOPS for Faster Neural Networks", "CVPR", 2023,
+                    "https://arxiv.org/abs/2303.03667"),
+        aliases=("FasterNetBlock", "FasterBlock", "Faster_Block", "MLPBlock", "C2f-Faster"),
+        channel_rule="min:n_div",
+        insert_where="replace the bottlenecks of C2f (C2f-Faster) or a residual block of a light backbone",
+        notes="Equal to timm's fasternet MLPBlock parameter for parameter (tests/test_library_parity.py). No "
+              "drop-path. Identity init zeroes the MLP's last conv, so module(x) == x exactly.")
+
+    def macs(self, in_shapes: Sequence[Shape]) -> int:
+        b, c, h, w = in_shapes[0]
+        part, hidden, t = c // self.n_div, int(c * self.mlp_ratio), Tally()
+        t.conv((b, part, h, w), part, 3)
+        t.conv(t.conv((b, c, h, w), hidden, 1), c, 1)
+        return t.macs
+
+    def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
+        c = in_shapes[0][1]
+        if c < self.n_div:
+            raise ShapeError(f"'fasternet_block' needs at least n_div={self.n_div} channels", found=str(c),
+                             in_shapes=in_shapes)
+        return FasterNetBlock(c, self.n_div, self.mlp_ratio, self.layer_scale, self.act)
+
+    def init_identity(self, module: nn.Module) -> bool:
+        with torch.no_grad():
+            module.mlp[3].weight.zero_()
+        return True
