@@ -18,10 +18,11 @@ def _ours(kind: str, fields: dict, shape: tuple[int, ...]) -> nn.Module:
 
 
 def _copy_in_order(src: nn.Module, dst: nn.Module) -> None:
-    """Copy every parameter and buffer of ``src`` into ``dst`` in registration order (shapes must agree)."""
+    """Copy every parameter and buffer of ``src`` into ``dst`` in registration order (sizes must agree; a
+    LayerNorm weight of shape (c,) goes into one of shape (c, 1, 1))."""
     a, b = list(src.state_dict().values()), dst.state_dict()
-    assert [tuple(t.shape) for t in a] == [tuple(t.shape) for t in b.values()], "the two are not configured alike"
-    dst.load_state_dict(dict(zip(b, a)))
+    assert [t.numel() for t in a] == [t.numel() for t in b.values()], "the two are not configured alike"
+    dst.load_state_dict({k: v.reshape(b[k].shape) for k, v in zip(b, a)})
 
 
 def _randomise(module: nn.Module) -> None:
@@ -64,3 +65,27 @@ def test_triplet_attention_matches_in_eval() -> None:
     _randomise(ref)
     _copy_in_order(ref, ours)
     torch.testing.assert_close(ours.eval()(x), ref.eval()(x))
+
+
+@pytest.mark.parametrize("layout", ["parallel", "sequential"])
+def test_polarized_self_attention_matches(layout: str) -> None:
+    from fightingcv_attention.attention import PolarizedSelfAttention as psa
+
+    x = torch.randn(2, 16, 13, 9)
+    ref = (psa.ParallelPolarizedSelfAttention if layout == "parallel" else psa.SequentialPolarizedSelfAttention)(16)
+    ours = _ours("psa_polarized", {"layout": layout}, tuple(x.shape))
+    _randomise(ref)
+    _copy_in_order(ref, ours)
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_criss_cross_matches() -> None:
+    from fightingcv_attention.attention.CrissCrossAttention import CrissCrossAttention
+
+    x = torch.randn(2, 16, 13, 9)
+    ref, ours = CrissCrossAttention(16), _ours("criss_cross", {}, tuple(x.shape))
+    _randomise(ref)
+    names = {"query_conv": "q", "key_conv": "k", "value_conv": "v", "gamma": "residual.gamma"}
+    state = {names[k.partition(".")[0]] + k[len(k.partition(".")[0]):]: v for k, v in ref.state_dict().items()}
+    ours.load_state_dict({k: v.reshape(ours.state_dict()[k].shape) for k, v in state.items()})
+    torch.testing.assert_close(ours(x), ref(x))
