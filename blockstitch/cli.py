@@ -321,11 +321,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     from .export import writable
     from .graph import graph_record, render
+    from .graph.mermaid import github_limits
     from .sources import CommandLine
 
     target = writable(Path(args.output)) if args.output else None
     record = graph_record(CommandLine(args.target), args.input, args.depth)
     text = render(record, args.format)
+    if args.format == "mermaid" and (over := github_limits(text)):
+        err.print(f"note: {over}")
     if target is None:
         print(text, end="")
         return 0
