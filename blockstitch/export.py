@@ -5,7 +5,9 @@ Export works on a copy (:func:`blockstitch.meta.real_copy`) put in eval mode; th
 called, switched or changed.
 
 >>> report = export("resnet18", "resnet18.onnx", input_shape=(3, 64, 64))
->>> print(report)   # resnet18 → resnet18.onnx: ONNX opset 18, batch axis dynamic; parity vs eager … max relative error 3.8e-07
+>>> print(report)
+resnet18 → resnet18.onnx: ONNX opset 18, input 3×64×64 per sample, batch axis dynamic
+parity (onnxruntime vs eager PyTorch): max relative error 5.0e-07 at batch 1, 5.3e-07 at batch 3 (within 1e-04)
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils._pytree import tree_flatten
 
 from .errors import SpecError, did_you_mean, fmt_shape

@@ -123,9 +123,20 @@ def graph_record(target: Any, input_shape: Sequence[int] | None = None, depth: i
     return collapse(record, depth, group_kind)
 
 
+def _known(format: str) -> str:
+    if format not in FORMATS:
+        raise SpecError(f"unknown graph format '{format}'{did_you_mean(format, FORMATS)}",
+                        expected=" | ".join(FORMATS))
+    return format
+
+
 def render(record: GraphRecord, format: str) -> str:
-    """The record as Mermaid, DOT or SVG text."""
-    if format == "mermaid":
+    """The record as Mermaid, DOT or SVG text.
+
+    >>> render(graph_record("lenet5", depth=1), "dot").splitlines()[0]
+    'digraph "lenet5" {'
+    """
+    if _known(format) == "mermaid":
         from .mermaid import to_mermaid
 
         return to_mermaid(record)
@@ -133,11 +144,9 @@ def render(record: GraphRecord, format: str) -> str:
         from .dot import to_dot
 
         return to_dot(record)
-    if format == "svg":
-        from .svg import to_svg
+    from .svg import to_svg
 
-        return to_svg(record)
-    raise SpecError(f"unknown graph format '{format}'{did_you_mean(format, FORMATS)}", expected=" | ".join(FORMATS))
+    return to_svg(record)
 
 
 def graph(target: Any, format: str = "mermaid", path: str | Path | None = None, depth: int | None = None,
@@ -147,11 +156,10 @@ def graph(target: Any, format: str = "mermaid", path: str | Path | None = None, 
 
     >>> svg = graph("resnet18", "svg", "resnet18.svg", depth=1)
     """
-    if format not in FORMATS:  # before any work
-        render(GraphRecord("", (), [], []), format)
-    text = render(graph_record(target, input_shape, depth, report), format)
-    if path is not None:
-        from ..export import writable
+    from ..export import writable
 
-        writable(Path(path)).write_text(text, encoding="utf-8")
+    target_file = writable(Path(path)) if path is not None else None  # both checked before any work
+    text = render(graph_record(target, input_shape, depth, report), _known(format))
+    if target_file is not None:
+        target_file.write_text(text, encoding="utf-8")
     return text

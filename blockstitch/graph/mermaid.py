@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from .records import EDIT_STYLES, GraphRecord, legend_lines
 
-__all__ = ["to_mermaid", "escape"]
+__all__ = ["to_mermaid", "escape", "github_limits"]
+
+GITHUB_MAX_EDGES, GITHUB_MAX_TEXT = 500, 50_000
+"""What GitHub's Mermaid renders at most (its `maxEdges` and `maxTextSize`)."""
 
 _ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;", "|": "#124;"}
 
@@ -42,3 +45,15 @@ def to_mermaid(record: GraphRecord) -> str:
             lines.append(f'    legend_{op}["{"<br/>".join(escape(t) for t in text)}"]:::{op}')
         lines.append("  end")
     return "\n".join(lines) + "\n"
+
+
+def github_limits(text: str) -> str | None:
+    """None when GitHub renders this Mermaid text; else what is over its limits.
+
+    >>> github_limits(to_mermaid(graph_record("resnet152")))
+    'too large for GitHub: 516 edges (GitHub draws at most 500); use --depth'
+    """
+    edges, size = text.count(" --> "), len(text)
+    over = [f"{edges} edges (GitHub draws at most {GITHUB_MAX_EDGES})"] if edges > GITHUB_MAX_EDGES else []
+    over += [f"{size:,} characters (GitHub draws at most {GITHUB_MAX_TEXT:,})"] if size > GITHUB_MAX_TEXT else []
+    return "too large for GitHub: " + ", ".join(over) + "; use --depth" if over else None

@@ -102,7 +102,7 @@ class _Calls:
         parent = self.running[-1][0] if self.running else ""
         return max(options, key=lambda p: (_common(p, parent) if parent else 0, -len(p)))
 
-    def pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+    def pre(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         path = self.path(module)
         inside = next((b for _, b in reversed(self.running) if b is not None), None)
         if path not in self.boxes or (inside is not None and path.startswith(inside.split("#")[0] + ".")):
@@ -112,13 +112,13 @@ class _Calls:
         box = path if self.count[path] == 1 else f"{path}#{self.count[path]}"  # called again: another box
         op, kind = self.edits.get(path, (None, self.kinds.get(path, type(module).__name__)))
         self.nodes[box] = GraphNode(box, kind, None, edit=op)
-        for src in sorted(self.tagger.sources(args)):
+        for src in sorted(self.tagger.sources((args, kwargs))):
             self.edges[(src, box)] = None
         self.running.append((path, box))
         self.tagger.stack.append(box)
         self.tagger.started[box] = next(self.tagger.clock)
 
-    def post(self, module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+    def post(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         _, box = self.running.pop()
         if box is None:
             return
@@ -146,8 +146,8 @@ def trace_graph(model: nn.Module, input_shape: Sequence[int], name: str, kinds: 
         calls = _Calls(shadow, _boxes(shadow, set(edits)), tagger, kinds, edits)
         handles = []
         for module in {id(m): m for _, m in shadow.named_modules(remove_duplicate=False) if m is not shadow}.values():
-            handles.append(module.register_forward_pre_hook(calls.pre))
-            handles.append(module.register_forward_hook(calls.post))
+            handles.append(module.register_forward_pre_hook(calls.pre, with_kwargs=True))
+            handles.append(module.register_forward_hook(calls.post, with_kwargs=True))
         x = torch.empty(tuple(input_shape), device="meta")
         nodes = {"input": GraphNode("input", "input", tuple(x.shape), io=True)}
         try:
