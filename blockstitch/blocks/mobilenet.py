@@ -53,7 +53,11 @@ def unit_macs(in_shape: Shape, units: Sequence[tuple[int, int, int, int]]) -> tu
 
 
 def conv_unit(cin: int, cout: int, kernel: int, stride: int, groups: int, act: str | None, eps: float) -> ConvNormAct:
-    """``conv`` (no bias) → ``bn`` → ``act`` (none when ``act`` is None), padding (k − 1) / 2."""
+    """``conv`` (no bias) → ``bn`` → ``act`` (none when ``act`` is None), padding (k − 1) / 2.
+
+    >>> conv_unit(16, 16, 3, 2, 16, "hardswish", 1e-3).conv
+    Conv2d(16, 16, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), groups=16, bias=False)
+    """
     conv = nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False)
     return ConvNormAct(conv, nn.BatchNorm2d(cout, eps=eps), None if act is None else get_act(act, inplace=True))
 
@@ -110,6 +114,14 @@ class SqueezeExciteSpec(BlockSpec):
         c = in_shapes[0][1]
         return SqueezeExcite(c, self.squeeze(c), self.act, self.gate)
 
+    def init_identity(self, module: nn.Module) -> bool:
+        if self.gate != "hard_sigmoid":
+            return False  # a sigmoid never reaches 1: the stitcher wraps the block in a zero-gated residual
+        with torch.no_grad():  # fc2 ≡ 3, and hard_sigmoid(3) = relu6(3 + 3) / 6 = 1 exactly: x × 1
+            module.fc2.weight.zero_()
+            module.fc2.bias.fill_(3.0)
+        return True
+
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
         return {}, [[(2, 24, 5, 5)], [(1, 24, 3, 7)]]
@@ -137,7 +149,13 @@ class InvertedResidual(nn.Module):
 
 
 def zero_last_norm(module: nn.Module) -> bool:
-    """Zero the project norm of a residual inverted-residual block, so it returns its input exactly."""
+    """Zero the project norm of a residual inverted-residual block, so it returns its input exactly; False
+    (nothing changed) for a block without a residual.
+
+    >>> spec = InvertedResidualSpec(out_channels=8)
+    >>> zero_last_norm(spec.build([(1, 8, 4, 4)]))
+    True
+    """
     if not getattr(module, "use_res_connect", False):
         return False
     norm = module.block[-1].bn
