@@ -42,7 +42,7 @@ def _mermaid_ok(text: str) -> None:
         elif m := re.match(r"^\s+class ([\w,]+) (\w+)$", line):
             assert set(m.group(1).split(",")) <= declared
         else:
-            assert re.match(r'^\s+(classDef \w+ [\w:#,.-]+|subgraph \w+\["\w+"\]|direction LR|end)$', line), line
+            assert re.match(r'^\s+(classDef \w+ [\w:#,.-]+|subgraph \w+ \[\w+\]|direction LR|end)$', line), line
 
 
 def test_cbam_resnet50_in_all_three_formats(cbam_record) -> None:
@@ -174,3 +174,12 @@ def test_module_called_twice_and_escaping() -> None:
     assert record.edges == [("input", "lin"), ("lin", "lin#2"), ("lin#2", "output")]
     assert escape('a"b<c>#d&') == "a#quot;b#lt;c#gt;#35;d#amp;"
     _mermaid_ok(render(record, "mermaid"))
+
+
+def test_mermaid_over_githubs_limits_is_flagged() -> None:
+    from blockstitch.graph.mermaid import github_limits
+
+    small = render(graph_record("lenet5"), "mermaid")
+    assert github_limits(small) is None
+    chain = "flowchart TD\n" + "".join(f"  n{i} --> n{i + 1}\n" for i in range(501))
+    assert github_limits(chain) == "too large for GitHub: 501 edges (GitHub draws at most 500); use --depth"

@@ -39,7 +39,7 @@ def to_mermaid(record: GraphRecord) -> str:
         lines.append(f"  classDef {op} fill:{fill},stroke:{stroke},stroke-width:2px,color:#000")
         lines.append(f"  class {','.join(ids[n] for n in names)} {op}")
     if record.legend:
-        lines.append('  subgraph legend["legend"]')
+        lines.append("  subgraph legend [legend]")
         lines.append("    direction LR")
         for op, text in legend_lines(record):
             lines.append(f'    legend_{op}["{"<br/>".join(escape(t) for t in text)}"]:::{op}')
