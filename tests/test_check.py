@@ -260,3 +260,12 @@ def test_stitch_report_into_resnet50(capsys) -> None:
     assert all(r["params"] > 0 for r in data["rows"]) and data["baseline"]["params"] == 25_557_032
     assert main(["check-module", "cbam", "--no-compile", "--no-export", "--into", "resnet50", "--at", "layer9",
                  "--stitch-input", "3,32,32"]) == 2
+
+
+def test_a_width_that_cannot_work_still_gets_the_channel_rule() -> None:
+    from timm.layers import GroupNormAct
+
+    r = bs.check_module(GroupNormAct, axes={"c": 16})  # 32 groups: 16 channels cannot be split
+    assert not r.ok and r.base is None and "construction failed" in r.sweep[0]["error"]
+    assert r.channel_rule.axes["c"] == ("multiple_of", 32)
+    assert "c a multiple of 32" in r.check("channels").message

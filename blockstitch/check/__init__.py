@@ -152,6 +152,8 @@ def check_module(target: nn.Module | type[nn.Module] | Factory | str, input: str
         base = _base(sweep, plan.names)
         if base is not None:
             _numbers(report, plan, worker, base, follows and channels, compile, export, compile_backend)
+        elif follows and channels:  # nothing works at this width: say at which widths it would
+            _channels(report, plan, worker, (16,) if plan.names == ("n",) else (8, 8))
         report.isolation = {"forks": worker.forks}
     return report
 
@@ -182,19 +184,24 @@ def _half_on_cuda(report: CheckReport, worker: Worker, base: dict[str, Any], pla
                            f"{str(err).splitlines()[0] if str(err) else ''}", required=False)
 
 
+def _channels(report: CheckReport, plan: Plan, worker: Worker, size: tuple[int, ...]) -> None:
+    """The channel sweep at ``size`` and its rule, reported (not required: the width is the caller's choice)."""
+    report.channel_sweep, report.channel_rule = channel_sweep(plan, worker, size)
+    bad = [r for r in report.channel_sweep if not r["ok"]]
+    report.checks.append(CheckResult(
+        "channels", "failed" if bad else "passed",
+        f"{len(report.channel_sweep)} widths at {'×'.join(map(str, size))}: {report.channel_rule.text}"
+        + (f"; e.g. c={bad[0]['size'][0]}: {bad[0]['error']}" if bad else ""), required=False,
+        evidence={"rule": report.channel_rule.to_dict(), "failing": [r["size"][0] for r in bad]}))
+
+
 def _numbers(report: CheckReport, plan: Plan, worker: Worker, base: dict[str, Any], vary: bool, compile: bool,
              export: bool, backend: str) -> None:
     """Everything that needs real numbers, at the base size (and the channel sweep around it)."""
     common = {"shape": base["input"], "c": base["c"], "layout": plan.pattern.text}
     report.base = list(base["input"])
     if vary:
-        report.channel_sweep, report.channel_rule = channel_sweep(plan, worker, tuple(base["size"]))
-        bad = [r for r in report.channel_sweep if not r["ok"]]
-        report.checks.append(CheckResult(
-            "channels", "failed" if bad else "passed",
-            f"{len(report.channel_sweep)} widths at {'×'.join(map(str, base['size']))}: {report.channel_rule.text}"
-            + (f"; e.g. c={bad[0]['size'][0]}: {bad[0]['error']}" if bad else ""), required=False,
-            evidence={"rule": report.channel_rule.to_dict(), "failing": [r["size"][0] for r in bad]}))
+        _channels(report, plan, worker, tuple(base["size"]))
     tasks = [dict(common, task="mode", train=m == "train", batch=b) for m, b in MODES]
     tasks += [dict(common, task=t) for t in ("batch", "ignore", "bf16", "count")]
     if plan.pattern.text == "b c h w":

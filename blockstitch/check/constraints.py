@@ -28,7 +28,11 @@ class Constraint:
 
 
 def rule_1d(obs: dict[int, bool]) -> tuple[str, int | None] | None:
-    """The simplest of any / fixed v / multiple_of k / min m that predicts every observation, else None."""
+    """The simplest of any / fixed v / multiple_of k / min m that predicts every observation, else None.
+
+    >>> rule_1d({4: True, 6: False, 8: True, 12: True}), rule_1d({1: False, 2: True, 3: True})
+    (('multiple_of', 4), ('min', 2))
+    """
     good = sorted(s for s, ok in obs.items() if ok)
     if not good:
         return None
@@ -141,7 +145,11 @@ def infer_rule(names: Sequence[str], obs: dict[Size, bool]) -> Rule:
 
 
 def follow_up_pairs(obs: dict[Size, bool]) -> list[Size]:
-    """Non-square sizes that tell a per-axis rule from square-only and from a rule on one axis only."""
+    """Non-square sizes that tell a per-axis rule from square-only and from a rule on one axis only.
+
+    >>> follow_up_pairs({(7, 7): True, (8, 8): False, (14, 14): True})
+    [(7, 14), (14, 7), (7, 8), (8, 7)]
+    """
     good = sorted(s[0] for s, ok in obs.items() if ok and len(set(s)) == 1)
     bad = sorted(s[0] for s, ok in obs.items() if not ok and len(set(s)) == 1)
     if not good:

@@ -90,7 +90,9 @@ def _real(module: nn.Module, x: torch.Tensor, train: bool = False) -> dict[str, 
         warnings.simplefilter("always")
         out = module(given)
     first = tensors(out)
-    return {"output": list(first[0].shape) if first else None, "finite": _finite(out),
+    if not first:
+        raise TypeError(f"the module returned {type(out).__name__}, not a tensor")
+    return {"output": list(first[0].shape), "finite": _finite(out),
             "wrote_input": not torch.equal(given, x), "warnings": [str(w.message).splitlines()[0] for w in caught],
             "kind": type(out).__name__}
 
@@ -115,7 +117,9 @@ def sweep_probe(ctx: dict[str, Any], items: Sequence[dict[str, Any]]) -> Iterato
                 try:
                     out = meta_call(module, [torch.empty(shape, device="meta")])
                     first = tensors(out)
-                    rec.update(output=list(first[0].shape) if first else None, kind=type(out).__name__)
+                    if not first:
+                        raise TypeError(f"the module returned {type(out).__name__}, not a tensor")
+                    rec.update(output=list(first[0].shape), kind=type(out).__name__)
                 except Exception as err:  # noqa: BLE001
                     if not (item.get("fallback") and any(s in str(err) for s in _META_LIMITS)):
                         raise
