@@ -40,8 +40,8 @@ def network(target: Any, device: str | None = "meta") -> tuple[nn.Module, str, S
     """
     import torch
 
-    from ..networks import build
     from ..assemble import Plan
+    from ..networks import build
     from ..sources import foreign_model, resolve
 
     if isinstance(target, Plan):
@@ -52,6 +52,8 @@ def network(target: Any, device: str | None = "meta") -> tuple[nn.Module, str, S
     if found.what in ("timm", "torchvision"):
         return foreign_model(found, device), found.name, None
     if found.what == "edit":
+        if device != "meta":  # real weights: networks.build checks first that they fit in memory
+            return build(target, device=device), str(found.located.data.get("name")), None
         from ..stitch import build_edit
 
         model, report = build_edit(found.located, device=device)
