@@ -6,9 +6,14 @@ neighbour disturbs less than wall time) and the median of the paired ratios to `
 
     python benchmarks/startup.py                  # 7 repetitions
     python benchmarks/startup.py --reps 11 --out benchmarks/results/startup-cpu.txt
+    python benchmarks/startup.py --tree /tmp/snapshot   # a copy of the package (blockstitch/ and specs/)
+
+``--tree`` runs every command in another copy of the tree (its folder first on ``PYTHONPATH``), e.g. a snapshot
+whose generated files were just regenerated while the working tree keeps changing.
 
 Targets (issue 14): ``--help`` ≤ 0.3 s absolute and no torch; ``blocks`` ≤ 1.15×, ``check resnet18`` ≤ 1.3× and
-``import blockstitch`` ≤ 1.1× a bare ``import torch``. The generated files (block index, schema, zoo table) must be
+``import blockstitch`` ≤ 1.1× a bare ``import torch``. The "floor" row is what any command that runs a meta forward
+(``check``, ``plan``, ``check-module``) cannot go below with this torch: one op on a meta tensor. The generated files (block index, schema, zoo table) must be
 current for the fast paths; the report says whether they were.
 """
 
@@ -24,6 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TREE = ROOT
 PY = sys.executable
 SCRIPT = Path(PY).with_name("blockstitch")
 CLI = [str(SCRIPT)] if SCRIPT.is_file() else [PY, "-m", "blockstitch.cli"]
@@ -37,6 +43,10 @@ ROWS: list[tuple[str, list[str], str | None, float | None]] = [
     ("blockstitch zoo", [*CLI, "zoo"], None, None),
     ("blockstitch blocks", [*CLI, "blocks"], "x", 1.15),
     ("blockstitch check resnet18", [*CLI, "check", "resnet18"], "x", 1.3),
+    # the floor under anything that runs a meta forward: in torch 2.14 the first op on a meta tensor imports
+    # torch._dynamo (its Python meta kernels are wrapped in torch._disable_dynamo, which imports it on first call)
+    ("floor: import torch; one meta op (x + 1)", [PY, "-c", "import torch; torch.empty(1, device='meta') + 1"],
+     None, None),
     ("blockstitch check-module cbam", [*CLI, "check-module", "cbam"], None, None),
     ('python -c "import blockstitch"', [PY, "-c", "import blockstitch"], "x", 1.1),
     ("import blockstitch; bs.plan('resnet18')", [PY, "-c", "import blockstitch as bs; bs.plan('resnet18')"], None,
@@ -47,8 +57,8 @@ ROWS: list[tuple[str, list[str], str | None, float | None]] = [
 def run(argv: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (user + system of the child) and exit code of one fresh process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "0"})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TREE), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(argv, cwd=TREE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -74,7 +84,7 @@ def machine() -> str:
 
 def generated_state() -> str:
     """Whether the generated files were current (else the fast paths of blocks/schema/zoo fall back to live)."""
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(TREE))
     from blockstitch.regenerate import stale
 
     old = stale()
@@ -85,7 +95,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="repetitions of every command (default 7)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the tree to run (default: this repository)")
     args = parser.parse_args()
+    global TREE
+    TREE = args.tree.resolve()
 
     for _, argv, _, _ in ROWS:  # one warm-up of each (page cache, .pyc files); a failure is reported, not timed
         if run(argv)[2] not in (0, 1):
@@ -103,7 +116,7 @@ def main() -> int:
 
     med = statistics.median
     lines = [f"startup: {args.reps} repetitions, each command paired with a fresh `import torch`, medians",
-             f"machine: {machine()}", f"generated files: {generated_state()}", "",
+             f"machine: {machine()}", f"tree: {TREE}; generated files: {generated_state()}", "",
              f"{'command':44} {'wall s':>7} {'cpu s':>7} {'×torch wall':>12} {'×torch cpu':>11}  target",
              f"{BASE[0]:44} {med(b[0] for b in base_samples):7.3f} {med(b[1] for b in base_samples):7.3f} "
              f"{1.0:12.2f} {1.0:11.2f}"]

@@ -11,7 +11,7 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import blockstitch  # noqa: F401  (registers the built-in blocks)
+import blockstitch  # noqa: F401  (the package; built-in blocks register when first asked for)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
