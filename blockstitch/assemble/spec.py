@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from timm.layers import make_divisible
 
+from ..blocks.ops import make_divisible
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, SpecError, did_you_mean
 from ..registry import block_classes, block_kinds, get_block
@@ -162,7 +162,15 @@ def _scaled(spec: BlockSpec, net: NetworkSpec) -> BlockSpec:
 
 
 def _check_defaults(net: NetworkSpec, located: Located) -> None:
-    known = {f for cls in block_classes() for f in cls.model_fields} - {"kind"}
+    known: set[str] = set()
+    for kind in {raw["kind"] for raw in net.nodes if isinstance(raw, dict) and isinstance(raw.get("kind"), str)}:
+        try:  # the kinds this spec uses first: asking for every block imports every family
+            known.update(get_block(kind).model_fields)
+        except RegistryError:
+            pass  # the node itself reports its unknown kind, with its location
+    if any(key not in known for key in net.defaults):
+        known = {f for cls in block_classes() for f in cls.model_fields}
+    known.discard("kind")
     for key in net.defaults:
         if key not in known:
             raise located.error(f"defaults: '{key}' is not a field of any block{did_you_mean(key, known)}",
