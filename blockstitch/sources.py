@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,9 +204,16 @@ def _resolve(source: Any, accept: Collection[str], origin: Located | None, loc: 
 
     if isinstance(source, nn.Module):
         return Resolved("module", type(source).__name__, obj=source)
-    if isinstance(source, dict):
+    if isinstance(source, dict):  # data from Python (perhaps json.load of a stranger's file): the same limits
+        from .assemble.limits import check_plain
+
+        check_plain(source)
         located = Located(source, None, {})
-        return Resolved("edit" if "extends" in source else "spec", str(source.get("name", "spec")), located)
+        if "extends" in source:
+            _chain(located)
+            _edit_limits(located)
+            return Resolved("edit", str(source.get("name", "edit")), located)
+        return Resolved("spec", str(source.get("name", "spec")), located)
     if isinstance(source, type) or (callable(source) and not isinstance(source, (str, Path))):
         return Resolved("code", getattr(source, "__name__", type(source).__name__), obj=source)
     if not isinstance(source, (str, Path)):
@@ -278,7 +286,7 @@ def timm_model(name: str, device: torch.device | str | None = None, **kwargs: ob
     import torch
 
     _model_name("timm", name, None, ())
-    with torch.device(device) if device is not None else _nothing():
+    with torch.device(device) if device is not None else nullcontext():
         return timm.create_model(name, pretrained=False, **kwargs)
 
 
@@ -292,14 +300,8 @@ def torchvision_model(name: str, device: torch.device | str | None = None) -> nn
     import torchvision
 
     _model_name("torchvision", name, None, ())
-    with torch.device(device) if device is not None else _nothing():
+    with torch.device(device) if device is not None else nullcontext():
         return torchvision.models.get_model(name, weights=None)
-
-
-def _nothing() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()
 
 
 def foreign_model(source: Any, device: torch.device | str | None = None) -> nn.Module | None:
