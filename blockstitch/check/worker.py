@@ -104,10 +104,13 @@ def _died(code: int | None) -> str:
 class Worker:
     """A forked process holding ``context``; ``stream(probe, items, seconds)`` yields ``(item, Reply)``.
 
-    ``memory``: bytes of address space the worker may add (0: no limit). Use as a context manager.
+    ``memory``: bytes of address space the worker may add (0: no limit); ``budget``: seconds for all probes
+    together; ``fork=False`` (or no ``fork`` on this platform): in-process on a deep copy of ``context``,
+    with SIGALRM time limits and no memory limit. Use as a context manager.
     """
 
-    def __init__(self, context: dict[str, Any], memory: int = 0, budget: float = float("inf")) -> None:
+    def __init__(self, context: dict[str, Any], memory: int = 0, budget: float = float("inf"),
+                 fork: bool = True) -> None:
         self.memory = memory
         self.deadline = time.monotonic() + budget
         self.budget = budget
@@ -115,7 +118,7 @@ class Worker:
         self._proc: Any = None
         self._conn: Any = None
         self.forks = 0
-        self.inline = not hasattr(os, "fork")
+        self.inline = not fork or not hasattr(os, "fork")
         if self.inline:
             _CONTEXT.clear()
             _CONTEXT.update(copy.deepcopy(context))
@@ -192,11 +195,12 @@ class Worker:
             return ("died", _died(self._proc.exitcode))
 
     def _inline(self, probe: Probe, items: list[Any], seconds: float) -> Iterator[tuple[Any, Reply]]:
+        from ..meta import torch_state_guard
         from .runner import time_limit
 
         for item in items:
             try:
-                with time_limit(seconds):
+                with torch_state_guard(), time_limit(seconds):  # in-process: global state is the caller's
                     value = next(iter(probe(_CONTEXT, [item])))
                 yield item, Reply(value=value)
             except Exception as err:  # noqa: BLE001
