@@ -80,6 +80,7 @@ def _assert_located_refusal(path: Path, code: int, err: str, what: str) -> None:
     assert path.name in err or str(HOSTILE) in err, f"{what} {path.name}: the message names no file\n{err}"
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # torch, refusing pickle_bomb.pt
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_entry_point_refuses_with_a_located_message(path: Path, tmp_path: Path, capsys) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
