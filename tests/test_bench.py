@@ -53,12 +53,19 @@ def test_bench_result_fields_and_arithmetic() -> None:
     assert r.peak_allocated_bytes is None  # no allocator statistics on CPU: said, not invented
 
 
-def test_train_mode_steps_the_optimizer() -> None:
+def test_train_mode_steps_the_optimizer_on_a_copy() -> None:
+    from contextlib import nullcontext
+
+    from blockstitch.bench import _step
+
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2))
     model(torch.randn(1, 3, 8, 8))
     before = [p.detach().clone() for p in model.parameters()]
     r = bs.bench(model, (3, 8, 8), batch=2, mode="train", budget_s=0.02)
     assert r.mode == "train" and r.median_ms > 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the user's model is not trained
+    step = _step(model, torch.randn(2, 3, 8, 8), "train", nullcontext)  # the timed step does train what it runs
+    step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
