@@ -33,6 +33,8 @@ Probe = Callable[[dict[str, Any], Sequence[Any]], Iterator[Any]]
 """A generator function ``probe(context, items)`` yielding one picklable result per item, in order."""
 
 _CONTEXT: dict[str, Any] = {}
+STARTUP_S = 20.0
+"""Extra time for the first item after a fork (a fresh worker on a loaded machine starts slowly)."""
 
 
 def context() -> dict[str, Any]:
@@ -160,7 +162,8 @@ class Worker:
             return
         i = 0
         while i < len(items):
-            if self._proc is None:
+            started = self._proc is None
+            if started:
                 self._start()
             if time.monotonic() > self.deadline:
                 for item in items[i:]:
@@ -168,7 +171,8 @@ class Worker:
                 return
             self._conn.send((probe, items[i:]))
             while i < len(items):
-                reply = self._receive(seconds)
+                reply = self._receive(seconds + (STARTUP_S if started else 0.0))
+                started = False
                 if reply is None:
                     self._stop()
                     reply = ("timeout", f"took longer than {seconds:g} s (stopped)")
