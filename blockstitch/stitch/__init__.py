@@ -116,19 +116,15 @@ def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] 
     if shape is None:
         raise SpecError("stitch() needs input_shape (without the batch) for this model, e.g. (3, 224, 224)")
     full = (1, *shape)
-    from ..profile import profile  # profile sits above stitch (it profiles stitched networks too)
-
     edits = (_edits(InsertEdit, insert, "insert"), _edits(ReplaceEdit, replace, "replace"),
              _edits(WrapEdit, wrap, "wrap"), _edits(RemoveEdit, remove, "remove"))
-    before = profile(model, shape)
-    rec = record_shapes(model, full)
+    rec = record_shapes(model, full)  # shapes at every module, params and MACs, from one run of a meta shadow
     with torch_state_guard():  # new blocks draw their weights from the RNG; the caller's stream is kept
         if not inplace:
             model = real_copy(model)
         records = apply_edits(model, rec, *edits)
-    record_shapes(model, full)  # the stitched network, whole, on meta tensors
-    after = profile(model, shape)
-    report = StitchReport(name or type(model).__name__, shape, records, before.params, after.params, before.macs,
+    after = record_shapes(model, full)  # the stitched network, whole, on meta tensors
+    report = StitchReport(name or type(model).__name__, shape, records, rec.params, after.params, rec.macs,
                           after.macs)
     return Stitched(model, report)
 

@@ -45,6 +45,10 @@ class Recording:
 
     order: list[str] = field(default_factory=list)
     shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict)
+    macs: int = 0
+    """MACs of the whole forward, counted with torch's own formulas (the profiler counts the same way)."""
+    params: int = 0
+    """Parameters of the network, each shared tensor once."""
 
 
 def _first_tensor(value: Any) -> torch.Tensor | None:
@@ -86,9 +90,13 @@ def _record(model: nn.Module, x: torch.Tensor) -> Recording:
                 rec.shapes[name] = (tuple(x.shape), tuple(y.shape))
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rec.params = sum(p.numel() for p in model.parameters())  # parameters() yields a shared tensor once
     try:
-        with torch.no_grad():
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model.eval()(x)
+        rec.macs = int(counter.get_total_flops()) // 2
     except Exception as err:  # noqa: BLE001 — whatever the user's forward raises, say where and why
         raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)}: "
                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
