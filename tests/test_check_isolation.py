@@ -140,3 +140,14 @@ def test_the_in_process_fallback_works_on_a_copy_under_a_time_limit() -> None:
         replies = [r for _, r in worker.stream(sweep_probe, items, seconds=0.5)]
     assert replies[0].ok and replies[2].ok
     assert "took longer than 0.5 s" in (replies[1].error or replies[1].value["error"])
+
+
+def test_the_callers_grad_mode_does_not_change_the_verdict() -> None:
+    """A caller under no_grad or inference_mode (or a test that leaked one) gets the same report."""
+    module = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    plain = bs.check_module(module, **QUICK)
+    with torch.no_grad():
+        quiet = bs.check_module(module, **QUICK)
+    with torch.inference_mode():
+        inference = bs.check_module(module, **QUICK)
+    assert plain.ok and quiet.ok and inference.ok and inference.dead_params == [] and torch.is_grad_enabled()

@@ -202,10 +202,11 @@ def grad_probe(ctx: dict[str, Any], items: Sequence[dict[str, Any]]) -> Iterator
         try:
             module = _copy(ctx, "grad", item["c"], _module(ctx, item)).train()
             module.zero_grad(set_to_none=True)
-            leaf = _input(shape, 6).requires_grad_(True)
-            out = [t for t in tensors(module(leaf * 1)) if t.is_floating_point() and t.requires_grad]
-            if out:
-                sum(t.float().square().mean() for t in out).backward()
+            with torch.inference_mode(False), torch.enable_grad():  # whatever mode the caller left on
+                leaf = _input(shape, 6).requires_grad_(True)
+                out = [t for t in tensors(module(leaf * 1)) if t.is_floating_point() and t.requires_grad]
+                if out:
+                    sum(t.float().square().mean() for t in out).backward()
             alive = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is not None]
             trainable = [n for n, p in module.named_parameters() if p.requires_grad]
             yield {"error": None, "alive": alive, "trainable": trainable, "input_grad": leaf.grad is not None}

@@ -79,6 +79,9 @@ def _serve(conn: Any, memory: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
         except (ValueError, OSError):
             pass
+    normal = torch.inference_mode(False)  # a caller in inference mode: gradients still work here
+    normal.__enter__()
+    torch.set_grad_enabled(True)
     while True:
         try:
             probe, items = conn.recv()
