@@ -112,7 +112,7 @@ def test_square_only() -> None:
 
 def test_layout_is_found_when_not_given() -> None:
     r = bs.check_module(TokensOnly(), input=None, **FAST)
-    assert r.ok and r.layout == "b n c"
+    assert r.ok and r.layout == "b n c", _failed(r)
     assert r.layouts["b n c"] == "works" and "normalized_shape" in r.layouts["b c h w"]
     assert bs.check_module(TokensOnly(), input="b c h w", **FAST).ok is False
 

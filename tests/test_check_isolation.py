@@ -151,3 +151,21 @@ def test_the_callers_grad_mode_does_not_change_the_verdict() -> None:
     with torch.inference_mode():
         inference = bs.check_module(module, **QUICK)
     assert plain.ok and quiet.ok and inference.ok and inference.dead_params == [] and torch.is_grad_enabled()
+
+
+def test_gradients_are_checked_after_the_caller_ran_a_backward_pass() -> None:
+    """A forked child cannot run autograd once its parent has: the gradient probe then runs in-process on a copy."""
+    nn.Linear(2, 2)(torch.randn(1, 2, requires_grad=True)).sum().backward()
+    module = DeadParamLike()
+    before = fingerprint(module)
+    r = bs.check_module(module, **QUICK)
+    assert r.dead_params == ["unused.weight", "unused.bias"] and fingerprint(module) == before
+
+
+class DeadParamLike(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.unused = nn.Conv2d(8, 8, 1), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)

@@ -225,7 +225,12 @@ def _numbers(report: CheckReport, plan: Plan, worker: Worker, base: dict[str, An
     batch_check(report, base, replies["batch"])
     inplace_check(report, report.sweep, modes)
     grads = _grad_items(report.sweep, base, plan.pattern.text)
-    input_grad = grad_check(report, list(zip(grads, [r for _, r in worker.stream(grad_probe, grads, plan.seconds)])))
+    backward = [r for _, r in worker.stream(grad_probe, grads, plan.seconds)]
+    if any("autograd's threading" in str(r.value.get("error") if r.ok else r.error) for r in backward):
+        # once the caller has run a backward pass, a forked child cannot: gradients run here, on a copy
+        with Worker(worker.context, fork=False) as local:
+            backward = [r for _, r in local.stream(grad_probe, grads, plan.seconds)]
+    input_grad = grad_check(report, list(zip(grads, backward)))
     input_check(report, base, replies["ignore"], input_grad)
     warned = list(dict.fromkeys(w for r in report.sweep for w in r.get("warnings") or []))
     warned += [w for r in modes.values() if r.ok for w in r.value.get("warnings", []) if w not in warned]
