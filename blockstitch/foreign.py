@@ -29,10 +29,11 @@ from .errors import ShapeError, SpecError
 __all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class"]
 
 IN_CHANNEL_ARGS = ("in_channels", "channels", "c1", "dim", "num_channels", "in_planes", "inplanes", "inp",
-                   "in_chs", "in_dim", "input_dim", "n_channels", "channel", "in_channel", "chs", "c", "ch", "nc")
+                   "in_chs", "in_dim", "input_dim", "n_channels", "channel", "in_channel", "chs", "c", "ch", "nc",
+                   "embed_dim", "d_model", "in_features", "num_features")
 """Constructor parameters taken to be the input channel count, in order of preference."""
 OUT_CHANNEL_ARGS = ("out_channels", "c2", "oup", "out_chs", "out_dim", "output_dim", "out_planes", "outplanes",
-                    "out_channel")
+                    "out_channel", "out_features", "out_ch")
 """Constructor parameters taken to be the output channel count (bound to the input's to keep the width)."""
 
 _made: dict[tuple[type, str], type[ModuleBlockSpec]] = {}
