@@ -8,7 +8,6 @@ module per channel count, so probes share construction.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..meta import meta_call
+from ..meta import meta_call, real_copy
 
 __all__ = ["sweep_probe", "numbers_probe", "grad_probe", "tensors", "first_line"]
 
@@ -64,7 +63,7 @@ def _copy(ctx: dict[str, Any], purpose: str, channels: int, module: nn.Module) -
     """A copy made once per purpose (training changes running statistics; gradients fill ``.grad``)."""
     key = (purpose, channels)
     if key not in ctx:
-        ctx[key] = copy.deepcopy(module)
+        ctx[key] = real_copy(module)
     return ctx[key]
 
 
@@ -158,21 +157,21 @@ def _task(ctx: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     with torch.no_grad():
         reference = tensors(pristine(x.clone()))[0]
         if name == "bf16":
-            out = tensors(copy.deepcopy(pristine).to(torch.bfloat16)(x.to(torch.bfloat16)))[0]
+            out = tensors(real_copy(pristine).to(torch.bfloat16)(x.to(torch.bfloat16)))[0]
             return {"finite": bool(torch.isfinite(out).all()), "rel_diff": _rel(out, reference)}
         if name == "channels_last":
-            cl = copy.deepcopy(pristine).to(memory_format=torch.channels_last)
+            cl = real_copy(pristine).to(memory_format=torch.channels_last)
             out = tensors(cl(x.contiguous(memory_format=torch.channels_last)))[0]
             return {"same": bool(torch.allclose(out.float(), reference.float(), rtol=1e-3, atol=1e-4)),
                     "rel_diff": _rel(out, reference)}
     if name == "compile":
         torch._dynamo.reset()
-        compiled = torch.compile(copy.deepcopy(pristine), fullgraph=True, backend=task["backend"])
+        compiled = torch.compile(real_copy(pristine), fullgraph=True, backend=task["backend"])
         with torch.no_grad():
             compiled(x)
         return {}
     if name == "export":
-        torch.export.export(copy.deepcopy(pristine), (x,))
+        torch.export.export(real_copy(pristine), (x,))
         return {}
     if name == "count":
         from ..profile import profile

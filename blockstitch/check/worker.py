@@ -42,6 +42,16 @@ def context() -> dict[str, Any]:
     return _CONTEXT
 
 
+def _copied(context: dict[str, Any]) -> dict[str, Any]:
+    """The in-process worker's copy of what it was given: modules through ``meta.real_copy`` (whose hooks are
+    rebound to the copy), the rest deep-copied."""
+    from torch import nn
+
+    from ..meta import real_copy
+
+    return {k: real_copy(v) if isinstance(v, nn.Module) else copy.deepcopy(v) for k, v in context.items()}
+
+
 @dataclass
 class Reply:
     """One item's result, or why there is none (``error``: the probe raised, hung or the worker died)."""
@@ -126,7 +136,7 @@ class Worker:
         self.inline = not fork or not hasattr(os, "fork")
         if self.inline:
             _CONTEXT.clear()
-            _CONTEXT.update(copy.deepcopy(context))
+            _CONTEXT.update(_copied(context))
 
     @property
     def context(self) -> dict[str, Any]:
