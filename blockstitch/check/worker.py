@@ -15,8 +15,10 @@ Where ``fork`` does not exist (Windows) probes run in-process on a deep copy, un
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import faulthandler
+import io
 import multiprocessing as mp
 import os
 import resource
@@ -212,12 +214,15 @@ class Worker:
             return ("died", _died(self._proc.exitcode))
 
     def _inline(self, probe: Probe, items: list[Any], seconds: float) -> Iterator[tuple[Any, Reply]]:
+        import torch
+
         from ..meta import torch_state_guard
         from .runner import time_limit
 
         for item in items:
-            try:
-                with torch_state_guard(), time_limit(seconds):  # in-process: global state is the caller's
+            try:  # in-process: global state is the caller's (grad mode, inference mode, stdout) — set and restored
+                with torch_state_guard(), time_limit(seconds), torch.inference_mode(False), torch.enable_grad(), \
+                        contextlib.redirect_stdout(io.StringIO()):
                     value = next(iter(probe(_CONTEXT, [item])))
                 yield item, Reply(value=value)
             except Exception as err:  # noqa: BLE001
