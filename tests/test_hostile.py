@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from bounds import bounded
 
 from blockstitch.cli import main
 
@@ -28,25 +26,6 @@ FILES = sorted(p for p in HOSTILE.iterdir() if p.suffix in (".yaml", ".json", ".
 MARKERS = [Path(tempfile.gettempdir()) / "blockstitch_pwned_by_import",
            Path(tempfile.gettempdir()) / "blockstitch_pwned_by_pickle"]
 SECONDS = 10
-
-
-class Hang(BaseException):
-    """Raised by the alarm: not an Exception, so the CLI's own handlers let it through."""
-
-
-@contextmanager
-def bounded(seconds: float = SECONDS) -> Iterator[None]:
-    """Fail with :class:`Hang` if the block takes longer than ``seconds``."""
-    def ring(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,13 +4,11 @@ exit 2 — never a traceback, an internal error or a hang."""
 from __future__ import annotations
 
 import math
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from bounds import bounded
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,24 +19,6 @@ BASES = [ROOT / "specs" / "lenet5.yaml", ROOT / "tests" / "hostile" / "lenet_tin
          ROOT / "specs" / "resnet18.yaml"]
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-
-
-class Hang(BaseException):
-    """The alarm rang: not an Exception, so the CLI lets it through."""
-
-
-@contextmanager
-def bounded(seconds: float = 10) -> Iterator[None]:
-    def ring(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _run(path: Path, capsys: Any) -> None:
