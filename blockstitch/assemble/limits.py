@@ -19,7 +19,7 @@ from ..errors import SpecError
 __all__ = ["MAX_FILE_BYTES", "MAX_ALIASES", "MAX_VALUES", "MAX_DEPTH", "MAX_STRING", "MAX_INT", "MAX_FLOAT",
            "MAX_NODES", "MAX_REPEAT", "MAX_CHANNELS", "MAX_KERNEL", "MAX_HEADS", "MAX_INPUT_DIM",
            "MAX_INPUT_ELEMENTS", "MAX_MULTIPLIER", "MAX_EXTENDS", "MEMORY_FRACTION", "check_plain", "field_limit",
-           "check_spec_numbers", "available_memory", "check_fits"]
+           "check_spec_numbers", "available_memory", "check_fits", "path_text"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """A spec or sweep file is at most 4 MiB."""
@@ -91,7 +91,6 @@ def check_plain(data: Any, file: str | None = None, marks: Callable[[tuple[Any, 
         else:
             problem = f"a value of type {type(value).__name__} (files hold plain data only)"
         if problem is not None:
-            from .source import path_text
 
             line, column = marks(loc) if marks is not None else (None, None)
             raise SpecError(problem, file=file, line=line, column=column, path=path_text(loc),
@@ -176,3 +175,11 @@ def check_fits(param_bytes: int, activation_bytes: int, device: str, what: str, 
     raise SpecError(f"{what} would need about {need / gib:.2f} GiB ({param_bytes / gib:.2f} GiB parameters + "
                     f"{activation_bytes / gib:.2f} GiB activations) but {device} has {free / gib:.2f} GiB free",
                     file=file, hint="use a smaller input, batch or width; `blockstitch check` plans it on meta tensors")
+
+
+def path_text(loc: tuple[Any, ...]) -> str | None:
+    """``("nodes", 3, "out_channels")`` → ``nodes[3].out_channels``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..errors import SpecError
-from .limits import MAX_ALIASES, MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, check_plain
+from .limits import MAX_ALIASES, MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, check_plain, path_text
 
 __all__ = ["Located", "load_text", "load_file", "Loc", "check_text", "decode"]
 
@@ -49,14 +49,6 @@ class Located:
         line, column = self.mark(loc)
         return SpecError(message, file=self.file, line=line, column=column, path=kw.pop("path", None) or
                          path_text(loc), **kw)
-
-
-def path_text(loc: Loc) -> str | None:
-    """``("nodes", 3, "out_channels")`` → ``nodes[3].out_channels``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or None
 
 
 class _Loader(yaml.SafeLoader):
