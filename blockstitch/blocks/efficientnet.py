@@ -15,9 +15,9 @@ import torch
 from pydantic import Field, PositiveFloat, PositiveInt
 from torch import nn
 
-from ..blockspec import BlockCard, BlockSpec, Paper, Shape
+from ..blockspec import BlockCard, Paper, Shape
 from ..registry import register_block
-from .mobilenet import InvertedResidual, SqueezeExcite, conv_unit, make_divisible, unit_macs, zero_last_norm
+from .mobilenet import ExpandedSpec, InvertedResidual, SqueezeExcite, conv_unit, make_divisible, unit_macs, zero_last_norm
 
 __all__ = ["MBConvSpec", "StochasticDepth"]
 
@@ -42,7 +42,7 @@ class StochasticDepth(nn.Module):
 
 
 @register_block
-class MBConvSpec(BlockSpec):
+class MBConvSpec(ExpandedSpec):
     """EfficientNet MBConv: 1×1 expand → k×k depthwise (strided) → SE → 1×1 project, + stochastic-depth residual."""
 
     kind: Literal["mbconv"] = "mbconv"
@@ -80,15 +80,6 @@ class MBConvSpec(BlockSpec):
     def squeeze(self, cin: int) -> int:
         """The SE's squeeze width (0 when there is no SE)."""
         return max(1, int(cin * self.se_ratio)) if self.se_ratio > 0 else 0
-
-    def _units(self, cin: int) -> list[tuple[int, int, int, int]]:
-        hid = self.hidden(cin)
-        expand = [(hid, 1, 1, 1)] if hid != cin else []
-        return [*expand, (hid, self.kernel_size, self.stride, hid), (self.out_channels, 1, 1, 1)]
-
-    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
-        self.expect_rank(in_shapes, 4, "b c h w")
-        return unit_macs(in_shapes[0], self._units(in_shapes[0][1]))[1]
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         x = in_shapes[0]

@@ -165,8 +165,26 @@ def zero_last_norm(module: nn.Module) -> bool:
     return True
 
 
+class ExpandedSpec(BlockSpec):
+    """Shared by inverted residuals and MBConv: 1×1 expand (when the width changes) → k×k depthwise → 1×1
+    project. Subclasses declare ``out_channels``, ``kernel_size``, ``stride`` and ``hidden(cin)``."""
+
+    def hidden(self, cin: int) -> int:
+        """The hidden (expanded) width for ``cin`` input channels."""
+        raise NotImplementedError
+
+    def _units(self, cin: int) -> list[tuple[int, int, int, int]]:
+        hid = self.hidden(cin)
+        expand = [(hid, 1, 1, 1)] if hid != cin else []
+        return [*expand, (hid, self.kernel_size, self.stride, hid), (self.out_channels, 1, 1, 1)]
+
+    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
+        self.expect_rank(in_shapes, 4, "b c h w")
+        return unit_macs(in_shapes[0], self._units(in_shapes[0][1]))[1]
+
+
 @register_block
-class InvertedResidualSpec(BlockSpec):
+class InvertedResidualSpec(ExpandedSpec):
     """MobileNetV2/V3 inverted residual: 1×1 expand → k×k depthwise (strided) → [SE] → 1×1 project (+ input)."""
 
     kind: Literal["inverted_residual"] = "inverted_residual"
@@ -201,15 +219,6 @@ class InvertedResidualSpec(BlockSpec):
     def hidden(self, cin: int) -> int:
         """The hidden (expanded) width for ``cin`` input channels."""
         return self.hidden_channels or int(round(cin * self.expand_ratio))
-
-    def _units(self, cin: int) -> list[tuple[int, int, int, int]]:
-        hid = self.hidden(cin)
-        expand = [(hid, 1, 1, 1)] if hid != cin else []
-        return [*expand, (hid, self.kernel_size, self.stride, hid), (self.out_channels, 1, 1, 1)]
-
-    def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
-        self.expect_rank(in_shapes, 4, "b c h w")
-        return unit_macs(in_shapes[0], self._units(in_shapes[0][1]))[1]
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         x = in_shapes[0]
