@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import math
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from torch import nn
 from .errors import BlockstitchError
 
 __all__ = ["guest", "meta_call", "real_copy", "shadow", "torch_state_guard", "keeps_torch_state", "fingerprint",
-           "natural_input", "needs_data", "GuestError"]
+           "natural_input", "needs_data", "shape_run", "GuestError"]
 
 TINY = 8
 """Plain tensor attributes with at most this many elements stay real in a shadow (strides read as numbers)."""
@@ -229,6 +230,33 @@ _DATA_DEPENDENT = ("data-dependent", "item()", "nonzero", "Cannot copy out of me
 
 REAL_RUN_MAX_INPUT = 2**24
 """The largest input (values) a data-dependent forward is run for real with, instead of on meta tensors."""
+
+
+T = TypeVar("T")
+
+
+def shape_run(module: nn.Module, shapes: Sequence[Sequence[int]],
+              run: Callable[[nn.Module, list[torch.Tensor]], T]) -> tuple[T, str]:
+    """``run(net, inputs)`` on a meta shadow of ``module`` with meta inputs of these shapes; when the forward
+    needs data (NMS, ``nonzero``, ``.item()``) and the input is small enough, once more on a real copy with
+    zeros. Returns (what ``run`` returned, how: ``"meta"`` or a note on the real run). Global torch state is
+    restored either way; ``module`` itself never runs.
+
+    >>> out, how = shape_run(model, [(1, 3, 224, 224)], lambda net, xs: net(*xs).shape)
+    """
+    try:
+        with guest(module) as sh:
+            return run(sh, [torch.empty(tuple(s), device="meta") for s in shapes]), "meta"
+    except Exception as err:  # noqa: BLE001 — only a data-dependent failure gets the real run
+        cause = err.__cause__ or err
+        if (not needs_data(cause) or any(p.is_meta for p in module.parameters())
+                or sum(math.prod(s) for s in shapes) > REAL_RUN_MAX_INPUT):
+            raise
+        why = str(cause).splitlines()[0][:120] if str(cause) else type(cause).__name__
+    with torch_state_guard():
+        torch.manual_seed(0)
+        out = run(real_copy(module), [torch.zeros(tuple(s)) for s in shapes])
+    return out, f"real run on a copy (its forward needs data on meta tensors: {why})"
 
 
 def needs_data(err: BaseException) -> bool:

@@ -20,7 +20,7 @@ from torch import nn
 from ..networks import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
-from ..meta import REAL_RUN_MAX_INPUT, guest, natural_input, needs_data, real_copy, torch_state_guard
+from ..meta import natural_input, shape_run
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 
@@ -104,27 +104,11 @@ def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
 
 def _count(module: nn.Module, names: list[str], inputs: list[torch.Tensor],
            real: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]], str]:
-    """Run one forward under the counter; a module given by the user runs as a meta shadow (it is never called
-    itself), and — only when its forward needs data (NMS, ``.item()``) — as a real copy on zeros.
+    """Run one forward under the counter; a module given by the user (``real``) runs as a meta shadow, or —
+    only when its forward needs data — once on a real copy (see :func:`blockstitch.meta.shape_run`).
 
     Returns (counter, shapes per name, how it was run: "meta" or a note on the real run)."""
-    try:
-        counter, shapes = _count_once(module, names, inputs, real, on_meta=True)
-        return counter, shapes, "meta"
-    except Exception as err:  # noqa: BLE001 — data-dependent ops cannot run on meta tensors
-        if (not real or not needs_data(err) or any(t.is_meta for t in module.parameters())
-                or sum(x.numel() for x in inputs) > REAL_RUN_MAX_INPUT):
-            raise
-        why = str(err).splitlines()[0][:120]
-    real_inputs = [torch.zeros(x.shape, dtype=x.dtype) for x in inputs]
-    counter, shapes = _count_once(module, names, real_inputs, real, on_meta=False)
-    return counter, shapes, f"real run on a copy (its forward needs data on meta tensors: {why})"
-
-
-def _count_once(module: nn.Module, names: list[str], inputs: list[torch.Tensor], real: bool,
-                on_meta: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]]]:
     shapes: dict[str, tuple[list[list[int]], list[int]]] = {}
-    counter = OpCounter()
 
     def record(name: str):  # type: ignore[no-untyped-def]
         def hook(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
@@ -135,30 +119,25 @@ def _count_once(module: nn.Module, names: list[str], inputs: list[torch.Tensor],
             shapes[name] = (ins, list(first.shape) if isinstance(first, torch.Tensor) else [])
         return hook
 
-    def run(net: nn.Module) -> None:
+    def run(net: nn.Module, xs: list[torch.Tensor]) -> OpCounter:
+        shapes.clear()
+        counter = OpCounter()
         targets = [(n, net.get_submodule(n)) for n in names]
         handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
+        was = net.training
         try:
             with counter, torch.no_grad():
-                net.eval()(*inputs)
+                net.eval()(*xs)
         finally:
             for h in handles:
                 h.remove()
+            net.train(was)
+        return counter
 
     if not real:  # a network blockstitch built itself on meta for this call
-        was = module.training
-        try:
-            run(module)
-        finally:
-            module.train(was)
-    elif on_meta:
-        with guest(module) as sh:
-            run(sh)
-    else:
-        with torch_state_guard():
-            torch.manual_seed(0)
-            run(real_copy(module))
-    return counter, shapes
+        return run(module, inputs), shapes, "meta"
+    counter, method = shape_run(module, [x.shape for x in inputs], run)
+    return counter, shapes, method
 
 
 def _unique_params(module: nn.Module) -> tuple[int, int, int]:

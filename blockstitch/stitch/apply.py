@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,7 @@ from torch import nn
 from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, ShapeError, SpecError, fmt_shape
 from ..foreign import module_block
-from ..meta import REAL_RUN_MAX_INPUT, guest, needs_data, real_copy, torch_state_guard
+from ..meta import shape_run
 from ..registry import get_block
 from .edits import InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .paths import match_paths, nearest_paths
@@ -60,17 +59,9 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
 
 
 def record_shapes(model: nn.Module, input_shape: Shape) -> Recording:
-    """Which modules run, in what order, and the shape each one takes and gives (one meta forward)."""
-    try:
-        with guest(model) as sh:  # the user's model is never called: its meta shadow is
-            return _record(sh, torch.empty(input_shape, device="meta"))
-    except ShapeError as err:
-        cause = err.__cause__ or err.__context__
-        if (cause is None or not needs_data(cause) or any(p.is_meta for p in model.parameters())
-                or math.prod(input_shape) > REAL_RUN_MAX_INPUT):
-            raise
-    with torch_state_guard():  # a forward that needs data (a detector's NMS): once for real, on a copy
-        return _record(real_copy(model), torch.zeros(input_shape))
+    """Which modules run, in what order, and the shape each one takes and gives (one run of a meta shadow; the
+    model itself is never called)."""
+    return shape_run(model, [input_shape], lambda net, xs: _record(net, xs[0]))[0]
 
 
 def _record(model: nn.Module, x: torch.Tensor) -> Recording:
