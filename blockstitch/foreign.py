@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, create_model
+from pydantic import Field, PrivateAttr, create_model
 from torch import nn
 
 from .blockspec import BlockCard, BlockSpec, Shape
@@ -65,6 +65,7 @@ class ModuleBlockSpec(BlockSpec):
     card: ClassVar[BlockCard | None] = BlockCard(category="adapter", notes="a user's module class")
     args: dict[str, Any] = Field(default_factory=dict)
     """Constructor arguments; the channel argument (and a matching output-channel one) is bound for you."""
+    _seen: dict[Any, tuple[Shape, int]] = PrivateAttr(default_factory=dict)
 
     def constructor_kwargs(self, in_shapes: Sequence[Shape]) -> dict[str, Any]:
         """``args`` plus the channel arguments bound from the input; a located error names what is missing."""
@@ -100,7 +101,14 @@ class ModuleBlockSpec(BlockSpec):
             raise SpecError(f"{cls.__name__}({_show(kwargs)}) failed: {type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else ''}", path="args") from None
 
-    def _meta_out(self, in_shapes: Sequence[Shape], count: bool = False) -> tuple[Shape, int]:
+    def _meta_out(self, in_shapes: Sequence[Shape]) -> tuple[Shape, int]:
+        """(output shape, MACs) from one meta forward, remembered per input shapes: the planner asks for both."""
+        key = (self._layout, tuple(tuple(s) for s in in_shapes))
+        if key not in self._seen:
+            self._seen[key] = self._meta_run(in_shapes)
+        return self._seen[key]
+
+    def _meta_run(self, in_shapes: Sequence[Shape]) -> tuple[Shape, int]:
         from torch.utils.flop_counter import FlopCounterMode
 
         with torch.device("meta"):
@@ -122,7 +130,7 @@ class ModuleBlockSpec(BlockSpec):
         return self._meta_out(in_shapes)[0]
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
-        return int(self._meta_out(in_shapes, count=True)[1])
+        return int(self._meta_out(in_shapes)[1])
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
