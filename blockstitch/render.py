@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -160,7 +161,8 @@ def render_bench(r: BenchResult, console: Console) -> None:
         console.print(f"[red]{r.error}[/red]")
         return
     console.print(f"median [bold]{_ms(r.median_ms)} ms[/bold] (p10 {_ms(r.p10_ms)}, p90 {_ms(r.p90_ms)}; "
-                  f"{r.reps} reps after {r.warmup_reps} warm-up) · {r.throughput:,.1f} samples/s · "
+                  f"{r.reps} reps{f' of {r.calls_per_sample} calls' if r.calls_per_sample > 1 else ''} after "
+                  f"{r.warmup_reps} warm-up) · {r.throughput:,.1f} samples/s · "
                   f"{r.tflops:.3f} TFLOP/s achieved")
     if r.roofline_efficiency is not None:
         console.print(f"roofline efficiency {100 * r.roofline_efficiency:.1f}% (of max(FLOPs/peak, bytes/bandwidth),"
@@ -184,18 +186,35 @@ def render_blocks(rows: list[BlockTime], console: Console) -> None:
     console.print(table)
 
 
+def _options_label(options: object) -> str:
+    """The options an entry turned on (`channels_last, compile=max-autotune`), or an em dash."""
+    if not isinstance(options, dict):
+        return "—"
+    on = [k if v is True else f"{k}={v}" for k, v in options.items() if v not in (None, False)]
+    return ", ".join(on) or "—"
+
+
 def render_sweep(entries: list[dict[str, object]], console: Console) -> None:
-    """Summary of a sweep's JSONL entries."""
+    """Summary of a sweep's JSONL entries; the input and options columns show only when they vary."""
+    inputs = {json.dumps(e.get("input_shape")) for e in entries}
+    options = {_options_label(e.get("options")) for e in entries}
+    extra = (["input"] if len(inputs) > 1 else []) + (["options"] if options != {"—"} else [])
     table = Table(title="sweep", title_justify="left", header_style="bold")
-    for col in ("target", "mode", "dtype", "batch", "median ms", "p10–p90", "samples/s", "TFLOP/s", "roofline"):
-        table.add_column(col, justify="left" if col in ("target", "mode", "dtype") else "right")
+    for col in ("target", "mode", "dtype", "batch", *extra, "median ms", "p10–p90", "samples/s", "TFLOP/s",
+                "roofline"):
+        table.add_column(col, justify="left" if col in ("target", "mode", "dtype", "options") else "right")
     for e in entries:
+        head = [str(e.get("target")), str(e.get("mode", "")), str(e.get("dtype", "")), str(e.get("batch", ""))]
+        if "input" in extra:
+            shape = e.get("input_shape")
+            head.append("×".join(str(d) for d in shape) if isinstance(shape, list) else "")
+        if "options" in extra:
+            head.append(_options_label(e.get("options")))
         if e.get("error"):
-            table.add_row(str(e.get("target")), str(e.get("mode", "")), str(e.get("dtype", "")), str(e.get("batch", "")),
-                          f"[red]{e['error']}[/red]", "", "", "", "")
+            table.add_row(*head, f"[red]{e['error']}[/red]", "", "", "", "")
             continue
         eff = e.get("roofline_efficiency")
-        table.add_row(str(e["target"]), str(e["mode"]), str(e["dtype"]), str(e["batch"]), f"{e['median_ms']:.3f}",
-                      f"{e['p10_ms']:.2f}–{e['p90_ms']:.2f}", f"{e['throughput']:,.1f}", f"{e['tflops']:.3f}",
+        table.add_row(*head, f"{e['median_ms']:.3f}", f"{e['p10_ms']:.2f}–{e['p90_ms']:.2f}",
+                      f"{e['throughput']:,.1f}", f"{e['tflops']:.3f}",
                       f"{100 * eff:.1f}%" if isinstance(eff, float) else "—")
     console.print(table)

@@ -147,6 +147,16 @@ def test_sweep_cli_end_to_end_with_plots(tmp_path: Path, capsys) -> None:
     assert "lenet5" in capsys.readouterr().out
 
 
+def test_sweep_table_shows_the_options_and_inputs_that_vary(tmp_path: Path, capsys) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("targets: [cbam]\ninput: [[8, 6, 6], [8, 5, 7]]\nchannels_last: [false, true]\n"
+                     "budget_s: 0.02\n")
+    assert main(["sweep", str(sweep), "--no-plots"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "cbam" in line]
+    assert len(rows) == 4 and sum("channels_last" in r for r in rows) == 2
+    assert sum("8×5×7" in r for r in rows) == 2  # without the columns, rows that differ would look the same
+
+
 def test_bad_sweep_file_is_located(tmp_path: Path, capsys) -> None:
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("targets: [lenet5]\nbatchs: [1]\n")

@@ -54,6 +54,8 @@ class BenchResult:
     reps: int = 0
     warmup_reps: int = 0
     error: str | None = None
+    calls_per_sample: int = 1
+    """CUDA: back-to-back calls each sample timed (calls shorter than 1 ms are timed in groups, as a loop runs)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -192,7 +194,11 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
 
     scale = torch.finfo(DTYPES[dtype]).bits / 32 if not amp else 1.0  # the profile counts float32 bytes
     need = prof.train_peak_bytes if mode == "train" else prof.param_bytes + prof.activation_bytes
-    check_fits(int(prof.param_bytes * scale), int((need - prof.param_bytes) * scale), str(device), f"'{label}'")
+    try:  # limits before allocation: a batch that cannot fit is a result, measured by nothing
+        check_fits(int(prof.param_bytes * scale), int((need - prof.param_bytes) * scale), str(device), f"'{label}'")
+    except SpecError as err:
+        result.error = f"out of memory (estimated before allocating): {err.message}"
+        return result
     flops = prof.flops if mode == "infer" else train_flops(model, shape, batch)
     try:
         torch.manual_seed(0)
@@ -228,6 +234,7 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
         return result
     result.median_ms, result.p10_ms, result.p90_ms = timing.median_ms, timing.quantile(0.1), timing.quantile(0.9)
     result.reps, result.warmup_reps = len(timing.samples_ms), timing.warmup_reps
+    result.calls_per_sample = timing.calls_per_sample
     result.throughput = batch / (timing.median_ms / 1e3)
     result.tflops = flops / (timing.median_ms / 1e3) / 1e12
     if roofline:
