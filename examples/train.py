@@ -58,11 +58,13 @@ def setup() -> tuple[int, int, torch.device]:
     """(rank, world size, device): a process group when started by torchrun, else a single process."""
     if "RANK" not in os.environ:
         return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    cuda = torch.cuda.is_available()
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
+    # one GPU per process, or none: more processes than GPUs (two ranks on a one-GPU machine) train on the CPU
+    cuda = torch.cuda.is_available() and torch.cuda.device_count() >= per_node
     dist.init_process_group("nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     if cuda:
-        local = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local)
         return rank, world, torch.device("cuda", local)
     return rank, world, torch.device("cpu")

@@ -136,7 +136,8 @@ def test_s2mlp_matches_fightingcv_with_out_of_place_shifts(monkeypatch: pytest.M
     shape = (1, 512, 5, 7)  # the reference's split attention only works at 512 channels
     monkeypatch.setattr(ref_mod, "spatial_shift1", _fixed_shift((1, -1, 2, -2)))
     monkeypatch.setattr(ref_mod, "spatial_shift2", _fixed_shift((2, -2, 1, -1)))
-    check_parity(ref_mod.S2Attention(512), _ours("s2mlp", {}, shape), shape, to_ref=lambda x: x, atol=1e-4)
+    # 512-wide sums: another CPU's kernels (an H200 host's Xeon) differ by up to 3e-4 here, relative 1e-3
+    check_parity(ref_mod.S2Attention(512), _ours("s2mlp", {}, shape), shape, to_ref=lambda x: x, atol=1e-3)
 
 
 def test_fightingcv_s2_shift_is_not_a_shift() -> None:

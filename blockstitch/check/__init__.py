@@ -8,7 +8,9 @@ worker process, so a module that hangs, eats memory or kills its process is a fi
 
 from __future__ import annotations
 
+import io
 import math
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 from torch import nn
@@ -175,7 +177,8 @@ def _half_on_cuda(report: CheckReport, worker: Worker, base: dict[str, Any], pla
             module = real_copy(ctx["instance"])
         else:
             module = ctx["factory"](tuple(base["input"]), plan.pattern.text, base["c"])
-        with time_limit(plan.seconds), torch.no_grad():
+        quiet = io.StringIO()  # a module that prints must not write into the caller's output (JSON on stdout)
+        with time_limit(plan.seconds), torch.no_grad(), redirect_stdout(quiet), redirect_stderr(quiet):
             out = module.cuda().half().eval()(torch.randn(base["input"], device="cuda", dtype=torch.half))
         del module, out
         return CheckResult(name, "passed", f"runs at {'×'.join(map(str, base['input']))}", required=False)

@@ -80,6 +80,11 @@ def _serve(conn: Any, memory: int) -> None:
     import torch
 
     faulthandler.disable()  # a module that crashes the worker is a finding, not a traceback on the caller's screen
+    if getattr(torch.cuda, "_is_in_bad_fork", lambda: False)():
+        # the caller had initialised CUDA, which a forked child cannot use: in this throwaway copy of the process
+        # there is none, so torch.compile (which saves CUDA's RNG state when CUDA "is available") does not fail
+        torch.cuda.is_available = lambda: False  # type: ignore[assignment]
+        torch.cuda.device_count = lambda: 0  # type: ignore[assignment]
     torch.set_num_threads(1)  # OpenMP pools do not survive fork; one thread is also fair to the caller
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # a module that prints must not corrupt the caller's output (JSON on stdout)
