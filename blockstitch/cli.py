@@ -63,8 +63,8 @@ def _delta(plan: Plan, base: Plan) -> dict[str, float | int | str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """`blockstitch check SPEC`: validate, propagate shapes on meta tensors, print the plan (or, for an edit
-    spec, what the edit changes)."""
+    """`blockstitch check SPEC`: validate, propagate shapes by each block's rule (``--verify``: also on meta
+    tensors), print the plan (or, for an edit spec, what the edit changes)."""
     from . import api
     from .render import render_plan, render_stitch
 
@@ -78,12 +78,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             render_stitch(report, out)
         return 0
-    plan = api.plan(args.spec, args.input, args.batch)
+    plan = api.plan(args.spec, args.input, args.batch, verify=args.verify)
     delta = None
     if plan.baseline is not None:
         base_input = plan.input.shape[1:] if args.input is not None else None
         try:
-            delta = _delta(plan, api.plan(plan.baseline, base_input, args.batch))
+            delta = _delta(plan, api.plan(plan.baseline, base_input, args.batch, verify=args.verify))
         except SpecError as e:
             raise e.located(file=plan.file, path="baseline") from None
     if args.json:
@@ -363,6 +363,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--input", type=_shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
     c.add_argument("--batch", type=_positive, default=1, metavar="N", help="batch size (default 1)")
     c.add_argument("--json", action="store_true", help="print the plan as JSON")
+    c.add_argument("--verify", action="store_true",
+                   help="also run blockstitch's own blocks on meta tensors against their shape rules (plugin "
+                        "blocks always run); about a second more")
     c.set_defaults(func=cmd_check)
     pr = sub.add_parser("profile", help="params, MACs/FLOPs and memory per node (on meta tensors)")
     pr.add_argument("spec", help="a spec file, a zoo name, or timm:<model> (random weights, nothing downloaded)")

@@ -31,11 +31,12 @@ from typing import Any, TypeVar
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .errors import BlockstitchError
 
 __all__ = ["guest", "meta_call", "real_copy", "shadow", "torch_state_guard", "keeps_torch_state", "fingerprint",
-           "natural_input", "needs_data", "shape_run", "GuestError"]
+           "natural_input", "needs_data", "shape_run", "on_meta", "GuestError"]
 
 TINY = 8
 """Plain tensor attributes with at most this many elements stay real in a shadow (strides read as numbers)."""
@@ -179,6 +180,44 @@ def torch_state_guard() -> Iterator[None]:
         torch.set_rng_state(rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
+
+
+_VALUE_WRITES = frozenset({
+    "normal_", "uniform_", "trunc_normal_", "zero_", "fill_", "copy_", "erfinv_", "mul_", "add_", "sub_", "div_",
+    "clamp_", "clamp_min_", "clamp_max_", "exp_", "log_", "abs_", "sqrt_", "neg_", "bernoulli_", "random_",
+    "exponential_", "log_normal_", "geometric_", "cauchy_", "fmod_", "masked_fill_", "addcmul_", "addcdiv_",
+    "lerp_", "pow_", "__setitem__"})
+"""In-place writes that change a tensor's values but never its shape, dtype or device."""
+
+
+class _SkipMetaWrites(TorchFunctionMode):
+    """Initialisers (``nn.init.*_``) and value-only in-place writes on meta tensors return at once: a meta
+    tensor has no values, and torch's Python meta kernels for them import its compiler stack (≈1 s once)."""
+
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: Sequence[Any] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        name = getattr(func, "__name__", "")
+        first = args[0] if args else next(iter((kwargs or {}).values()), None)
+        if (isinstance(first, torch.Tensor) and first.is_meta and name.endswith("_")
+                and (name in _VALUE_WRITES or getattr(func, "__module__", "") == "torch.nn.init")):
+            return None if name == "__setitem__" else first
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def on_meta() -> Iterator[None]:
+    """Construct modules on the meta device (no storage), skipping the value writes their initialisers make.
+
+    Shapes, dtypes and parameter counts are exactly those of a real construction; only the (absent) values
+    are not "initialised". A module's own shape-changing in-place ops still run.
+
+    >>> with on_meta():
+    ...     conv = nn.Conv2d(3, 8, 3)
+    >>> conv.weight.device, conv.weight.shape
+    (device(type='meta'), torch.Size([8, 3, 3, 3]))
+    """
+    with torch.device("meta"), _SkipMetaWrites():
+        yield
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -71,15 +71,18 @@ def load_spec(source: Source) -> Network:
 
 
 def plan(source: Source, input_shape: Sequence[int] | None = None, batch: int = 1,
-         observe: StepContext | None = None) -> Plan:
+         observe: StepContext | None = None, verify: bool = True) -> Plan:
     """Every node's in/out shape, layout, params and MACs, found on meta tensors (no memory allocated).
 
     ``input_shape`` overrides the spec's input (without the batch), e.g. ``(3, 1024, 1024)``.
+    ``verify=False`` takes the shapes and MACs of blockstitch's own blocks from their specs' rules without running
+    those modules on meta tensors (the same plan, a second sooner on a cold start; what ``blockstitch check``
+    does by default). Plugin and user blocks run on meta either way.
 
     >>> plan("resnet50", (3, 1024, 1024), batch=64).output_shapes()
     [(64, 1000)]
     """
-    return make_plan(load_spec(source), input_shape, batch, observe)
+    return make_plan(load_spec(source), input_shape, batch, observe, verify)
 
 
 def build(source: Source | Plan, input_shape: Sequence[int] | None = None, device: torch.device | str | None = None,

@@ -47,6 +47,18 @@ def test_import_blockstitch_imports_no_torch_and_the_api_still_answers() -> None
     assert set(result["loaded"]) == {"torch", "pydantic"}, result  # type: ignore[arg-type]
 
 
+COMPILER_STACK = ("torch._dynamo", "sympy")
+
+
+def test_check_of_own_blocks_runs_no_meta_op_unless_verify() -> None:
+    """torch's first meta op imports its compiler stack (torch 2.14: ~1 s); `check resnet18` needs none of it."""
+    bare = set(loaded("import torch\ntorch.nn.Conv2d(3, 8, 3)", COMPILER_STACK)["loaded"])  # type: ignore[arg-type]
+    fast = loaded(cli("check", "resnet18", "--json"), COMPILER_STACK)
+    assert fast["rc"] == 0 and set(fast["loaded"]) <= bare, fast  # type: ignore[arg-type]
+    # the swin window index is worked out on the CPU, ViT's initialisers are skipped on meta
+    assert set(loaded(cli("check", "swin_t", "--json"), COMPILER_STACK)["loaded"]) <= bare  # type: ignore[arg-type]
+
+
 TINY_SE = ("{'name': 'tiny', 'input': [8, 6, 6], 'nodes': [{'kind': 'conv', 'out_channels': 16}, "
            "{'kind': 'se', 'reduction': 4}]}")
 

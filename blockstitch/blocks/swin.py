@@ -46,10 +46,13 @@ class WindowAttention(nn.Module):
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
         # offset (dy, dx) of token j from token i, both in [-(window-1), window-1], as one row of the table
-        ys, xs = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
+        # (worked out on the CPU, then moved: on a meta build, torch's meta arange costs a second of imports)
+        ys, xs = torch.meshgrid(torch.arange(window, device="cpu"), torch.arange(window, device="cpu"),
+                                indexing="ij")
         ys, xs = ys.flatten(), xs.flatten()
         dy, dx = ys[:, None] - ys[None, :] + window - 1, xs[:, None] - xs[None, :] + window - 1
-        self.register_buffer("relative_position_index", (dy * (2 * window - 1) + dx).flatten())
+        index = (dy * (2 * window - 1) + dx).flatten().to(self.relative_position_bias_table.device)
+        self.register_buffer("relative_position_index", index)
 
     def _mask(self, x: torch.Tensor, hp: int, wp: int, shift: tuple[int, int]) -> torch.Tensor:
         """(windows, n, n): −100 between tokens that came from different regions before the roll."""
