@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -196,7 +195,7 @@ def _options_label(options: object) -> str:
 
 def render_sweep(entries: list[dict[str, object]], console: Console) -> None:
     """Summary of a sweep's JSONL entries; the input and options columns show only when they vary."""
-    inputs = {json.dumps(e.get("input_shape")) for e in entries}
+    inputs = {str(e.get("input_shape")) for e in entries}
     options = {_options_label(e.get("options")) for e in entries}
     extra = (["input"] if len(inputs) > 1 else []) + (["options"] if options != {"—"} else [])
     table = Table(title="sweep", title_justify="left", header_style="bold")

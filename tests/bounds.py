@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from blockstitch.check.runner import time_limit
 
 
 class Hang(BaseException):
@@ -14,13 +15,5 @@ class Hang(BaseException):
 @contextmanager
 def bounded(seconds: float = 10) -> Iterator[None]:
     """Raise :class:`Hang` if the block takes longer than ``seconds`` (main thread, SIGALRM)."""
-    def ring(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
+    with time_limit(seconds, Hang):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)

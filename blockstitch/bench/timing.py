@@ -121,21 +121,29 @@ def measure(fn: Callable[[], object], device: torch.device, budget_s: float = 2.
     groups."""
     warm = settle(fn, device)
     flush = _Flusher(device, 256 * 2**20 if device.type == "cuda" else 64 * 2**20) if flush_l2 else None
-    once = _timer(device)
     calls = 1
-    if device.type == "cuda" and flush is None:
-        single = statistics.median(_cuda_round(fn, min_reps, None))
-        calls = max(1, min(1000, math.ceil(GROUP_MS / max(single, 1e-6))))
+    if device.type == "cuda":
+        if flush is None:
+            single = statistics.median(_cuda_round(fn, min_reps, None))
+            calls = max(1, min(1000, math.ceil(GROUP_MS / max(single, 1e-6))))
+
+        def take(k: int) -> list[float]:
+            return _cuda_round(fn, k, flush, calls)
+
+        size, largest = min_reps, 100
+    else:
+        once = _timer(device)
+
+        def take(k: int) -> list[float]:
+            return [once(fn, flush)]
+
+        size = largest = 1
     samples: list[float] = []
     t_end = time.perf_counter() + budget_s
     checked = 0
-    size = min_reps
     while len(samples) < max_reps:
-        if device.type == "cuda":
-            samples += _cuda_round(fn, min(size, max_reps - len(samples)), flush, calls)
-            size = min(2 * size, 100)
-        else:
-            samples.append(once(fn, flush))
+        samples += take(min(size, max_reps - len(samples)))
+        size = min(2 * size, largest)
         n = len(samples)
         if n >= min_reps and time.perf_counter() > t_end:
             break

@@ -16,8 +16,8 @@ class _Timeout(Exception):
 
 
 @contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise inside the block after ``seconds`` (main thread on Unix; elsewhere no limit is enforced).
+def time_limit(seconds: float, error: type[BaseException] = _Timeout) -> Iterator[None]:
+    """Raise ``error`` inside the block after ``seconds`` (main thread on Unix; elsewhere no limit is enforced).
 
     >>> with time_limit(1.0):
     ...     pass
@@ -27,7 +27,7 @@ def time_limit(seconds: float) -> Iterator[None]:
         return
 
     def alarm(signum: int, frame: Any) -> None:
-        raise _Timeout(f"took longer than {seconds:g} s")
+        raise error(f"took longer than {seconds:g} s")
 
     old = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
