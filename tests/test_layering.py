@@ -9,8 +9,8 @@ subpackage must be given a floor here):
 3. ``assemble``, ``transfer`` — spec → plan → module
 4. ``sources`` — the one resolver
 5. ``stitch``
-6. ``networks`` — source → network/plan/module (what the API re-exports, one floor under the tools)
-7. ``profile``, ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs`` — the tools
+6. ``networks``, ``subject`` — source → network/plan/module (what the API re-exports, one floor under the tools)
+7. ``profile``, ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs``, ``train`` — the tools
 8. ``api`` — the facade
 9. ``render``, ``regenerate``, ``cli`` and the package itself (its names arrive lazily, PEP 562)
 
@@ -36,8 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("assemble", "transfer"),
     ("sources",),
     ("stitch",),
-    ("networks",),
-    ("profile", "bench", "check", "graph", "export", "fuse", "catalogue_docs"),
+    ("networks", "subject"),
+    ("profile", "bench", "check", "graph", "export", "fuse", "catalogue_docs", "train"),
     ("api",),
     ("render", "regenerate", "cli", ""),
 ]
