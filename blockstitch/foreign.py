@@ -109,13 +109,13 @@ class ModuleBlockSpec(BlockSpec):
         return self._seen[key]
 
     def _meta_run(self, in_shapes: Sequence[Shape]) -> tuple[Shape, int]:
-        from torch.utils.flop_counter import FlopCounterMode
+        from .counting import OpCounter  # pulls in torch's formulas (and triton): only when counting
 
         with torch.device("meta"):
             module = self.build(in_shapes).eval()
         xs = [torch.empty(s, device="meta") for s in in_shapes]
         try:
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            with torch.no_grad(), OpCounter() as counter:
                 out = module(*xs)
         except Exception as err:  # noqa: BLE001 — the module's own complaint, at this shape
             raise ShapeError(f"{type(module).__name__} does not run at this input: {type(err).__name__}: "
@@ -124,7 +124,7 @@ class ModuleBlockSpec(BlockSpec):
         if not isinstance(first, torch.Tensor):
             raise ShapeError(f"{type(module).__name__} returns {type(out).__name__}, not a tensor",
                              in_shapes=in_shapes, hint="stitch a module that returns one tensor")
-        return tuple(first.shape), counter.get_total_flops() // 2
+        return tuple(first.shape), counter.macs
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
         return self._meta_out(in_shapes)[0]

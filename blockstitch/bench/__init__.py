@@ -112,15 +112,14 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
 def train_flops(model: nn.Module, shape: Sequence[int], batch: int) -> int:
     """FLOPs of one training step's forward and backward, counted on meta tensors (the weights' gradients,
     and the input's only if it needs one — it does not here)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from ..counting import OpCounter
     from ..meta import meta_call
 
-    with FlopCounterMode(display=False) as counter:
+    with OpCounter() as counter:
         out = meta_call(model, [torch.empty(batch, *shape, device="meta")], train=True, grad=True)
         out = out[0] if isinstance(out, (tuple, list)) else out
         out.float().mean().backward()
-    return int(counter.get_total_flops())
+    return counter.total_flops
 
 
 def _is_oom(err: BaseException) -> bool:

@@ -24,17 +24,17 @@ Plain = int | float | bool | str
 
 def _meta_run(build: Any, in_shapes: Sequence[Shape], kind: str) -> tuple[Any, int]:
     """Run a third-party module on meta tensors: its output and its counted MACs (timm gives no formula)."""
-    from torch.utils.flop_counter import FlopCounterMode  # pulls in triton: only when counting
+    from ..counting import OpCounter  # pulls in triton: only when counting
 
     try:
         with torch.device("meta"):
             module = build().eval()
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
+        with OpCounter() as counter, torch.no_grad():
             out = module(*[torch.empty(s, device="meta") for s in in_shapes])
     except (RuntimeError, ValueError, TypeError, AssertionError, IndexError) as err:
         raise ShapeError(f"timm's module for '{kind}' fails at this input: {str(err).splitlines()[0] or type(err)}",
                          in_shapes=in_shapes, hint="check its arguments (`args:`) and the input size") from None
-    return out, counter.get_total_flops() // 2
+    return out, counter.macs
 
 
 @register_block

@@ -81,13 +81,13 @@ def _record(model: nn.Module, x: torch.Tensor) -> Recording:
                 rec.shapes[name] = (tuple(x.shape), tuple(y.shape))
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-    from torch.utils.flop_counter import FlopCounterMode
+    from ..counting import OpCounter  # the profiler's counter: one counting place
 
     rec.params = sum(p.numel() for p in model.parameters())  # parameters() yields a shared tensor once
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), OpCounter() as counter:
             model.eval()(x)
-        rec.macs = int(counter.get_total_flops()) // 2
+        rec.macs = counter.macs
     except Exception as err:  # noqa: BLE001 — whatever the user's forward raises, say where and why
         raise ShapeError(f"the base network does not run at input {fmt_shape(input_shape)}: "
                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
