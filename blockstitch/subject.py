@@ -152,6 +152,10 @@ class Subject:
 
         if self.what == "plan":
             return self.obj  # type: ignore[no-any-return]
+        if self.what == "edit":
+            extends = self.located.data.get("extends") if self.located is not None else None
+            raise SpecError(f"'{self.name}' edits '{extends}': it has no plan of its own", file=self.origin,
+                            hint="`blockstitch check` shows what it changes; blockstitch.build / stitch build it")
         if self.what != "spec":
             raise SpecError(f"'{self.name}' is {_article(self.what)}: it has no plan of its own", file=self.origin,
                             hint="`blockstitch check` shows what an edit changes; profile/graph work on any network")

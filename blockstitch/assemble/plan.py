@@ -102,6 +102,16 @@ class Plan:
         """Plain dicts of every step (what the CLI renders)."""
         return [s.record() for s in self.steps]
 
+    def delta(self, base: Plan) -> dict[str, Any]:
+        """This plan against ``base``: Δparams and ΔMACs, absolute and in percent of the base.
+
+        >>> seresnet50.delta(resnet50)["params"]   # two plans
+        2532008
+        """
+        return {"baseline": base.name, "params": self.params - base.params, "macs": self.macs - base.macs,
+                "params_pct": 100.0 * (self.params - base.params) / max(base.params, 1),
+                "macs_pct": 100.0 * (self.macs - base.macs) / max(base.macs, 1)}
+
     def summary(self) -> str:
         """One line: ``resnet50: 1×3×224×224 → 1×1000, 25,557,032 params, 4.09 GMACs``."""
         outs = ", ".join(fmt_shape(s) for s in self.output_shapes())

@@ -1,0 +1,7 @@
+"""``python -m blockstitch.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

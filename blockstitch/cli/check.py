@@ -1,0 +1,62 @@
+"""`blockstitch check SPEC`: validate, propagate shapes by each block's rule (``--verify``: also on meta tensors),
+print the plan — or, for an edit spec, what the edit changes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import positive, shape_arg, stdout
+
+NAME = "check"
+HELP = "validate a spec and print its plan (shapes, params, MACs)"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The command's arguments."""
+    p.add_argument("spec", help="a spec file, or the name of a bundled spec (e.g. resnet50)")
+    p.add_argument("--input", type=shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    p.add_argument("--batch", type=positive, default=1, metavar="N", help="batch size (default 1)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--verify", action="store_true",
+                   help="also run blockstitch's own blocks on meta tensors against their shape rules (plugin "
+                        "blocks always run); about a second more")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plan (or the stitch report of an edit spec); 0, or a located error."""
+    from ..render import render_plan, render_stitch
+    from ..subject import subject
+
+    target = subject(args.spec, accept={"spec", "edit"})
+    if target.what == "edit":
+        report = target.report
+        assert report is not None  # an edit spec always has one
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            render_stitch(report, stdout())
+        return 0
+    plan = target.plan(args.input, args.batch, verify=args.verify)
+    delta = None
+    if plan.baseline is not None:
+        from ..errors import SpecError
+
+        base_input = plan.input.shape[1:] if args.input is not None else None
+        try:
+            base = subject(plan.baseline, accept={"spec"}, input_shape=base_input)
+            delta = plan.delta(base.plan(None, args.batch, verify=args.verify))
+        except SpecError as e:
+            raise e.located(file=plan.file, path="baseline") from None
+    if args.json:
+        print(json.dumps({"name": plan.name, "batch": plan.batch, "input": list(plan.input.shape),
+                          "params": plan.params, "macs": plan.macs, "flops": 2 * plan.macs,
+                          "outputs": [list(s) for s in plan.output_shapes()], "nodes": plan.records(),
+                          "vs_baseline": delta}, indent=2))
+        return 0
+    out = stdout()
+    render_plan(plan, out)
+    if delta is not None:
+        out.print(f"vs baseline [bold]{delta['baseline']}[/bold]: {delta['params']:+,} params "
+                  f"({delta['params_pct']:+.2f}%), {int(delta['macs']) / 1e9:+.4f} GMACs ({delta['macs_pct']:+.2f}%)")
+    return 0

@@ -1,0 +1,70 @@
+"""`blockstitch check-module TARGET`: is this module plug-and-play? Exit 0 if every required check holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import SpecError
+from .common import positive, shape_arg, stdout
+
+NAME = "check-module"
+HELP = "is a module plug-and-play? sizes, layouts, modes, dtypes, grads"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The command's arguments."""
+    p.add_argument("target", help="a block kind, path/to/file.py:Name or package.module:Name")
+    p.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="a field or constructor argument (a literal, never evaluated); repeatable")
+    p.add_argument("--in", dest="input", default=None, metavar="PATTERN",
+                   help="input contract, e.g. 'b c h w' (default: try b c h w, b n c, b h w c)")
+    p.add_argument("--out", dest="output", default=None, metavar="PATTERN", help="output contract, e.g. 'b (c*2) h w'")
+    p.add_argument("--axis", action="append", default=[], metavar="NAME=N", help="bind an axis size, e.g. c=64")
+    p.add_argument("--compile", action="store_true", help="also try torch.compile(fullgraph=True) (slow)")
+    p.add_argument("--export", action="store_true", help="also try torch.export (slow)")
+    p.add_argument("--no-compile", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
+    p.add_argument("--no-export", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--compile-backend", default="aot_eager", help="torch.compile backend (default aot_eager)")
+    p.add_argument("--into", metavar="NETWORK", help="stitch report: insert into this zoo network or spec")
+    p.add_argument("--at", default="layer1,layer2,layer3,layer4", help="comma-separated node names (with --into)")
+    p.add_argument("--stitch-input", type=shape_arg, default=None, metavar="C,H,W", help="network input for --into")
+    p.add_argument("--reps", type=positive, default=9, help="latency repetitions per point (with --into)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks (and the stitch report with ``--into``); 0 when every required check holds, else 1."""
+    from ..check import check_module, parse_args
+    from ..check.stitch_report import stitch_report
+    from ..check.targets import resolve_target
+    from ..render import render_check, render_stitch_rows
+
+    axes = parse_args(args.axis)
+    if any(not isinstance(v, int) for v in axes.values()):
+        raise SpecError("--axis expects name=integer, e.g. --axis c=64")
+    ctor = parse_args(args.arg)
+    if args.into:  # a bad network file fails now, not after the checks
+        from ..subject import subject
+
+        subject(args.into, accept={"spec", "edit"}).plan(args.stitch_input)
+    report = check_module(args.target, input=args.input, output=args.output, axes=axes, args=ctor,
+                          compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
+                          compile_backend=args.compile_backend)
+    rows = None
+    if args.into:
+        _, factory, _ = resolve_target(args.target, ctor)
+        rows = stitch_report(factory, args.into, [a for a in args.at.split(",") if a], args.stitch_input,
+                             reps=args.reps)
+    if args.json:
+        data = report.to_dict()
+        if rows is not None:
+            base, points = rows
+            data["stitch"] = {"into": args.into, "baseline": base, "rows": [vars(r) for r in points]}
+        print(json.dumps(data, indent=2, default=list))
+    else:
+        out = stdout()
+        render_check(report, out)
+        if rows is not None:
+            render_stitch_rows(args.into, *rows, console=out)
+    return 0 if report.ok else 1

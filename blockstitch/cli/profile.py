@@ -1,0 +1,67 @@
+"""`blockstitch profile SPEC`: params, MACs/FLOPs and memory per node, on meta tensors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from typing import TYPE_CHECKING
+
+from .common import positive, shape_arg, stdout
+
+if TYPE_CHECKING:
+    from ..subject import Subject
+
+NAME = "profile"
+HELP = "params, MACs/FLOPs and memory per node (on meta tensors)"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The command's arguments."""
+    p.add_argument("spec", help="a spec file, a zoo name, or timm:<model> (random weights, nothing downloaded)")
+    p.add_argument("--input", type=shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
+    p.add_argument("--batch", type=positive, default=1, metavar="N", help="batch size (default 1)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON (params, macs, flops, nodes, uncounted…)")
+    fmt.add_argument("--csv", action="store_true", help="print CSV, one row per node")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table to paste into a paper")
+    p.add_argument("--all-ops", action="store_true", help="also estimate FLOPs of norms, softmax, elementwise ops")
+    p.add_argument("--torchinfo", action="store_true", help="also print torchinfo's layer table")
+    p.add_argument("--depth", type=positive, default=1, help="module depth for timm models and --torchinfo")
+    p.add_argument("--compare", metavar="OTHER", help="print the difference against another network")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Profile the network (and ``--compare`` another); print it in the chosen format."""
+    from ..profile import profile
+    from ..render import render_compare, render_profile
+    from ..subject import NETWORK_KINDS, subject
+
+    target = subject(args.spec, accept=NETWORK_KINDS)
+    prof = profile(_network(target, args.spec), args.input, args.batch, depth=args.depth)
+    out = stdout()
+    if args.compare:
+        other = profile(_network(subject(args.compare, accept=NETWORK_KINDS), args.compare), args.input, args.batch,
+                        depth=args.depth)
+        render_compare(prof, other, out)  # OTHER relative to SPEC: `profile resnet50 --compare cbam_resnet50`
+        return 0
+    if args.json:
+        print(json.dumps(prof.to_dict(), indent=2))
+    elif args.csv:
+        print(prof.to_csv(), end="")
+    elif args.markdown:
+        print(prof.to_markdown(all_ops=args.all_ops))
+    else:
+        render_profile(prof, out, all_ops=args.all_ops)
+    if args.torchinfo:
+        import torchinfo
+
+        model = target.with_input(args.input).module("meta")
+        shape = (args.batch, *(args.input or prof.input_shape))
+        print(torchinfo.summary(model, input_size=shape, depth=args.depth, device="meta", verbose=0))
+    return 0
+
+
+def _network(target: Subject, text: str) -> object:
+    """What ``profile()`` takes today: a model for timm/torchvision names, else the text (until it takes a Subject)."""
+    return target.module("meta") if target.what in ("timm", "torchvision") else text

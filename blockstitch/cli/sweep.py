@@ -1,0 +1,54 @@
+"""`blockstitch sweep FILE.yaml`: every combination, appended to JSONL as measured; resumable; plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import stderr, stdout
+
+NAME = "sweep"
+HELP = "run a benchmark sweep from a YAML file (resumable JSONL, plots)"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The command's arguments."""
+    p.add_argument("file", help="sweep file (targets, batch, input, dtype, mode, … lists)")
+    p.add_argument("--out", default=None, help="JSONL results file (default: next to the sweep file)")
+    p.add_argument("--plots", default=None, help="folder for PNG plots (default: next to the results)")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep (resuming what the JSONL file already holds), print the table, write the plots."""
+    from rich.progress import Progress
+
+    from ..bench.sweep import load_sweep, plot, run_sweep, scan_results
+    from ..render import render_sweep
+
+    out, err = stdout(), stderr()
+    spec = load_sweep(args.file)
+    target = Path(args.out or Path(args.file).with_suffix(".jsonl"))
+    bad = scan_results(target).bad_lines
+    if bad:  # a kill mid-write or a hand edit: those lines stay as they are, the good rows count
+        shown = ", ".join(map(str, bad[:10])) + (f", … ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        err.print(f"warning: {target}: line(s) {shown} are not results; left as they are", highlight=False)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("sweep", total=None)
+
+        def progress(i: int, n: int, what: str) -> None:
+            bar.update(task, completed=i, total=n, description=what)
+
+        entries = run_sweep(spec, target, progress)
+    render_sweep(entries, out)
+    out.print(f"results: {target}")
+    if not args.no_plots:
+        try:
+            blocks_file = target.with_suffix(".blocks.json")
+            blocks = json.loads(blocks_file.read_text()) if blocks_file.exists() else None
+            for png in plot(entries, Path(args.plots or target.parent), blocks):
+                out.print(f"plot: {png}")
+        except ImportError:
+            out.print("[dim]no plots: pip install 'blockstitch[plot]' (matplotlib)[/dim]")
+    return 0
