@@ -3,7 +3,7 @@
 Floors, from the ground up (a module may import its own floor and those below; a new top-level module or
 subpackage must be given a floor here):
 
-0. ``errors``, ``generated``, ``meta``, ``counting`` — no blockstitch imports but each other
+0. ``errors``, ``generated``, ``meta``, ``counting``, ``raycluster`` — no blockstitch imports but each other
 1. ``blockspec``, ``registry``, ``foreign``, ``catalogue`` — what a block is, the registry, its catalogue
 2. ``blocks`` — the built-in families (reached by the registry through its generated index, by data)
 3. ``assemble``, ``transfer`` — spec → plan → module
@@ -31,7 +31,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "blockstitch"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "generated", "meta", "counting"),
+    ("errors", "generated", "meta", "counting", "raycluster"),
     ("blockspec", "registry", "foreign", "catalogue"),
     ("blocks",),
     ("assemble", "transfer"),

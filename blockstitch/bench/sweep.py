@@ -25,7 +25,7 @@ from ..errors import SpecError
 from . import BenchResult, bench, bench_blocks
 
 __all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "scan_results", "Results", "plot",
-           "MAX_COMBINATIONS"]
+           "MAX_COMBINATIONS", "measure", "per_block_times"]
 
 MAX_COMBINATIONS = 10_000
 """Measurements one sweep file may ask for (the product of its lists)."""
@@ -183,9 +183,47 @@ def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
                "device": spec.device, "options": options}
 
 
+def measure(combo: dict[str, Any], spec: SweepSpec, runner: Callable[..., BenchResult] = bench) -> dict[str, Any]:
+    """One combination measured: the result row as written to the JSONL file (its error instead, if it failed).
+    The same function runs in the driver (local) and in a Ray task (``--backend ray``).
+
+    >>> measure(next(_grid(spec)), spec)["median_ms"]  # doctest: +SKIP
+    1.84
+    """
+    opts = combo["options"]
+    try:
+        result = runner(combo["target"], combo["input_shape_requested"], batch=combo["batch"],
+                        device=combo["device"], dtype=combo["dtype"], amp=opts["amp"],
+                        channels_last=opts["channels_last"], compile=opts["compile"],
+                        cuda_graphs=opts["cuda_graphs"], mode=combo["mode"], budget_s=spec.budget_s,
+                        args=spec.args).to_dict()
+    except Exception as err:  # noqa: BLE001 — one bad entry must not lose the sweep
+        result = {"error": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
+    # the combination's own fields win: they are what a resumed sweep recognises as done
+    return {**result, **combo}
+
+
+def per_block_times(spec: SweepSpec) -> dict[str, Any]:
+    """Every node of each spec target timed alone (at the first batch/input/dtype), for the per-block plot."""
+    per = {}
+    for target in spec.targets:
+        try:
+            per[target] = [vars(b) for b in bench_blocks(target, spec.input[0], spec.batch[0], spec.device,
+                                                         spec.dtype[0], budget_s=min(spec.budget_s, 0.5))]
+        except Exception as err:  # noqa: BLE001 — not every target is a spec
+            per[target] = [{"error": str(err).splitlines()[0]}]
+    return per
+
+
 def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None = None,
-              runner: Callable[..., BenchResult] = bench) -> list[dict[str, Any]]:
-    """Measure every combination not already in ``out``; append each result (or its error) as it comes."""
+              runner: Callable[..., BenchResult] = bench, *, backend: Literal["local", "ray"] = "local",
+              address: str | None = None, cpus_per_trial: float = 1.0,
+              gpus_per_trial: float = 0.0) -> list[dict[str, Any]]:
+    """Measure every combination not already in ``out``; append each result (or its error) as it comes.
+
+    ``backend="ray"`` makes each combination a Ray task (``cpus_per_trial``/``gpus_per_trial`` declared, fractions
+    allowed) on the cluster at ``address`` (default: a private local Ray); this process still writes every row.
+    """
     done = {entry_key(e) for e in scan_results(out).entries}
     todo = []
     for combo in _grid(spec):  # a value listed twice is measured once
@@ -199,34 +237,26 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":  # a kill mid-write left half a line: it stays, the next result starts anew
                 _append(out, "")
-    for i, combo in enumerate(todo):
-        if progress is not None:
-            progress(i, len(todo), f"{combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']}")
-        opts = combo["options"]
-        try:
-            result = runner(combo["target"], combo["input_shape_requested"], batch=combo["batch"],
-                            device=combo["device"], dtype=combo["dtype"], amp=opts["amp"],
-                            channels_last=opts["channels_last"], compile=opts["compile"],
-                            cuda_graphs=opts["cuda_graphs"], mode=combo["mode"], budget_s=spec.budget_s,
-                            args=spec.args).to_dict()
-        except Exception as err:  # noqa: BLE001 — one bad entry must not lose the sweep
-            result = {"error": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
-        # the combination's own fields win: they are what a resumed sweep recognises as done
-        entry = {**result, **combo}
-        _append(out, json.dumps(entry))
-    if spec.per_block:
-        blocks_file = out.with_suffix(".blocks.json")
-        if not blocks_file.exists():
-            per = {}
-            for target in spec.targets:
-                try:
-                    per[target] = [vars(b) for b in bench_blocks(target, spec.input[0], spec.batch[0], spec.device,
-                                                                 spec.dtype[0], budget_s=min(spec.budget_s, 0.5))]
-                except Exception as err:  # noqa: BLE001 — not every target is a spec
-                    per[target] = [{"error": str(err).splitlines()[0]}]
-            partial = blocks_file.with_suffix(".json.partial")
-            partial.write_text(json.dumps(per, indent=1))
-            os.replace(partial, blocks_file)  # atomic: a kill leaves the old file or the new one
+    blocks_file = out.with_suffix(".blocks.json")
+    want_blocks = spec.per_block and not blocks_file.exists()
+    blocks: dict[str, Any] | None = None
+    if backend == "ray":
+        from .sweep_ray import measure_on_ray
+
+        blocks = measure_on_ray(todo, spec, lambda entry: _append(out, json.dumps(entry)), progress, runner,
+                                per_block=want_blocks, address=address, cpus_per_trial=cpus_per_trial,
+                                gpus_per_trial=gpus_per_trial)
+    else:
+        for i, combo in enumerate(todo):
+            if progress is not None:
+                progress(i, len(todo), f"{combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']}")
+            _append(out, json.dumps(measure(combo, spec, runner)))
+        if want_blocks:
+            blocks = per_block_times(spec)
+    if blocks is not None:
+        partial = blocks_file.with_suffix(".json.partial")
+        partial.write_text(json.dumps(blocks, indent=1))
+        os.replace(partial, blocks_file)  # atomic: a kill leaves the old file or the new one
     if progress is not None:
         progress(len(todo), len(todo), "done")
     return read_results(out)
