@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from .common import stderr, stdout
+from .scale_args import scale_arguments
 
 NAME = "sweep"
 HELP = "run a benchmark sweep from a YAML file (resumable JSONL, plots)"
@@ -18,6 +19,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="JSONL results file (default: next to the sweep file)")
     p.add_argument("--plots", default=None, help="folder for PNG plots (default: next to the results)")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    scale_arguments(p, "measurement")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +31,13 @@ def run(args: argparse.Namespace) -> int:
 
     out, err = stdout(), stderr()
     spec = load_sweep(args.file)
+    if args.backend == "ray":
+        from ..raycluster import require_ray
+
+        require_ray()  # before anything runs: without Ray, one line and exit 2
+    elif args.address is not None or args.cpus_per_trial is not None or args.gpus_per_trial is not None:
+        err.print("warning: --address/--cpus-per-trial/--gpus-per-trial apply with --backend ray only; ignored",
+                  highlight=False)
     target = Path(args.out or Path(args.file).with_suffix(".jsonl"))
     bad = scan_results(target).bad_lines
     if bad:  # a kill mid-write or a hand edit: those lines stay as they are, the good rows count
@@ -40,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         def progress(i: int, n: int, what: str) -> None:
             bar.update(task, completed=i, total=n, description=what)
 
-        entries = run_sweep(spec, target, progress)
+        entries = run_sweep(spec, target, progress, backend=args.backend or "local", address=args.address,
+                            cpus_per_trial=1.0 if args.cpus_per_trial is None else args.cpus_per_trial,
+                            gpus_per_trial=args.gpus_per_trial or 0.0)
     render_sweep(entries, out)
     out.print(f"results: {target}")
     if not args.no_plots:

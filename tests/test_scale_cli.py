@@ -1,0 +1,36 @@
+"""The scale-out flags without Ray running: fractions parse, nonsense is refused, and without Ray installed
+``--backend ray`` is one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from blockstitch.cli import main
+
+
+def test_without_ray_backend_ray_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("targets: [lenet5]\n")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["sweep", str(sweep), "--backend", "ray", "--no-plots"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'blockstitch[ray]'" in lines[0], lines
+    assert not (tmp_path / "sweep.jsonl").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "two"])
+def test_resource_amounts_are_checked(value: str, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", str(tmp_path / "s.yaml"), "--backend", "ray", "--gpus-per-trial", value])
+    assert exit_.value.code == 2 and "--gpus-per-trial" in capsys.readouterr().err
+
+
+def test_fractions_are_allowed() -> None:
+    from blockstitch.cli import parser
+
+    args = parser().parse_args(["sweep", "s.yaml", "--backend", "ray", "--address", "auto",
+                                "--cpus-per-trial", "0.5", "--gpus-per-trial", "0.25"])
+    assert (args.backend, args.address, args.cpus_per_trial, args.gpus_per_trial) == ("ray", "auto", 0.5, 0.25)
