@@ -14,6 +14,7 @@ form, not at a colour.
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import os
@@ -56,14 +57,13 @@ def _polygon(kind: str, cx: float, cy: float, r: float, turn: float) -> list[tup
 
 
 def _draw(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
-    """One image: a noisy background, then the shape in a colour far from the background's."""
-    background = rng.integers(0, 256, 3)
-    noise = rng.normal(0.0, 40.0, (size, size, 3))
-    canvas = np.clip(background[None, None, :] * 0.6 + noise + 50, 0, 255)
-    colour = (background + rng.integers(96, 160, 3)) % 256  # each channel well away from the background's
+    """One image: a dark noisy background, then the shape in a bright colour of any hue, then more noise."""
+    background = rng.uniform(0, 100, 3)  # dark, so the shape stands out by brightness whatever the hues
+    canvas = np.clip(background[None, None, :] + rng.normal(0.0, 16.0, (size, size, 3)), 0, 255)
+    colour = 255 * np.array(colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.4, 1), rng.uniform(0.7, 1)))
     big = size * _OVERSAMPLE
-    r = rng.uniform(0.24, 0.40) * big
-    cx, cy = rng.uniform(r * 0.8, big - r * 0.8, 2)
+    r = rng.uniform(0.28, 0.40) * big
+    cx, cy = big / 2 + rng.uniform(-0.12, 0.12, 2) * big
     turn = rng.uniform(-math.pi / 12, math.pi / 12)
     mask = Image.new("L", (big, big), 0)
     pen = ImageDraw.Draw(mask)
@@ -76,7 +76,7 @@ def _draw(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
     else:
         pen.polygon(_polygon(kind, cx, cy, r, turn), fill=255)
     alpha = np.asarray(mask.resize((size, size), Image.Resampling.BOX), dtype=np.float64)[:, :, None] / 255.0
-    image = canvas * (1 - alpha) + colour[None, None, :] * alpha + rng.normal(0.0, 12.0, (size, size, 3))
+    image = canvas * (1 - alpha) + colour[None, None, :] * alpha + rng.normal(0.0, 10.0, (size, size, 3))
     return Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8), "RGB")
 
 
