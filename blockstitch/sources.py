@@ -291,17 +291,24 @@ def timm_model(name: str, device: torch.device | str | None = None, **kwargs: ob
 
 
 def torchvision_model(name: str, device: torch.device | str | None = None) -> nn.Module:
-    """``torchvision.models.get_model(name, weights=None)`` (random weights, nothing downloaded).
+    """``torchvision.models.get_model(name, weights=None, weights_backbone=None)`` (random weights, nothing
+    downloaded — detection and segmentation models' backbones included).
 
     >>> torchvision_model("resnet18", device="meta").fc.out_features
     1000
     """
+    import inspect
+
     import torch
     import torchvision
 
     _model_name("torchvision", name, None, ())
+    kwargs: dict[str, Any] = {"weights": None}
+    # detection/segmentation builders default to ImageNet backbone weights: a download from a data file
+    if "weights_backbone" in inspect.signature(torchvision.models.get_model_builder(name)).parameters:
+        kwargs["weights_backbone"] = None
     with torch.device(device) if device is not None else nullcontext():
-        return torchvision.models.get_model(name, weights=None)
+        return torchvision.models.get_model(name, **kwargs)
 
 
 def foreign_model(source: Any, device: torch.device | str | None = None) -> nn.Module | None:
