@@ -35,13 +35,14 @@ _EXPORTS: dict[str, str] = {
     "TransferError": ".transfer", "TransferReport": ".transfer", "transfer_weights": ".transfer",
     "graph": ".graph", "GraphRecord": ".graph",
     "export": ".export", "ExportReport": ".export", "ExportError": ".export",
+    "to_ultralytics": ".yolo",
 }
 
 __all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile",
            "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError",
            "RegistryError", "ShapeError", "SpecError", "block_kinds", "get_block", "register_block", "TransferError",
            "TransferReport", "transfer_weights", "fuse", "Fused", "FuseReport", "graph", "GraphRecord", "export",
-           "ExportReport", "ExportError", "__version__"]
+           "ExportReport", "ExportError", "to_ultralytics", "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names arrive through __getattr__
     from .api import build, load_spec, plan
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from .transfer import TransferError, TransferReport, transfer_weights
     from .graph import GraphRecord, graph
     from .export import ExportError, ExportReport, export
+    from .yolo import to_ultralytics
 
 _SHADOWED = tuple(name for name, module in _EXPORTS.items() if module == f".{name}")
 """Functions named like the subpackage that defines them (``profile`` in ``blockstitch.profile``)."""

@@ -2,8 +2,9 @@
 
 Files are data. A name read from a file is one of: a registered block kind (built-in, an installed entry point,
 or a class from a ``--plugin`` file the user named), a zoo network, a spec file (``.yaml``/``.yml``/``.json``,
-relative to the file that names it), ``timm:<model>`` or ``torchvision:<model>`` (random weights, nothing is
-downloaded) or a local weights file. It never names a module to import or a file to run.
+relative to the file that names it), ``timm:<model>``, ``torchvision:<model>`` or ``ultralytics:<model>.yaml``
+(random weights, nothing is downloaded), ``ultralytics:<path>.pt`` (loaded against an allow-list) or a local
+weights file. It never names a module to import or a file to run.
 
 Code enters only by the user's explicit choice: a Python object (a class, a module) passed to the API, a
 ``--plugin`` file, or ``file.py:Name`` / ``package.module:Name`` typed on the command line, which the CLI
@@ -45,11 +46,11 @@ __all__ = ["CommandLine", "Resolved", "resolve", "is_code_ref", "user_class", "f
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-NETWORKS = frozenset({"spec", "edit", "timm", "torchvision"})
+NETWORKS = frozenset({"spec", "edit", "timm", "torchvision", "ultralytics"})
 """What `extends:` and the network commands accept."""
 TARGETS = NETWORKS | {"block"}
 """What `bench` and sweep `targets:` accept (block kinds need an input shape)."""
-_PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
+_PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision", "ultralytics": "ultralytics"}
 _CODE = re.compile(r"^(?P<where>[^:]+):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -131,6 +132,13 @@ def user_class(ref: str) -> Callable[..., Any]:
 
 
 def _model_name(prefix: str, name: str, origin: Located | None, loc: Loc) -> str:
+    if prefix == "ultralytics":
+        from .sources_ultralytics import ultralytics_name
+
+        try:
+            return ultralytics_name(name)
+        except SpecError as err:
+            raise _fail(err.message, origin, loc, expected=err.expected, hint=err.hint) from None
     if prefix == "timm":
         import timm
 
@@ -193,7 +201,8 @@ def resolve(source: Any, accept: Collection[str] = TARGETS | {"code", "module"},
     found = _resolve(source, accept, origin, loc)
     if found.what not in accept:
         what = {"spec": "a network spec", "edit": "an edit spec", "timm": "a timm model", "block": "a block kind",
-                "torchvision": "a torchvision model", "code": "Python code", "module": "an nn.Module"}[found.what]
+                "torchvision": "a torchvision model", "code": "Python code", "module": "an nn.Module",
+                "ultralytics": "an Ultralytics model"}[found.what]
         raise _fail(f"'{found.name}' is {what}, which cannot be used here", origin, loc,
                     expected=", ".join(sorted(accept)))
     return found
@@ -202,7 +211,10 @@ def resolve(source: Any, accept: Collection[str] = TARGETS | {"code", "module"},
 def _resolve(source: Any, accept: Collection[str], origin: Located | None, loc: Loc) -> Resolved:
     from torch import nn
 
+    from .sources_ultralytics import unwrap_ultralytics
+
     if isinstance(source, nn.Module):
+        source = unwrap_ultralytics(source)  # a YOLO object: the network it holds
         return Resolved("module", type(source).__name__, obj=source)
     if isinstance(source, dict):  # data from Python (perhaps json.load of a stranger's file): the same limits
         from .assemble.limits import check_plain
@@ -312,8 +324,8 @@ def torchvision_model(name: str, device: torch.device | str | None = None) -> nn
 
 
 def foreign_model(source: Any, device: torch.device | str | None = None) -> nn.Module | None:
-    """The model for ``timm:<name>`` / ``torchvision:<name>`` text (or a :class:`Resolved` of those); None for
-    anything else.
+    """The model for ``timm:<name>`` / ``torchvision:<name>`` / ``ultralytics:<name>`` text (or a :class:`Resolved`
+    of those); None for anything else.
 
     >>> foreign_model("torchvision:resnet18", "meta").__class__.__name__
     'ResNet'
@@ -325,6 +337,10 @@ def foreign_model(source: Any, device: torch.device | str | None = None) -> nn.M
     prefix, sep, rest = source.partition(":")
     if not sep or prefix not in _PREFIXES:
         return None
+    if _PREFIXES[prefix] == "ultralytics":
+        from .sources_ultralytics import ultralytics_model
+
+        return ultralytics_model(rest, device)
     return (timm_model if _PREFIXES[prefix] == "timm" else torchvision_model)(rest, device)
 
 

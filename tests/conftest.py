@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics models are test subjects: never reach for the network
 os.environ.setdefault("YOLO_VERBOSE", "False")
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="blockstitch-tests-ultralytics-"))  # not ~/.config
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

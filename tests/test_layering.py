@@ -7,10 +7,10 @@ subpackage must be given a floor here):
 1. ``blockspec``, ``registry``, ``foreign``, ``catalogue`` — what a block is, the registry, its catalogue
 2. ``blocks`` — the built-in families (reached by the registry through its generated index, by data)
 3. ``assemble``, ``transfer`` — spec → plan → module
-4. ``sources`` — the one resolver
+4. ``sources``, ``sources_ultralytics`` — the one resolver (and its ``ultralytics:`` names)
 5. ``stitch``
 6. ``networks``, ``subject`` — source → Subject → network/plan/module (one floor under the tools)
-7. ``profile``, ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs``, ``train`` — the tools
+7. ``profile``, ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs``, ``train``, ``yolo`` — the tools
 8. ``api`` — the facade
 9. ``render``, ``regenerate``, ``cli`` (one module per subcommand), ``__main__`` and the package itself (its names
    arrive lazily, PEP 562)
@@ -35,10 +35,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("blockspec", "registry", "foreign", "catalogue"),
     ("blocks",),
     ("assemble", "transfer"),
-    ("sources",),
+    ("sources", "sources_ultralytics"),
     ("stitch",),
     ("networks", "subject"),
-    ("profile", "bench", "check", "graph", "export", "fuse", "catalogue_docs", "train"),
+    ("profile", "bench", "check", "graph", "export", "fuse", "catalogue_docs", "train", "yolo"),
     ("api",),
     ("render", "regenerate", "cli", "__main__", ""),
 ]

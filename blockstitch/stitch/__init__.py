@@ -20,6 +20,7 @@ from ..assemble.spec import validation_error
 from ..blockspec import Shape
 from ..errors import SpecError, fmt_shape
 from ..meta import natural_input, real_copy, torch_state_guard
+from ..sources_ultralytics import unwrap_ultralytics
 from .apply import EditRecord, apply_edits, record_shapes
 from .edits import EditSpec, InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from .weights import load_into, read_weights
@@ -110,8 +111,12 @@ def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] 
     Stitched blocks are registered beside their target and run from its forward hook, so no index, name or
     attribute of the base changes (an Ultralytics model keeps every layer's ``f``/``i`` and its save list).
 
+    An Ultralytics ``YOLO`` object is accepted for its network (``yolo.model``); the stitched network goes back
+    into Ultralytics' trainer with :func:`blockstitch.yolo.to_ultralytics`.
+
     >>> new, report = stitch(timm.create_model("resnet18"), insert=[{"after": "layer*", "block": {"kind": "se"}}])
     """
+    model = unwrap_ultralytics(model)
     shape = tuple(input_shape) if input_shape is not None else natural_input(model)
     if shape is None:
         raise SpecError("stitch() needs input_shape (without the batch) for this model, e.g. (3, 224, 224)")

@@ -1,0 +1,195 @@
+"""``ultralytics:<name>`` for the one resolver: a model YAML Ultralytics ships (random weights) or a local ``.pt``.
+
+``ultralytics:yolov8n.yaml`` and ``ultralytics:yolo11s.yaml`` build the network Ultralytics' own YAML describes,
+with random weights; nothing is downloaded and no YAML of a stranger is read (Ultralytics' ``parse_model``
+evaluates text from the file, so only the files inside the installed ``ultralytics`` package are names).
+``ultralytics:runs/detect/train/weights/best.pt`` loads a local checkpoint with ``torch.load(weights_only=True)``
+and an allow-list: Ultralytics' own classes (its ``_SafeLoad`` list), torch's, and blockstitch's; a checkpoint
+that needs any other class (a paper module pickled along) is refused with the names — load such a file in Python
+(``YOLO("best.pt")``, your explicit choice to run its pickle) and pass the object.
+
+>>> ultralytics_model("yolov8n.yaml", device="meta").__class__.__name__
+'DetectionModel'
+>>> ultralytics_model("yolov8q.yaml")
+Traceback (most recent call last):
+SpecError: Ultralytics ships no model 'yolov8q.yaml' — did you mean 'yolov8n.yaml'? …
+
+Layering: the resolver's floor (beside :mod:`blockstitch.sources`); ultralytics is imported only here, on use.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import nullcontext
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import SpecError, did_you_mean
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["require_ultralytics", "ultralytics_name", "ultralytics_model", "load_checkpoint_safely",
+           "unwrap_ultralytics"]
+
+_SCALED = re.compile(r"(\d+)([nslmx])(.+)?$")  # Ultralytics' own rule: yolov8n.yaml is yolov8.yaml at scale n
+_SCALES = "nslmx"
+
+
+def require_ultralytics() -> Any:
+    """The ``ultralytics`` package, or a one-line error saying how to install it."""
+    try:
+        import ultralytics
+    except ImportError:
+        raise SpecError("ultralytics is not installed: `pip install ultralytics` (or blockstitch[yolo])") from None
+    return ultralytics
+
+
+@cache
+def _shipped() -> dict[str, Path]:
+    """Every model YAML inside the installed ultralytics package, by file name."""
+    root = Path(require_ultralytics().__file__).parent / "cfg" / "models"
+    return {p.name: p for p in sorted(root.rglob("*.y*ml"))}
+
+
+def _names() -> list[str]:
+    """The names a user may write: each shipped YAML, and its scaled forms where the YAML has ``scales:``."""
+    names = []
+    for name, path in _shipped().items():
+        names.append(name)
+        stem, suffix = name.rsplit(".", 1)
+        match = re.match(r"^(.*?\d+)(.*)$", stem)
+        if match and "scales:" in path.read_text(encoding="utf-8"):
+            names += [f"{match.group(1)}{s}{match.group(2)}.{suffix}" for s in _SCALES]
+    return names
+
+
+def ultralytics_name(name: str) -> str:
+    """Check ``name`` (what follows ``ultralytics:``): a shipped model YAML or a local ``.pt``; a located-ready
+    :class:`SpecError` with the nearest name otherwise.
+
+    >>> ultralytics_name("yolo11s.yaml")
+    'yolo11s.yaml'
+    """
+    if name.lower().endswith(".pt"):
+        if not Path(name).is_file():
+            raise SpecError(f"Ultralytics checkpoint not found: {name}", expected="a local .pt file",
+                            hint="nothing is downloaded: give the path of a checkpoint you have")
+        return name
+    if not name.lower().endswith((".yaml", ".yml")):
+        raise SpecError(f"'ultralytics:{name}' is neither a model YAML nor a .pt checkpoint",
+                        expected="ultralytics:yolov8n.yaml, ultralytics:yolo11s.yaml or ultralytics:path/best.pt")
+    shipped = _shipped()
+    unified = _SCALED.sub(r"\1\3", name)
+    if "/" in name or "\\" in name or (name not in shipped and unified not in shipped):
+        raise SpecError(f"Ultralytics ships no model '{name}'{did_you_mean(name, _names())}",
+                        expected="a model YAML inside the ultralytics package, e.g. yolov8n.yaml, yolo11s.yaml",
+                        hint="YAML files are read from the installed package only: Ultralytics' parser evaluates "
+                             "text from the file, so a YAML of your own enters as a model built in Python")
+    return name
+
+
+def ultralytics_model(name: str, device: torch.device | str | None = None) -> nn.Module:
+    """The Ultralytics network ``name`` names (see :func:`ultralytics_name`), on ``device`` (``"meta"``: built
+    on the CPU, then moved, since Ultralytics measures its strides with a real forward).
+
+    >>> ultralytics_model("yolo11n.yaml").yaml["scale"]
+    'n'
+    """
+    require_ultralytics()
+    ultralytics_name(name)
+    if name.lower().endswith(".pt"):
+        model = load_checkpoint_safely(name)
+    else:
+        model = _from_yaml(name)
+    model.eval()
+    return model.to(device) if device is not None else model
+
+
+def _from_yaml(name: str) -> nn.Module:
+    import torch
+    from ultralytics.nn import tasks
+
+    classes = {"detect": tasks.DetectionModel, "segment": tasks.SegmentationModel, "pose": tasks.PoseModel,
+               "obb": tasks.OBBModel, "classify": tasks.ClassificationModel}
+    cfg = tasks.yaml_model_load(name)  # found inside the package (checked above): nothing downloaded
+    task = tasks.guess_model_task(cfg)
+    if task not in classes:
+        raise SpecError(f"'ultralytics:{name}' is a {task} model, which blockstitch does not build",
+                        expected=", ".join(classes))
+    with torch.device("cpu"):  # its stride probe and bias init need real numbers, whatever the caller's default
+        model = classes[task](cfg, verbose=False)
+    model.task = task
+    return model
+
+
+def _own_classes(names: list[str]) -> list[Any]:
+    """The globals among ``names`` that are blockstitch's own classes (blocks, stitch wrappers)."""
+    import importlib
+
+    allowed = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        if module.split(".")[0] != "blockstitch":
+            continue
+        obj = getattr(importlib.import_module(module), attr, None)
+        if isinstance(obj, type) and obj.__module__ == module:
+            allowed.append(obj)
+    return allowed
+
+
+def load_checkpoint_safely(path: str | Path) -> nn.Module:
+    """The model in an Ultralytics checkpoint (its EMA, else its model, in float32), unpickled with
+    ``weights_only=True`` against an allow-list: Ultralytics' classes, torch's and blockstitch's. Anything else in
+    the file is refused with its names (pickle runs code; a file is data).
+
+    >>> load_checkpoint_safely("runs/detect/train/weights/best.pt").task
+    'detect'
+    """
+    import torch
+    from ultralytics.nn import tasks
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"Ultralytics checkpoint not found: {path}")
+    try:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except (ValueError, RuntimeError) as err:
+        raise SpecError(f"{path} is not a torch checkpoint: {err}") from None
+    ours = _own_classes(needed)
+    guard = torch.serialization.safe_globals(ours) if ours else nullcontext()
+    try:
+        with guard:
+            ckpt, _ = tasks.torch_safe_load(str(path), safe_only=True)
+    except (TypeError, AttributeError, ModuleNotFoundError) as err:
+        outside = [n for n in needed if n.split(".")[0] not in ("torch", "ultralytics", "blockstitch", "collections",
+                                                                "builtins", "numpy", "_codecs", "pathlib")]
+        raise SpecError(f"{path} needs classes outside the allow-list: {', '.join(outside[:6]) or err}",
+                        expected="Ultralytics, torch and blockstitch classes only (a file cannot run code)",
+                        hint="load it in Python, where running its pickle is your choice: "
+                             "bs.to_ultralytics(YOLO('best.pt')) or subject(YOLO('best.pt').model)") from None
+    model = ckpt.get("ema") or ckpt.get("model")
+    if model is None or not hasattr(model, "float"):
+        raise SpecError(f"{path} holds no model (keys: {', '.join(sorted(ckpt)[:8])})")
+    model = model.float()
+    model.task = getattr(model, "task", None) or tasks.guess_model_task(model)
+    return model  # type: ignore[no-any-return]
+
+
+def unwrap_ultralytics(obj: Any) -> Any:
+    """An Ultralytics ``YOLO`` (any ``ultralytics.engine.model.Model``) → the network it holds (``.model``);
+    anything else as it is. Duck-typed: ultralytics is not imported.
+
+    >>> unwrap_ultralytics(YOLO("yolov8n.yaml")).__class__.__name__
+    'DetectionModel'
+    """
+    is_wrapper = any(c.__module__ == "ultralytics.engine.model" and c.__name__ == "Model" for c in type(obj).__mro__)
+    inner = obj.__dict__.get("model") if is_wrapper else None  # Model.__getattr__ would forward to the network
+    if is_wrapper and inner is not None and not isinstance(inner, (str, Path)):
+        return inner
+    if is_wrapper:
+        raise SpecError(f"this {type(obj).__name__} holds no PyTorch network (an exported or remote model: "
+                        f"{inner!r})", hint="stitch the .pt model, then export the stitched one")
+    return obj

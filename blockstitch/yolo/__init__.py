@@ -1,0 +1,26 @@
+"""YOLO, first-class: a stitched Ultralytics network trains, validates, saves and reloads with Ultralytics' API.
+
+- :func:`to_ultralytics` — a stitched ``DetectionModel``/``SegmentationModel`` as an Ultralytics ``YOLO`` whose
+  trainer keeps the stitched blocks (:mod:`.bridge`, :mod:`.trainer`);
+- :func:`make_boxes_dataset` — a small, learnable YOLO-format dataset drawn from a seed (:mod:`.dataset`);
+- :mod:`.detect_task` — the ``detect`` task of ablation files (mAP50 and mAP50-95 from Ultralytics' validator).
+
+``ultralytics:yolov8n.yaml`` / ``ultralytics:best.pt`` sources live with the resolver
+(:mod:`blockstitch.sources_ultralytics`). Importing this package imports ultralytics; without it installed, a
+one-line error.
+
+Layering: a tool (floor 7).
+"""
+
+from __future__ import annotations
+
+from ..sources_ultralytics import require_ultralytics
+
+require_ultralytics()
+
+from .bridge import StitchedYOLO, to_ultralytics  # noqa: E402  (after the one-line check)
+from .dataset import make_boxes_dataset  # noqa: E402
+from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer, match_classes  # noqa: E402
+
+__all__ = ["to_ultralytics", "StitchedYOLO", "make_boxes_dataset", "StitchedDetectionTrainer",
+           "StitchedSegmentationTrainer", "match_classes"]
