@@ -125,3 +125,37 @@ def test_sgd_constant_no_augment_and_greyscale_input_run(data: Path, tmp_path: P
     result, _, rep = _fit(data, tmp_path / "g", model=grey, epochs=1, optimizer="sgd", schedule="constant",
                           augment=False, input=[1, 12, 12], label_smoothing=0.1)
     assert result["epochs"] == 1 and 0.0 <= result["top1"] <= 100.0 and result["top5"] == 100.0  # 3 classes
+
+
+def test_loading_in_a_worker_gives_the_same_numbers_as_in_process(data: Path, tmp_path: Path) -> None:
+    in_process, w0, _ = _fit(data, tmp_path / "w0", epochs=1)
+    worker, w1, _ = _fit(data, tmp_path / "w1", epochs=1, workers=1)
+    assert worker == in_process and same_weights(w0, w1)
+    plain, w2, _ = _fit(data, tmp_path / "w2", epochs=1, augment=False)  # and augmentation did draw numbers
+    assert not same_weights(w0, w2)
+
+
+def test_small_image_augmentation_is_a_padded_crop_or_its_mirror_drawn_per_sample(data: Path) -> None:
+    from blockstitch.train.images import image_folders
+
+    train, _ = image_folders(data, None, augment=True)
+    plain, _ = image_folders(data, None, augment=False)
+    base, label = plain[4]
+    padded = nn.functional.pad(base[None], (2, 2, 2, 2), mode="reflect")[0]  # 16 px: an eighth is 2
+    crops = [c for t in range(5) for s in range(5) for c in (padded[:, t:t + 16, s:s + 16],
+                                                             padded[:, t:t + 16, s:s + 16].flip(-1))]
+    seen = set()
+    for seed in range(8):
+        train.augment_seed = seed
+        image, same_label = train[4]
+        assert same_label == label and torch.equal(image, train[4][0])  # a function of (seed, index)
+        matches = [i for i, c in enumerate(crops) if torch.equal(c, image)]
+        assert matches, "not a padded crop of the image"
+        seen.add(matches[0])
+    assert len(seen) > 1
+
+
+def test_large_inputs_take_the_resized_crop_path_deterministically(data: Path, tmp_path: Path) -> None:
+    first, w1, _ = _fit(data, tmp_path / "l1", epochs=1, input=[3, 72, 72])
+    second, w2, _ = _fit(data, tmp_path / "l2", epochs=1, input=[3, 72, 72])
+    assert first == second and same_weights(w1, w2)

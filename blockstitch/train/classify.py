@@ -101,6 +101,7 @@ class _Trial:
         for epoch in range(len(history), recipe.epochs):
             seed_everything(derive_seed(self.seed, epoch, "epoch"))
             order = torch.Generator().manual_seed(derive_seed(self.seed, epoch, "order"))
+            self.train.augment_seed = derive_seed(self.seed, epoch, "augment")
             train_loss = self._train_epoch(epoch, optimizer, schedule, order)
             history.append({**self._evaluate(), "train_loss": train_loss})
             save_checkpoint(self.checkpoint, {
