@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from blockstitch.check.runner import time_limit
+from blockstitch.check.time_limit import time_limit
 
 
 class Hang(BaseException):

@@ -126,20 +126,21 @@ def test_a_module_that_prints_does_not_corrupt_the_output(capfd: pytest.CaptureF
 
 def test_the_in_process_fallback_works_on_a_copy_under_a_time_limit() -> None:
     """Where fork does not exist, probes run in-process: on a deep copy, each under SIGALRM."""
-    from blockstitch.check.probes import sweep_probe
+    from blockstitch.check.probes.sizes import SizeTask, run_sizes
+    from blockstitch.check.under_test import UnderTest
     from blockstitch.check.worker import Worker
 
     module = Stateful()
     before = fingerprint(module)
-    items = [{"shape": (2, 8, s, s), "c": 8, "layout": "b c h w", "real": True} for s in (4, 13, 5)]
-    with Worker({"instance": module}, fork=False) as worker:
-        replies = [r for _, r in worker.stream(sweep_probe, items, seconds=1.0)]
-    assert [r.value["output"] for r in replies] == [[2, 8, 4, 4], [2, 8, 13, 13], [2, 8, 5, 5]]
+    items = [SizeTask((2, 8, s, s), 8, "b c h w", real=True) for s in (4, 13, 5)]
+    with Worker(UnderTest(instance=module), fork=False) as worker:
+        replies = [r for _, r in worker.stream(run_sizes, items, seconds=1.0)]
+    assert [r.value.output for r in replies] == [[2, 8, 4, 4], [2, 8, 13, 13], [2, 8, 5, 5]]
     assert fingerprint(module) == before
-    with Worker({"instance": HangsAt(13)}, fork=False) as worker:
-        replies = [r for _, r in worker.stream(sweep_probe, items, seconds=0.5)]
+    with Worker(UnderTest(instance=HangsAt(13)), fork=False) as worker:
+        replies = [r for _, r in worker.stream(run_sizes, items, seconds=0.5)]
     assert replies[0].ok and replies[2].ok
-    assert "took longer than 0.5 s" in (replies[1].error or replies[1].value["error"])
+    assert "took longer than 0.5 s" in (replies[1].error or replies[1].value.error)
 
 
 def test_the_callers_grad_mode_does_not_change_the_verdict() -> None:

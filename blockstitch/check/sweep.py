@@ -5,9 +5,9 @@ few non-square sizes chosen from what worked tell a per-axis rule from square-on
 (one run gives the shape, finiteness and in-place writes); larger ones on meta tensors. At the sizes a sweep
 needs, a real run of a small module is far cheaper than a meta one (timm's SEModule(16) at 1…24²: 3 ms for
 all 24 real runs, 160 ms on meta tensors, whose cost is Python dispatch, not arithmetic); once a real run
-takes longer than ``probes.SLOW_S``, larger sizes go to meta tensors.
+takes longer than ``probes.sizes.SLOW_S``, larger sizes go to meta tensors.
 
->>> records, rule = size_sweep(plan, worker)
+>>> records, rule = size_sweep(settings, worker)
 >>> rule.text
 'any size'
 """
@@ -20,10 +20,11 @@ from typing import Any
 from ..errors import SpecError, fmt_shape
 from .constraints import Rule, follow_up_pairs, infer_rule
 from .contract import Pattern
-from .probes import sweep_probe
-from .worker import Worker
+from .probes.sizes import SizeTask, run_sizes
+from .worker import Reply, Worker
 
-__all__ = ["SQUARES", "TOKENS", "CHANNELS", "Plan", "size_sweep", "channel_sweep", "layout_works", "spatial_axes"]
+__all__ = ["SQUARES", "TOKENS", "CHANNELS", "ProbeSettings", "size_sweep", "channel_sweep", "layout_works",
+           "spatial_axes"]
 
 SQUARES = [*range(1, 25), 28, 32, 40, 48, 64]
 TOKENS = [*range(1, 25), 28, 32, 36, 48, 49, 64, 96, 196]
@@ -35,8 +36,9 @@ def spatial_axes(layout: str) -> tuple[str, ...]:
     return ("n",) if "n" in layout.split() else ("h", "w")
 
 
-class Plan:
-    """How to probe: the input and output patterns, fixed axes, batch, the real-run budget and time limit."""
+class ProbeSettings:
+    """How to probe (not a network's plan): the input and output patterns, the axes the caller bound, the
+    channel count, the batch, the largest input run for real, and each probe's time limit."""
 
     def __init__(self, pattern: Pattern, out: Pattern | None, axes: dict[str, int], channels: int, batch: int,
                  real_elements: int, seconds: float) -> None:
@@ -54,25 +56,26 @@ class Plan:
                             hint="bind it: --axis name=N")
         return sizes
 
-    def item(self, size: tuple[int, ...], channels: int | None = None) -> dict[str, Any]:
-        """A sweep_probe item for this size (real when cheap)."""
-        sizes = self.bind(size, channels)
+    def task(self, sizes: dict[str, int]) -> SizeTask:
+        """The size probe's task for these axis sizes (real when cheap)."""
         shape = self.pattern.shape(sizes)
         n = math.prod(shape)
-        return {"shape": shape, "c": sizes["c"], "layout": self.pattern.text, "real": n <= self.real_elements,
-                "fallback": n <= 16 * self.real_elements, "sizes": sizes}
+        return SizeTask(shape, sizes["c"], self.pattern.text, real=n <= self.real_elements,
+                        fallback=n <= 16 * self.real_elements)
 
 
-def _record(plan: Plan, size: tuple[int, ...], item: dict[str, Any], reply: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {"size": list(size), "input": list(item["shape"]), "c": item["c"]}
+def _record(settings: ProbeSettings, size: tuple[int, ...], sizes: dict[str, int], task: SizeTask, reply: Reply
+            ) -> dict[str, Any]:
+    rec: dict[str, Any] = {"size": list(size), "input": list(task.shape), "c": task.c}
     if not reply.ok:  # the worker hung or died here, or the check ran out of time before it
-        how = "not run" if reply.error.startswith("not run") else "isolated"
-        rec.update(ok=False, output=None, error=reply.error, how=how, finite=None, wrote_input=None, warnings=[])
+        error = reply.error or ""
+        how = "not run" if error.startswith("not run") else "isolated"
+        rec.update(ok=False, output=None, error=error, how=how, finite=None, wrote_input=None, warnings=[])
         return rec
-    rec.update(reply.value)
+    rec.update(reply.value.record())
     message = rec["error"]
-    if message is None and plan.out is not None:
-        want = plan.out.shape(item["sizes"])
+    if message is None and settings.out is not None:
+        want = settings.out.shape(sizes)
         if rec["output"] is None or tuple(rec["output"]) != want:
             message = f"output {fmt_shape(rec['output'] or ())}, contract says {fmt_shape(want)}"
     rec["ok"] = message is None
@@ -80,13 +83,14 @@ def _record(plan: Plan, size: tuple[int, ...], item: dict[str, Any], reply: Any)
     return rec
 
 
-def _run(plan: Plan, worker: Worker, sizes: list[tuple[int, ...]], channels: list[int] | None = None
+def _run(settings: ProbeSettings, worker: Worker, sizes: list[tuple[int, ...]], channels: list[int] | None = None
          ) -> list[dict[str, Any]]:
     """Probe each size (or ``sizes[0]`` at each channel count) in the worker; one record each."""
     pairs = [(s, None) for s in sizes] if channels is None else [(sizes[0], c) for c in channels]
-    items = [plan.item(s, c) for s, c in pairs]
-    return [_record(plan, size, item, reply) for (size, _), (item, reply)
-            in zip(pairs, worker.stream(sweep_probe, items, plan.seconds))]
+    bound = [settings.bind(s, c) for s, c in pairs]
+    tasks = [settings.task(b) for b in bound]
+    return [_record(settings, size, axes, task, reply) for (size, _), axes, (task, reply)
+            in zip(pairs, bound, worker.stream(run_sizes, tasks, settings.seconds))]
 
 
 _MEMORY = ("can't allocate", "not enough memory", "out of memory", "MemoryError", "killed its process (SIGKILL")
@@ -105,33 +109,33 @@ def _memory_bound(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return records
 
 
-def size_sweep(plan: Plan, worker: Worker) -> tuple[list[dict[str, Any]], Rule]:
+def size_sweep(settings: ProbeSettings, worker: Worker) -> tuple[list[dict[str, Any]], Rule]:
     """Every size of the sweep (and the follow-up non-square ones) with the rule that predicts them all."""
-    if plan.names == ("n",):
-        sizes = [(n,) for n in TOKENS if "n" not in plan.axes]
+    if settings.names == ("n",):
+        sizes = [(n,) for n in TOKENS if "n" not in settings.axes]
     else:
         sizes = [(s, s) for s in SQUARES]
-    if not sizes or any(a in plan.axes for a in plan.names):  # the user bound the spatial axes: one size
-        sizes = [tuple(plan.axes.get(a, 8) for a in plan.names)]
-    records = _memory_bound(_run(plan, worker, sizes))
+    if not sizes or any(a in settings.axes for a in settings.names):  # the user bound the spatial axes: one size
+        sizes = [tuple(settings.axes.get(a, 8) for a in settings.names)]
+    records = _memory_bound(_run(settings, worker, sizes))
     obs = {tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"}
-    if len(plan.names) == 2 and len(sizes) > 1:
+    if len(settings.names) == 2 and len(sizes) > 1:
         pairs = follow_up_pairs(obs)
-        records += _run(plan, worker, pairs)
+        records += _run(settings, worker, pairs)
         obs.update({tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"})
-    return records, infer_rule(plan.names, obs)
+    return records, infer_rule(settings.names, obs)
 
 
-def channel_sweep(plan: Plan, worker: Worker, size: tuple[int, ...]) -> tuple[list[dict[str, Any]], Rule]:
+def channel_sweep(settings: ProbeSettings, worker: Worker, size: tuple[int, ...]) -> tuple[list[dict[str, Any]], Rule]:
     """The module built at each channel count of CHANNELS and run at ``size``; the channel rule."""
-    records = _run(plan, worker, [size], channels=CHANNELS)
+    records = _run(settings, worker, [size], channels=CHANNELS)
     for rec, c in zip(records, CHANNELS):
         rec["size"] = [c]
     return records, infer_rule(("c",), {(c,): r["ok"] for r, c in zip(records, CHANNELS) if r["how"] != "not run"})
 
 
-def layout_works(plan: Plan, worker: Worker) -> str | None:
+def layout_works(settings: ProbeSettings, worker: Worker) -> str | None:
     """None when the layout runs at one of two ordinary sizes, else the first error."""
-    sizes = [(16,), (49,)] if plan.names == ("n",) else [(8, 8), (14, 14)]
-    errors = [r["error"] for r in _run(plan, worker, sizes)]
+    sizes = [(16,), (49,)] if settings.names == ("n",) else [(8, 8), (14, 14)]
+    errors = [r["error"] for r in _run(settings, worker, sizes)]
     return None if any(e is None for e in errors) else errors[0]

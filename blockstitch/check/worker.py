@@ -8,15 +8,14 @@ whatever the module does to itself, to its caches or to global torch state stays
 
 Where ``fork`` does not exist (Windows) probes run in-process on a deep copy, under SIGALRM where available.
 
->>> with Worker(context={"n": 3}) as w:
+>>> with Worker(UnderTest(instance=torch.nn.Identity())) as w:
 ...     list(w.stream(_demo, [1, 2], seconds=5))
-[(1, Reply(value=4)), (2, Reply(value=5))]
+[(1, Reply(value=2, error=None)), (2, Reply(value=3, error=None))]
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import faulthandler
 import io
 import multiprocessing as mp
@@ -27,38 +26,34 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Worker", "Reply", "Probe", "context"]
+from .under_test import UnderTest
 
-Probe = Callable[[dict[str, Any], Sequence[Any]], Iterator[Any]]
-"""A generator function ``probe(context, items)`` yielding one picklable result per item, in order."""
+__all__ = ["Worker", "Reply", "Probe", "held"]
 
-_CONTEXT: dict[str, Any] = {}
+T = TypeVar("T")
+R = TypeVar("R")
+
+Probe = Callable[[UnderTest, Sequence[T]], Iterator[R]]
+"""A generator function ``probe(held, items)`` yielding one picklable record per item, in order."""
+
+_HELD: list[UnderTest] = []
+"""What the worker holds: set in the parent just before a fork (so the child has it), cleared right after."""
 STARTUP_S = 20.0
 """Extra time for the first item after a fork (a fresh worker on a loaded machine starts slowly)."""
 
 
-def context() -> dict[str, Any]:
-    """The worker's context (the subject under test and the probes' caches)."""
-    return _CONTEXT
-
-
-def _copied(context: dict[str, Any]) -> dict[str, Any]:
-    """The in-process worker's copy of what it was given: modules through ``meta.real_copy`` (whose hooks are
-    rebound to the copy), the rest deep-copied."""
-    from torch import nn
-
-    from ..meta import real_copy
-
-    return {k: real_copy(v) if isinstance(v, nn.Module) else copy.deepcopy(v) for k, v in context.items()}
+def held() -> UnderTest:
+    """What this worker holds (the module under test and the probes' caches)."""
+    return _HELD[0]
 
 
 @dataclass
-class Reply:
+class Reply(Generic[R]):
     """One item's result, or why there is none (``error``: the probe raised, hung or the worker died)."""
 
-    value: Any = None
+    value: R | None = None
     error: str | None = None
 
     @property
@@ -105,7 +100,7 @@ def _serve(conn: Any, memory: int) -> None:
         except EOFError:
             os._exit(0)
         try:
-            for result in probe(_CONTEXT, items):
+            for result in probe(_HELD[0], items):
                 conn.send(("item", result))
             conn.send(("done", None))
         except BaseException as err:  # noqa: BLE001 — a probe bug must not hang the caller
@@ -131,7 +126,7 @@ class Worker:
     with SIGALRM time limits and no memory limit. Use as a context manager.
     """
 
-    def __init__(self, context: dict[str, Any], memory: int = 0, budget: float = float("inf"),
+    def __init__(self, context: UnderTest, memory: int = 0, budget: float = float("inf"),
                  fork: bool = True) -> None:
         self.memory = memory
         self.deadline = time.monotonic() + budget
@@ -142,23 +137,21 @@ class Worker:
         self.forks = 0
         self.inline = not fork or not hasattr(os, "fork")
         if self.inline:
-            _CONTEXT.clear()
-            _CONTEXT.update(_copied(context))
+            _HELD[:] = [context.copied()]
 
     @property
-    def context(self) -> dict[str, Any]:
+    def context(self) -> UnderTest:
         """What the worker was given (the caller's objects: run them only on copies)."""
         return self._context
 
     def _start(self) -> None:
-        _CONTEXT.clear()
-        _CONTEXT.update(self._context)
+        _HELD[:] = [self._context]
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, self.memory), daemon=True)
         self._proc.start()
         child.close()
-        _CONTEXT.clear()  # the parent keeps no reference to what the worker holds
+        _HELD.clear()  # the parent keeps no reference to what the worker holds
         self.forks += 1
 
     def _stop(self) -> None:
@@ -169,7 +162,7 @@ class Worker:
             self._conn.close()
         self._proc = self._conn = None
 
-    def stream(self, probe: Probe, items: Sequence[Any], seconds: float) -> Iterator[tuple[Any, Reply]]:
+    def stream(self, probe: Probe[T, R], items: Sequence[T], seconds: float) -> Iterator[tuple[T, Reply[R]]]:
         """Run ``probe`` over ``items``; each item gets ``seconds``. A hang or a death is that item's Reply,
         and the items after it go to a fresh worker."""
         items = list(items)
@@ -205,7 +198,7 @@ class Worker:
                 if reply[0] != "item":
                     break
 
-    def call(self, probe: Probe, item: Any, seconds: float) -> Reply:
+    def call(self, probe: Probe[T, R], item: T, seconds: float) -> Reply[R]:
         """One item: ``stream(probe, [item], seconds)``'s reply."""
         return next(iter(self.stream(probe, [item], seconds)))[1]
 
@@ -218,17 +211,17 @@ class Worker:
             self._proc.join(1)
             return ("died", _died(self._proc.exitcode))
 
-    def _inline(self, probe: Probe, items: list[Any], seconds: float) -> Iterator[tuple[Any, Reply]]:
+    def _inline(self, probe: Probe[T, R], items: list[T], seconds: float) -> Iterator[tuple[T, Reply[R]]]:
         import torch
 
         from ..meta import torch_state_guard
-        from .runner import time_limit
+        from .time_limit import time_limit
 
         for item in items:
             try:  # in-process: global state is the caller's (grad mode, inference mode, stdout) — set and restored
                 with torch_state_guard(), time_limit(seconds), torch.inference_mode(False), torch.enable_grad(), \
                         contextlib.redirect_stdout(io.StringIO()):
-                    value = next(iter(probe(_CONTEXT, [item])))
+                    value = next(iter(probe(_HELD[0], [item])))
                 yield item, Reply(value=value)
             except Exception as err:  # noqa: BLE001
                 yield item, Reply(error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
@@ -237,7 +230,7 @@ class Worker:
         """Stop the worker."""
         self._stop()
         if self.inline:
-            _CONTEXT.clear()
+            _HELD.clear()
 
     def __enter__(self) -> Worker:
         return self
@@ -246,6 +239,6 @@ class Worker:
         self.close()
 
 
-def _demo(ctx: dict[str, Any], items: Sequence[int]) -> Iterator[int]:
+def _demo(held: UnderTest, items: Sequence[int]) -> Iterator[int]:
     for item in items:
-        yield item + ctx["n"]
+        yield item + 1
