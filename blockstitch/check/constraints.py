@@ -50,8 +50,12 @@ def rule_1d(obs: dict[int, bool]) -> tuple[str, int | None] | None:
 
 def _admit1(rule: tuple[str, int | None], v: int) -> bool:
     kind, value = rule
-    return (kind == "any" or (kind == "fixed" and v == value) or (kind == "multiple_of" and v % value == 0)
-            or (kind == "min" and v >= value))  # type: ignore[operator]
+    if kind == "any":
+        return True
+    if value is None:  # every other rule has a value
+        return False
+    return ((kind == "fixed" and v == value) or (kind == "multiple_of" and v % value == 0)
+            or (kind == "min" and v >= value))
 
 
 def _say1(axis: str, rule: tuple[str, int | None]) -> str:

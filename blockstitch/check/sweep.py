@@ -72,6 +72,7 @@ def _record(settings: ProbeSettings, size: tuple[int, ...], sizes: dict[str, int
         how = "not run" if error.startswith("not run") else "isolated"
         rec.update(ok=False, output=None, error=error, how=how, finite=None, wrote_input=None, warnings=[])
         return rec
+    assert reply.value is not None, "a size probe answers every task with a SizeRun"
     rec.update(reply.value.record())
     message = rec["error"]
     if message is None and settings.out is not None:
@@ -111,6 +112,7 @@ def _memory_bound(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def size_sweep(settings: ProbeSettings, worker: Worker) -> tuple[list[dict[str, Any]], Rule]:
     """Every size of the sweep (and the follow-up non-square ones) with the rule that predicts them all."""
+    sizes: list[tuple[int, ...]]
     if settings.names == ("n",):
         sizes = [(n,) for n in TOKENS if "n" not in settings.axes]
     else:
@@ -136,6 +138,6 @@ def channel_sweep(settings: ProbeSettings, worker: Worker, size: tuple[int, ...]
 
 def layout_works(settings: ProbeSettings, worker: Worker) -> str | None:
     """None when the layout runs at one of two ordinary sizes, else the first error."""
-    sizes = [(16,), (49,)] if settings.names == ("n",) else [(8, 8), (14, 14)]
+    sizes: list[tuple[int, ...]] = [(16,), (49,)] if settings.names == ("n",) else [(8, 8), (14, 14)]
     errors = [r["error"] for r in _run(settings, worker, sizes)]
     return None if any(e is None for e in errors) else errors[0]

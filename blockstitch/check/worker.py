@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from .under_test import UnderTest
 
@@ -194,7 +194,7 @@ class Worker:
                 elif reply[0] == "item" and i == len(items) - 1:
                     self._receive(seconds)  # the "done" marker, read before the caller may stop iterating
                 item, i = items[i], i + 1
-                yield item, Reply(value=reply[1]) if reply[0] == "item" else Reply(error=reply[1])
+                yield item, Reply(value=cast(R, reply[1])) if reply[0] == "item" else Reply(error=reply[1])
                 if reply[0] != "item":
                     break
 
