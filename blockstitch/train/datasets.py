@@ -48,7 +48,7 @@ def _polygon(kind: str, cx: float, cy: float, r: float, turn: float) -> list[tup
     elif kind == "star":
         corners = [(-math.pi / 2 + k * math.pi / 5, r if k % 2 == 0 else 0.45 * r) for k in range(10)]
     else:  # cross (+) and ex (×): a 12-corner plus sign, the ex turned by 45°
-        w = 0.32 * r
+        w = 0.24 * r
         base = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w), (-r, -w), (-r, w),
                 (-w, w), (-w, r)]
         extra = math.pi / 4 if kind == "ex" else 0.0
@@ -62,9 +62,9 @@ def _draw(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
     canvas = np.clip(background[None, None, :] + rng.normal(0.0, 16.0, (size, size, 3)), 0, 255)
     colour = 255 * np.array(colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.4, 1), rng.uniform(0.7, 1)))
     big = size * _OVERSAMPLE
-    r = rng.uniform(0.28, 0.40) * big
-    cx, cy = big / 2 + rng.uniform(-0.12, 0.12, 2) * big
-    turn = rng.uniform(-math.pi / 12, math.pi / 12)
+    r = rng.uniform(0.32, 0.40) * big
+    cx, cy = big / 2 + rng.uniform(-0.08, 0.08, 2) * big
+    turn = rng.uniform(-math.pi / 24, math.pi / 24)
     mask = Image.new("L", (big, big), 0)
     pen = ImageDraw.Draw(mask)
     if kind == "circle":
