@@ -122,7 +122,7 @@ def test_missing_or_mismatched_folders_are_located(data: Path, tmp_path: Path) -
 
 def test_sgd_constant_no_augment_and_greyscale_input_run(data: Path, tmp_path: Path) -> None:
     grey = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
-    result, _, rep = _fit(data, tmp_path / "g", model=grey, epochs=1, optimizer="sgd", schedule="constant",
+    result, _, _ = _fit(data, tmp_path / "g", model=grey, epochs=1, optimizer="sgd", schedule="constant",
                           augment=False, input=[1, 12, 12], label_smoothing=0.1)
     assert result["epochs"] == 1 and 0.0 <= result["top1"] <= 100.0 and result["top5"] == 100.0  # 3 classes
 
@@ -131,7 +131,7 @@ def test_loading_in_a_worker_gives_the_same_numbers_as_in_process(data: Path, tm
     in_process, w0, _ = _fit(data, tmp_path / "w0", epochs=1)
     worker, w1, _ = _fit(data, tmp_path / "w1", epochs=1, workers=1)
     assert worker == in_process and same_weights(w0, w1)
-    plain, w2, _ = _fit(data, tmp_path / "w2", epochs=1, augment=False)  # and augmentation did draw numbers
+    _, w2, _ = _fit(data, tmp_path / "w2", epochs=1, augment=False)  # and augmentation did draw numbers
     assert not same_weights(w0, w2)
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from blockstitch.errors import SpecError
-from blockstitch.train import SHAPES, RecordingReporter, Recipe, Reporter, get_task, make_shapes_dataset
+from blockstitch.train import SHAPES, Recipe, RecordingReporter, Reporter, get_task, make_shapes_dataset
 
 
 def _digests(root: Path) -> dict[str, str]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from blockstitch.train import Recipe, make_shapes_dataset
 
-RECIPE = dict(epochs=2, batch=4, lr=3e-3, warmup_epochs=0.5, threads=1)
+RECIPE = {"epochs": 2, "batch": 4, "lr": 3e-3, "warmup_epochs": 0.5, "threads": 1}
 
 
 class TinyNet(nn.Module):

@@ -27,7 +27,7 @@ from torch import nn
 
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
 from .head import check_logits
-from .images import Images, image_folders, make_loader
+from .images import image_folders, make_loader
 from .optim import make_optimizer, make_schedule
 from .recipe import Recipe
 from .reporter import Reporter
@@ -40,9 +40,9 @@ __all__ = ["ClassifyTask", "summarise"]
 class ClassifyTask:
     """Image classification from two ImageFolder trees; metrics in percent, ranked by last-epoch top-1."""
 
-    name = "classify"
-    metrics = ("top1", "top5")
-    primary = "top1"
+    name: str = "classify"
+    metrics: tuple[str, ...] = ("top1", "top5")
+    primary: str = "top1"
 
     def fit(self, model: nn.Module, recipe: Recipe, data: Path, *, seed: int, device: str, trial_dir: Path,
             reporter: Reporter | None = None) -> dict[str, float]:
@@ -113,7 +113,7 @@ class _Trial:
         return summarise(history)
 
     def _resume(self, optimizer: torch.optim.Optimizer, schedule: Any) -> list[dict[str, float]]:
-        state = load_checkpoint(self.checkpoint, self.device)
+        state = load_checkpoint(self.checkpoint)  # on the CPU: load_state_dict moves each tensor where it belongs
         if state.get("fingerprint") != self.fingerprint:
             raise TrainError(f"{self.checkpoint} was written by another trial (recipe, seed, data or model differ)"
                              f"\n  hint:     delete it, or give this trial its own folder")

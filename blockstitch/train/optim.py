@@ -24,7 +24,8 @@ __all__ = ["make_optimizer", "make_schedule", "lr_factor"]
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """AdamW or SGD over the trainable parameters; biases and normalisation weights (1-d) are not decayed."""
-    decay, plain = [], []
+    decay: list[nn.Parameter] = []
+    plain: list[nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim > 1 else plain).append(param)
