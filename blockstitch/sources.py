@@ -135,6 +135,9 @@ def _model_name(prefix: str, name: str, origin: Located | None, loc: Loc) -> str
     if prefix == "ultralytics":
         from .sources_ultralytics import ultralytics_name
 
+        if name.lower().endswith(".pt") and origin is not None and origin.file is not None:
+            sibling = Path(origin.file).parent / name  # a checkpoint named by a spec: relative to that spec
+            name = str(sibling) if sibling.is_file() and not Path(name).is_absolute() else name
         try:
             return ultralytics_name(name)
         except SpecError as err:

@@ -4,7 +4,8 @@
 with random weights; nothing is downloaded and no YAML of a stranger is read (Ultralytics' ``parse_model``
 evaluates text from the file, so only the files inside the installed ``ultralytics`` package are names).
 ``ultralytics:runs/detect/train/weights/best.pt`` loads a local checkpoint with ``torch.load(weights_only=True)``
-and an allow-list: Ultralytics' own classes (its ``_SafeLoad`` list), torch's, and blockstitch's; a checkpoint
+and an allow-list: Ultralytics' own classes (its ``_SafeLoad`` list), torch's, blockstitch's and the
+``timm.layers`` modules blockstitch's blocks are made of; a checkpoint
 that needs any other class (a paper module pickled along) is refused with the names — load such a file in Python
 (``YOLO("best.pt")``, your explicit choice to run its pickle) and pass the object.
 
@@ -105,7 +106,14 @@ def ultralytics_model(name: str, device: torch.device | str | None = None) -> nn
     else:
         model = _from_yaml(name)
     model.eval()
-    return model.to(device) if device is not None else model
+    if device is None:
+        return model
+    import torch
+    from torch import nn
+
+    # nn.Module's own _apply, not Ultralytics' override: that one also moves the strides and anchors the head
+    # keeps as plain tensors, and a head whose strides are meta tensors cannot make its anchors
+    return nn.Module._apply(model, lambda t: t.to(torch.device(device)))  # type: ignore[no-any-return]
 
 
 def _from_yaml(name: str) -> nn.Module:
@@ -126,23 +134,28 @@ def _from_yaml(name: str) -> nn.Module:
 
 
 def _own_classes(names: list[str]) -> list[Any]:
-    """The globals among ``names`` that are blockstitch's own classes (blocks, stitch wrappers)."""
+    """The globals among ``names`` that blockstitch itself pickles into a stitched network: its own classes
+    (blocks, stitch hooks) and the ``timm.layers`` modules its blocks are made of."""
     import importlib
+
+    from torch import nn
 
     allowed = []
     for name in names:
         module, _, attr = name.rpartition(".")
-        if module.split(".")[0] != "blockstitch":
+        ours = module.split(".")[0] == "blockstitch"
+        if not ours and not module.startswith("timm.layers."):
             continue
         obj = getattr(importlib.import_module(module), attr, None)
-        if isinstance(obj, type) and obj.__module__ == module:
+        if isinstance(obj, type) and obj.__module__ == module and (ours or issubclass(obj, nn.Module)):
             allowed.append(obj)
     return allowed
 
 
 def load_checkpoint_safely(path: str | Path) -> nn.Module:
     """The model in an Ultralytics checkpoint (its EMA, else its model, in float32), unpickled with
-    ``weights_only=True`` against an allow-list: Ultralytics' classes, torch's and blockstitch's. Anything else in
+    ``weights_only=True`` against an allow-list: Ultralytics' classes, torch's, blockstitch's and ``timm.layers``
+modules. Anything else in
     the file is refused with its names (pickle runs code; a file is data).
 
     >>> load_checkpoint_safely("runs/detect/train/weights/best.pt").task
@@ -164,8 +177,8 @@ def load_checkpoint_safely(path: str | Path) -> nn.Module:
         with guard:
             ckpt, _ = tasks.torch_safe_load(str(path), safe_only=True)
     except (TypeError, AttributeError, ModuleNotFoundError) as err:
-        outside = [n for n in needed if n.split(".")[0] not in ("torch", "ultralytics", "blockstitch", "collections",
-                                                                "builtins", "numpy", "_codecs", "pathlib")]
+        allowed = {f"{c.__module__}.{c.__qualname__}" for c in ours}
+        outside = [n for n in needed if n not in allowed and n.split(".")[0] not in ("torch", "ultralytics")]
         raise SpecError(f"{path} needs classes outside the allow-list: {', '.join(outside[:6]) or err}",
                         expected="Ultralytics, torch and blockstitch classes only (a file cannot run code)",
                         hint="load it in Python, where running its pickle is your choice: "
@@ -186,7 +199,9 @@ def unwrap_ultralytics(obj: Any) -> Any:
     'DetectionModel'
     """
     is_wrapper = any(c.__module__ == "ultralytics.engine.model" and c.__name__ == "Model" for c in type(obj).__mro__)
-    inner = obj.__dict__.get("model") if is_wrapper else None  # Model.__getattr__ would forward to the network
+    inner = None
+    if is_wrapper:  # a network is registered as a submodule; an exported or remote model is a path in __dict__
+        inner = obj._modules["model"] if obj._modules.get("model") is not None else obj.__dict__.get("model")
     if is_wrapper and inner is not None and not isinstance(inner, (str, Path)):
         return inner
     if is_wrapper:

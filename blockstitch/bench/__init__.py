@@ -87,7 +87,7 @@ def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
             raise SpecError("bench of an nn.Module needs input_shape (without the batch)")
         return type(target).__name__, target, shape
     found = resolve(target, TARGETS | {"code"})  # only command-line text may name code
-    if found.what in ("timm", "torchvision"):
+    if found.what in ("timm", "torchvision", "ultralytics"):
         model = foreign_model(found)
         return str(target), model, tuple(input_shape or natural_input(model) or (3, 224, 224))
     if found.what in ("spec", "edit"):

@@ -64,4 +64,4 @@ def run(args: argparse.Namespace) -> int:
 
 def _network(target: Subject, text: str) -> object:
     """What ``profile()`` takes today: a model for timm/torchvision names, else the text (until it takes a Subject)."""
-    return target.module("meta") if target.what in ("timm", "torchvision") else text
+    return target.module("meta") if target.what in ("timm", "torchvision", "ultralytics") else text

@@ -46,10 +46,10 @@ def network(target: Any, device: str | None = "meta") -> tuple[nn.Module, str, S
 
     if isinstance(target, Plan):
         return build(target, device=device), target.name, None
-    found = resolve(target, accept={"spec", "edit", "timm", "torchvision", "module", "code"})
+    found = resolve(target, accept={"spec", "edit", "timm", "torchvision", "ultralytics", "module", "code"})
     if found.what == "module":
         return found.obj, found.name, None
-    if found.what in ("timm", "torchvision"):
+    if found.what in ("timm", "torchvision", "ultralytics"):
         return foreign_model(found, device), found.name, None
     if found.what == "edit":
         if device != "meta":  # real weights: networks.build checks first that they fit in memory

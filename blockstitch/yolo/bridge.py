@@ -28,6 +28,7 @@ from ultralytics.utils import DEFAULT_CFG_DICT
 
 from ..errors import SpecError
 from ..sources_ultralytics import unwrap_ultralytics
+from .offline import fonts_stay_local
 from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer
 
 __all__ = ["StitchedYOLO", "to_ultralytics"]
@@ -67,6 +68,11 @@ class StitchedYOLO(YOLO):
             network.args = {**DEFAULT_CFG_DICT, **self.overrides}
         network.task = self.task
         del self.training  # Model's rule: `training` reads through to the network
+
+    def val(self, validator: Any = None, **kwargs: Any) -> Any:
+        """Ultralytics' ``val``, with fonts looked up locally only (:mod:`blockstitch.yolo.offline`)."""
+        with fonts_stay_local():
+            return super().val(validator=validator, **kwargs)
 
     @property
     def task_map(self) -> dict[str, dict[str, Any]]:

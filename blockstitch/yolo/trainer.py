@@ -22,6 +22,7 @@ from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import LOGGER, RANK
 
 from ..errors import SpecError
+from .offline import fonts_stay_local
 
 __all__ = ["KeepsNetwork", "StitchedDetectionTrainer", "StitchedSegmentationTrainer", "match_classes"]
 
@@ -45,6 +46,16 @@ class KeepsNetwork:
         match_classes(model, int(self.data["nc"]), verbose=verbose and RANK in {-1, 0})
         model.names = self.data["names"]
         return model
+
+    def train(self) -> None:
+        """Ultralytics' training loop; its final validation checks the dataset again, fonts looked up locally."""
+        with fonts_stay_local():
+            super().train()  # type: ignore[misc]
+
+    def get_dataset(self) -> dict[str, Any]:
+        """Ultralytics' dataset check, with fonts looked up locally only (:mod:`blockstitch.yolo.offline`)."""
+        with fonts_stay_local():
+            return super().get_dataset()  # type: ignore[misc, no-any-return]
 
 
 def match_classes(model: nn.Module, nc: int, verbose: bool = False) -> bool:
