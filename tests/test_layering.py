@@ -11,9 +11,10 @@ subpackage must be given a floor here):
 5. ``stitch``
 6. ``networks``, ``subject`` — source → Subject → network/plan/module (one floor under the tools)
 7. ``profile``, ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs``, ``train``, ``yolo`` — the tools
-8. ``api`` — the facade
-9. ``render``, ``regenerate``, ``cli`` (one module per subcommand), ``__main__`` and the package itself (its names
-   arrive lazily, PEP 562)
+8. ``ablate`` — the ablation workflow, which composes tools (stitch, bench, train)
+9. ``api`` — the facade
+10. ``render``, ``regenerate``, ``cli`` (one module per subcommand), ``__main__`` and the package itself (its
+    names arrive lazily, PEP 562)
 
 Imports under ``if TYPE_CHECKING:`` (they never run) and under ``if __name__ == "__main__":`` (they run only
 when the file is the program, as ``python -m``) are not counted. Imports inside a function (lazy ones) count for
@@ -39,6 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("stitch",),
     ("networks", "subject"),
     ("profile", "bench", "check", "graph", "export", "fuse", "catalogue_docs", "train", "yolo"),
+    ("ablate",),
     ("api",),
     ("render", "regenerate", "cli", "__main__", ""),
 ]

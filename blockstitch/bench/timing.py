@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Timing", "measure", "settle", "GROUP_MS"]
+__all__ = ["Timing", "measure", "settle", "interleaved", "GROUP_MS"]
 
 GROUP_MS = 1.0
 """On CUDA a sample spans at least this long: shorter calls are timed in groups (see the module's text)."""
@@ -153,3 +153,21 @@ def measure(fn: Callable[[], object], device: torch.device, budget_s: float = 2.
             if abs(statistics.median(samples) - earlier) <= 0.01 * earlier:
                 break
     return Timing(samples, warm, calls)
+
+
+def interleaved(fns: list[Callable[[], object]], device: torch.device, rounds: int = 30) -> list[list[float]]:
+    """Paired timings of several callables: each is warmed up (:func:`settle`), then ``rounds`` rounds each time
+    every callable once, the order reversed every other round (ABBA), so drift in clocks and caches falls on all
+    of them alike. Returns one list of ``rounds`` times (ms) per callable; sample ``r`` of each is paired.
+
+    >>> base, variant = interleaved([run_base, run_variant], torch.device("cpu"), rounds=20)
+    """
+    for fn in fns:
+        settle(fn, device, max_reps=20, max_seconds=10.0)
+    once = _timer(device)
+    samples: list[list[float]] = [[] for _ in fns]
+    order = list(range(len(fns)))
+    for r in range(rounds):
+        for i in (order if r % 2 == 0 else order[::-1]):
+            samples[i].append(once(fns[i], None))
+    return samples

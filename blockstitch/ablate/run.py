@@ -1,0 +1,202 @@
+"""The driver: read the file, plan every variant (a), time them (b), train variants × seeds (c) on a backend,
+write each row as it comes, then the table, the plot and (optionally) MLflow.
+
+Only the driver writes the run directory's ``results.jsonl``; trials (wherever they run) only return rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..assemble import Located
+from ..errors import SpecError
+from .backends import Backend, get_backend
+from .file import AblationFile, data_path, load_ablation
+from .measure import Latency, PlanRow, plan_variants, time_variants
+from .progress import Events
+from .store import RunStore
+from .trial import TrialJob, plain, trial_digest, trial_key
+from .variants import Variant, expand
+
+__all__ = ["Prepared", "prepare", "execute"]
+
+
+@dataclass
+class Prepared:
+    """An ablation read and planned: what the trials will be, before anything trains."""
+
+    spec: AblationFile
+    located: Located
+    variants: list[Variant]
+    base: Any
+    """The base as data a worker can resolve from anywhere (an absolute spec path, a name, a dict, a module)."""
+    base_content: Any
+    input_shape: tuple[int, ...]
+    metric: str
+    plans: list[PlanRow] = field(default_factory=list)
+
+
+def _base(spec: AblationFile, located: Located) -> tuple[Any, Any, tuple[int, ...] | None]:
+    from ..subject import NETWORK_KINDS, subject
+
+    subj = subject(spec.base, accept=NETWORK_KINDS, origin=located, loc=("base",))
+    base: Any = spec.base
+    content: Any = spec.base
+    if subj.what in ("spec", "edit") and subj.located is not None:
+        content = subj.located.data
+        if subj.located.file is not None:
+            base = str(Path(subj.located.file).resolve())
+    return base, content, subj.input_shape
+
+
+def _metric(spec: AblationFile, trainer: Any) -> str:
+    if spec.metric is not None:
+        return spec.metric
+    from ..train import get_task
+
+    if trainer is not None:
+        from ..train import load_user_trainer
+
+        return str(load_user_trainer(trainer).primary)
+
+    if spec.task == "detect":
+        import importlib
+
+        importlib.import_module("blockstitch.yolo.detect_task")
+    return get_task(spec.task).primary
+
+
+def prepare(source: Any, keep_going: bool = False, trainer: Any = None, events: Events | None = None) -> Prepared:
+    """Read the ablation and run phase (a): every variant planned on meta tensors; a shape error is raised,
+    located in the file, before anything trains (``keep_going``: a failed row instead)."""
+    events = events or Events()
+    if isinstance(source, tuple):
+        spec, located = source
+    else:
+        spec, located = load_ablation(source)
+    variants = expand(spec, located)
+    base, content, natural = _base(spec, located)
+    recipe = spec.recipe_model()
+    shape = tuple(recipe.input) if recipe.input else natural
+    if shape is None:
+        raise located.error("the base network has no input shape of its own", ("recipe",),
+                            hint="give recipe.input: [C, H, W]")
+    metric = _metric(spec, trainer)
+    t0 = time.perf_counter()
+    plans = plan_variants(base, variants, shape, located, keep_going)
+    bad = [p for p in plans if p.error]
+    events.phase("plan", f"{len(variants)} variants planned on meta tensors in {time.perf_counter() - t0:.1f} s"
+                 + (f"; {len(bad)} cannot be built (failed rows)" if bad else ""))
+    for p in bad:
+        events.note(f"  {p.variant}: {p.error}")
+    return Prepared(spec, located, variants, base, content, shape, metric, plans)
+
+
+def _data(spec: AblationFile, located: Located, run_dir: Path) -> Path:
+    path = data_path(spec, located)
+    if path is not None:
+        if not path.is_dir():
+            raise located.error(f"data directory '{spec.data}' does not exist", ("data",), found=str(path))
+        return path
+    from ..train import make_shapes_dataset
+
+    gen = spec.data.model_dump()  # type: ignore[union-attr]  # a DataSpec here
+    name = "{generate}-c{classes}-t{train_per_class}-v{val_per_class}-s{size}-r{seed}".format(**gen)
+    return make_shapes_dataset(run_dir / "data" / name, classes=gen["classes"], train_per_class=gen["train_per_class"],
+                               val_per_class=gen["val_per_class"], size=gen["size"], seed=gen["seed"])
+
+
+def jobs_for(prep: Prepared, run_dir: Path, data: Path, trainer: Any, store: RunStore) -> list[TrialJob]:
+    """One job per buildable variant × seed, keyed by what makes its result reusable."""
+    spec = prep.spec
+    recipe = spec.recipe_model().model_dump()
+    jobs = []
+    ok = {p.variant for p in prep.plans if p.error is None}
+    for variant in prep.variants:
+        if variant.name not in ok:
+            continue
+        digest = trial_digest(prep.base_content, variant.edits, recipe, spec.task, trainer, str(data),
+                              prep.input_shape)
+        for seed in spec.seeds:
+            key = trial_key(variant.name, seed, digest)
+            jobs.append(TrialJob(key, variant.name, seed, digest, prep.base, variant.edits, recipe, spec.task,
+                                 trainer, str(data), spec.device, str(store.trial_dir(key)), prep.input_shape,
+                                 prep.metric))
+    return jobs
+
+
+def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, trainer: Any = None,
+            latency: bool = True, events: Events | None = None, address: str | None = None) -> dict[str, Any]:
+    """Phases (b) and (c) in ``run_dir``: latency, then every trial not already finished there. Returns
+    ``{"latencies", "rows", "reused", "new", "retried", "stale", "data"}``."""
+    events = events or Events()
+    spec = prep.spec
+    run_dir = Path(run_dir)
+    with RunStore(run_dir) as store:
+        latencies: list[Latency] = []
+        ok_variants = [v for v, p in zip(prep.variants, prep.plans) if p.error is None]
+        if latency and spec.latency.enabled:
+            device = spec.latency.device or spec.device
+            t0 = time.perf_counter()
+            latencies, broken = time_variants(prep.base, ok_variants, prep.input_shape, device, spec.latency.batch,
+                                      spec.latency.rounds, spec.recipe_model().threads)
+            events.phase("latency", f"{len(ok_variants)} variants timed on {device}, batch {spec.latency.batch}, "
+                         f"{spec.latency.rounds} interleaved rounds, in {time.perf_counter() - t0:.1f} s")
+            for name, error in broken.items():
+                events.note(f"  {name}: its forward failed ({error}); not timed")
+        store.write_json("plan.json", {"plans": [p.to_dict() for p in prep.plans],
+                                       "latency": [t.to_dict() for t in latencies],
+                                       "input_shape": list(prep.input_shape), "metric": prep.metric})
+        data = _data(spec, prep.located, run_dir)
+        jobs = jobs_for(prep, run_dir, data, trainer, store)
+        rows, bad_lines = store.rows()
+        if bad_lines:
+            events.note(f"results.jsonl: line(s) {', '.join(map(str, bad_lines))} could not be read (a kill "
+                        "mid-write?) and are left as they are")
+        wanted = {j.key for j in jobs}
+        reused = [j for j in jobs if rows.get(j.key, {}).get("status") == "ok"]
+        retried = [j for j in jobs if j.key in rows and rows[j.key].get("status") != "ok"]
+        new = [j for j in jobs if j.key not in rows]
+        stale = sorted(k for k in rows if k not in wanted)
+        if reused:
+            events.note(f"reused {len(reused)} finished trial(s) from {store.results}: "
+                        + ", ".join(f"{j.variant}/s{j.seed}" for j in reused))
+        if new and rows:
+            events.note(f"{len(new)} new trial(s) (not in the run directory, or the file changed them): "
+                        + ", ".join(f"{j.variant}/s{j.seed}" for j in new))
+        if retried:
+            events.note(f"retrying {len(retried)} trial(s) that failed before: "
+                        + ", ".join(f"{j.variant}/s{j.seed}" for j in retried))
+        if stale:
+            events.note(f"{len(stale)} row(s) in the run directory belong to no trial of this file (left out)")
+        todo = retried + new
+        todo.sort(key=lambda j: (j.seed, [v.name for v in prep.variants].index(j.variant)))
+        events.trials(len(jobs), len(reused))
+
+        def on_result(job: TrialJob, row: dict[str, Any]) -> None:
+            store.append(row)
+            rows[job.key] = row
+            events.trial(row)
+
+        def on_progress(key: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+            events.epoch(key, epoch, epochs, metrics)
+
+        if todo:
+            (backend or get_backend(spec.backend, workers=spec.workers, cpus_per_trial=spec.cpus_per_trial,
+                                    gpus_per_trial=spec.gpus_per_trial, address=address)).run(todo, on_result, on_progress)
+        events.close()
+        missing = [j.key for j in jobs if j.key not in rows]
+        if missing:  # a backend broke its promise: say so rather than print a table with holes
+            raise SpecError(f"{len(missing)} trial(s) came back without a result: {', '.join(missing[:5])}",
+                            hint="re-run the same command: finished trials are reused")
+        final = [{**rows[j.key], "reused": j in reused} for j in jobs]
+        params = {j.key: {"variant": j.variant, "seed": j.seed, "edits": plain(j.edits), "recipe": j.recipe,
+                          "task": j.task, "base": plain(prep.base_content) if not isinstance(prep.base, str)
+                          else prep.base, "data": j.data, "digest": j.digest} for j in jobs}
+        (run_dir / "trials.json").write_text(json.dumps(params, indent=1, default=str, sort_keys=True))
+    return {"latencies": latencies, "rows": final, "reused": len(reused), "new": len(new), "retried": len(retried),
+            "stale": len(stale), "data": str(data), "params": params}
