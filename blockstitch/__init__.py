@@ -36,13 +36,14 @@ _EXPORTS: dict[str, str] = {
     "graph": ".graph", "GraphRecord": ".graph",
     "export": ".export", "ExportReport": ".export", "ExportError": ".export",
     "to_ultralytics": ".yolo",
+    "ablate": ".ablate", "AblationResult": ".ablate",
 }
 
 __all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile",
            "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError",
            "RegistryError", "ShapeError", "SpecError", "block_kinds", "get_block", "register_block", "TransferError",
            "TransferReport", "transfer_weights", "fuse", "Fused", "FuseReport", "graph", "GraphRecord", "export",
-           "ExportReport", "ExportError", "to_ultralytics", "__version__"]
+           "ExportReport", "ExportError", "to_ultralytics", "ablate", "AblationResult", "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names arrive through __getattr__
     from .api import build, load_spec, plan
@@ -59,6 +60,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from .graph import GraphRecord, graph
     from .export import ExportError, ExportReport, export
     from .yolo import to_ultralytics
+    from .ablate import AblationResult, ablate
 
 _SHADOWED = tuple(name for name, module in _EXPORTS.items() if module == f".{name}")
 """Functions named like the subpackage that defines them (``profile`` in ``blockstitch.profile``)."""

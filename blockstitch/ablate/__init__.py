@@ -99,9 +99,7 @@ def ablate(source: str | Path | dict[str, Any] | None = None, *, run_dir: str | 
     elif fields:
         raise TypeError(f"give either a source or fields, not both (got {', '.join(fields)})")
     if trainer is not None and isinstance(trainer, str):
-        from ..sources import CommandLine
-
-        trainer = CommandLine(trainer)  # the caller chose this code, in Python: as on the command line
+        trainer = _absolute(trainer)  # the caller chose this code, in Python: as on the command line
     events = events or Events()
     try:
         prep = prepare(source, keep_going, trainer, events)
@@ -119,7 +117,8 @@ def ablate(source: str | Path | dict[str, Any] | None = None, *, run_dir: str | 
         out = execute(prep, root, chosen, trainer, latency, events, address)
     finally:
         events.close()
-    table = make_table(str(spec.name), prep.metric, prep.plans, out["latencies"], out["rows"])
+    metric = prep.metric or _first_metric(out["rows"])
+    table = make_table(str(spec.name), metric, prep.plans, out["latencies"], out["rows"])
     files = []
     for ext, text in (("md", to_markdown(table)), ("csv", to_csv(table)), ("tex", to_latex(table)),
                       ("json", to_json(table))):
@@ -135,7 +134,26 @@ def ablate(source: str | Path | dict[str, Any] | None = None, *, run_dir: str | 
         uri = log_to_mlflow(str(spec.name), root, table, out["rows"], out["params"], files,
                             mlflow if isinstance(mlflow, str) else None)
     counts = {k: out[k] for k in ("reused", "new", "retried", "stale")}
-    return AblationResult(str(spec.name), prep.metric, root, out["rows"], table, files, uri, counts)
+    return AblationResult(str(spec.name), metric, root, out["rows"], table, files, uri, counts)
+
+
+def _absolute(ref: str) -> Any:
+    """``file.py:fit`` with the file made absolute, so a worker started elsewhere finds the same file."""
+    from ..sources import CommandLine
+
+    path, sep, name = str(ref).rpartition(":")
+    if sep and path.endswith(".py") and Path(path).is_file():
+        return CommandLine(f"{Path(path).resolve()}:{name}")
+    return CommandLine(ref)
+
+
+def _first_metric(rows: list[dict[str, Any]]) -> str:
+    """A trainer that named no primary metric: the first one its first successful trial returned."""
+    for row in rows:
+        for key in row.get("metrics", {}):
+            if key not in ("epochs", "best_epoch"):
+                return str(key)
+    return "metric"
 
 
 def _stderr_events() -> Events:

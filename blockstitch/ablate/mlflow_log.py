@@ -9,6 +9,9 @@ nothing listens, nothing is uploaded unless the user names a server.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,30 @@ def log_to_mlflow(name: str, run_dir: Path, table: dict[str, Any], rows: list[di
     except ImportError:
         raise SpecError("--mlflow needs mlflow (pip install mlflow-skinny)") from None
     uri = uri or default_uri(run_dir)
-    client = MlflowClient(tracking_uri=uri)
+    with _file_store_allowed(uri):
+        _log(MlflowClient(tracking_uri=uri), name, table, rows, trial_params, artifacts)
+    return uri
+
+
+@contextmanager
+def _file_store_allowed(uri: str) -> Iterator[None]:
+    """MLflow 3 keeps its file store in maintenance mode behind an opt-in; a local store is what we promise
+    (no database server, nothing that listens), so opt in for this call only."""
+    key = "MLFLOW_ALLOW_FILE_STORE"
+    before = os.environ.get(key)
+    if uri.startswith("file:"):
+        os.environ[key] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _log(client: Any, name: str, table: dict[str, Any], rows: list[dict[str, Any]],
+         trial_params: dict[str, dict[str, Any]], artifacts: list[Path]) -> None:
     exp = client.get_experiment_by_name(name)
     exp_id = exp.experiment_id if exp is not None else client.create_experiment(name)
     logged = {r.data.tags.get("blockstitch.key") for r in client.search_runs([exp_id], max_results=50_000)}
@@ -74,4 +100,3 @@ def log_to_mlflow(name: str, run_dir: Path, table: dict[str, Any], rows: list[di
         if Path(path).is_file():
             client.log_artifact(sid, str(path))
     client.set_terminated(sid, "FINISHED")
-    return uri

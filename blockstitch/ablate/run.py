@@ -58,10 +58,11 @@ def _metric(spec: AblationFile, trainer: Any) -> str:
         return spec.metric
     from ..train import get_task
 
-    if trainer is not None:
-        from ..train import load_user_trainer
+    if trainer is not None:  # the user's function may name its primary metric; else the first one it returns
+        from ..train.user import UserTrainer, load_user_trainer
 
-        return str(load_user_trainer(trainer).primary)
+        task = UserTrainer(trainer, "") if callable(trainer) else load_user_trainer(trainer)
+        return str(task.primary)
 
     if spec.task == "detect":
         import importlib
@@ -110,17 +111,29 @@ def _data(spec: AblationFile, located: Located, run_dir: Path) -> Path:
                                val_per_class=gen["val_per_class"], size=gen["size"], seed=gen["seed"])
 
 
+def _code_digest(trainer: Any) -> str | None:
+    """A ``file.py:fit`` trainer's file content (an edited trainer makes new trials)."""
+    import hashlib
+
+    if not isinstance(trainer, str):
+        return None
+    path = Path(trainer.rpartition(":")[0])
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def jobs_for(prep: Prepared, run_dir: Path, data: Path, trainer: Any, store: RunStore) -> list[TrialJob]:
     """One job per buildable variant × seed, keyed by what makes its result reusable."""
     spec = prep.spec
     recipe = spec.recipe_model().model_dump()
     jobs = []
+    # a generated dataset is the same wherever it is drawn: its arguments, not its folder, identify it
+    data_id = str(data) if isinstance(spec.data, str) else json.dumps(spec.data.model_dump(), sort_keys=True)
     ok = {p.variant for p in prep.plans if p.error is None}
     for variant in prep.variants:
         if variant.name not in ok:
             continue
-        digest = trial_digest(prep.base_content, variant.edits, recipe, spec.task, trainer, str(data),
-                              prep.input_shape)
+        digest = trial_digest(prep.base_content, variant.edits, recipe, spec.task, trainer, data_id,
+                              prep.input_shape, _code_digest(trainer))
         for seed in spec.seeds:
             key = trial_key(variant.name, seed, digest)
             jobs.append(TrialJob(key, variant.name, seed, digest, prep.base, variant.edits, recipe, spec.task,

@@ -136,9 +136,10 @@ def _resumed_epoch(trial_dir: Path) -> int | None:
     if not last.is_file():
         return None
     try:
-        from ..train.checkpoint import checkpoint_epoch
+        from ..train.checkpoint import load_checkpoint
 
-        return checkpoint_epoch(last)
+        epoch = load_checkpoint(last).get("epoch")
+        return int(epoch) if isinstance(epoch, int) else None
     except Exception:  # noqa: BLE001 — a checkpoint we cannot read is the trainer's to refuse; we only report
         return None
 
@@ -147,8 +148,10 @@ def _task(job: TrialJob) -> Any:
     from .. import train
 
     if job.trainer is not None:
-        from ..train.user import load_user_trainer
+        from ..train.user import UserTrainer, load_user_trainer
 
+        if callable(job.trainer):  # a Python function given to ablate(): the caller's own choice of code
+            return UserTrainer(job.trainer, plain(job.trainer))
         return load_user_trainer(job.trainer)
     if job.task == "detect":
         import importlib

@@ -23,8 +23,8 @@ from . import common
 
 __all__ = ["main", "parser", "COMMANDS"]
 
-COMMANDS: tuple[str, ...] = ("check", "profile", "check_module", "bench", "sweep", "blocks", "schema", "zoo",
-                             "graph", "export")
+COMMANDS: tuple[str, ...] = ("check", "profile", "check_module", "bench", "sweep", "ablate", "blocks", "schema",
+                             "zoo", "graph", "export")
 """The subcommands' modules, in the order ``--help`` lists them."""
 
 
