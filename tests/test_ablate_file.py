@@ -45,7 +45,8 @@ def test_variants_then_grid_product_in_order() -> None:
     ("base: x\ndata: d\nseeds: [0, 0]\n", "twice", None),
     ("base: x\ndata: d\nvariants:\n  - {name: baseline}\n", "row 0", 4),
     ("base: x\ndata: d\ngrid: {block: [eca]}\n", "exactly one", 3),
-    ("base: x\ndata: {generate: shapes, classes: 100000}\n", "16", 2),
+    ("base: x\ndata: {generate: shapes, classes: 100000}\n", "less than or equal to 8", 2),
+    ("base: x\ndata: {generate: shapez}\n", "shapes", 2),
 ])
 def test_mistakes_are_located(tmp_path: Path, text: str, match: str, line: int | None) -> None:
     with pytest.raises(SpecError, match=match) as info:

@@ -22,6 +22,7 @@ from ..assemble.spec import validation_error
 from ..errors import SpecError
 from ..stitch import EditSpec  # noqa: F401 — the edit vocabulary the variants use
 from ..stitch.edits import InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
+from ..train.datasets import SHAPES
 
 __all__ = ["AblationFile", "VariantSpec", "GridSpec", "DataSpec", "LatencySpec", "load_ablation", "MAX_VARIANTS",
            "MAX_SEEDS"]
@@ -99,8 +100,8 @@ class DataSpec(_Model):
 
     generate: Literal["shapes"]
     """The generator: `shapes` (coloured shapes on noise, an image-folder dataset)."""
-    classes: int = Field(4, ge=2, le=16)
-    """Classes."""
+    classes: int = Field(4, ge=2, le=len(SHAPES))
+    """Classes (the first k of circle, square, triangle, cross, ring, star, diamond, ex)."""
     train_per_class: int = Field(64, ge=1, le=10_000)
     """Training images per class."""
     val_per_class: int = Field(32, ge=1, le=10_000)
@@ -180,6 +181,12 @@ class AblationFile(_Model):
 def _validate(located: Located) -> AblationFile:
     if not isinstance(located.data, dict):
         raise located.error("an ablation file is a mapping (base, variants, task, data, recipe, seeds …)")
+    data = located.data.get("data")
+    if isinstance(data, dict):  # a generated dataset: its own errors, not the union's "not a string"
+        try:
+            DataSpec.model_validate(data)
+        except ValidationError as err:
+            raise validation_error(err, located, ("data",), DataSpec) from None
     try:
         spec = AblationFile.model_validate(located.data)
     except ValidationError as err:

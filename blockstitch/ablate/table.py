@@ -100,14 +100,20 @@ def _delta(v: Any, base: Any) -> str:
     return ("+" if v >= 0 else "−") + _count(abs(v)) + pct
 
 
-def _num(v: Any, signed: bool = False) -> str:
+def _num(v: Any, signed: bool = False, digits: int = 4) -> str:
     if not _finite(v):
         return "–"
-    text = f"{v:+.4f}" if signed else f"{v:.4f}"
+    text = f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
     return text.replace("-", "−")
 
 
-def _cells(rec: dict[str, Any], base: dict[str, Any]) -> list[str]:
+def _digits(table: dict[str, Any]) -> int:
+    """Decimals for the metric: 2 for percentages and other numbers above 1.5, 4 for fractions."""
+    means = [abs(r["mean"]) for r in table["rows"] if _finite(r["mean"])]
+    return 2 if means and max(means) > 1.5 else 4
+
+
+def _cells(rec: dict[str, Any], base: dict[str, Any], d: int = 4) -> list[str]:
     lat = "–"
     if _finite(rec["latency_ms"]):
         lat = f"{rec['latency_ms']:.3f} [{rec['latency_p10_ms']:.3f}, {rec['latency_p90_ms']:.3f}]"
@@ -118,11 +124,11 @@ def _cells(rec: dict[str, Any], base: dict[str, Any]) -> list[str]:
             ratio += f" [{rec['latency_ratio_low']:.3f}, {rec['latency_ratio_high']:.3f}]"
     score = "–"
     if _finite(rec["mean"]):
-        score = f"{_num(rec['mean'])} ± {_num(rec['std'])} ({rec['n']})"
+        score = f"{_num(rec['mean'], digits=d)} ± {_num(rec['std'], digits=d)} ({rec['n']})"
     delta = "–"
     if rec["variant"] != BASELINE and _finite(rec["delta"]):
-        delta = _num(rec["delta"], True)
-        delta += f" [{_num(rec['delta_low'], True)}, {_num(rec['delta_high'], True)}]" \
+        delta = _num(rec["delta"], True, d)
+        delta += f" [{_num(rec['delta_low'], True, d)}, {_num(rec['delta_high'], True, d)}]" \
             if _finite(rec["delta_low"]) else " [one seed: no interval]"
     name = rec["variant"] + (" ★" if rec["best"] else "")
     if rec["status"] in ("failed", "partial"):
@@ -142,7 +148,7 @@ def to_markdown(table: dict[str, Any]) -> str:
     rows = table["rows"]
     head = _headers(table["metric"])
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r, rows[0])) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r, rows[0], _digits(table))) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +177,7 @@ def to_latex(table: dict[str, Any]) -> str:
     lines = [r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule",
              " & ".join(_tex(h) for h in head) + r" \\", r"\midrule"]
     for rec in rows:
-        cells = [_tex(c) for c in _cells(rec, rows[0])]
+        cells = [_tex(c) for c in _cells(rec, rows[0], _digits(table))]
         if rec["best"]:
             cells = [r"\textbf{" + c + "}" if c else c for c in cells]
         lines.append(" & ".join(cells) + r" \\")

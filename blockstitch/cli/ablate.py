@@ -7,19 +7,10 @@ import argparse
 import sys
 
 from .common import positive, stderr, stdout
+from .scale_args import scale_arguments
 
 NAME = "ablate"
 HELP = "run an ablation from a YAML file: variants × seeds → the paper's table (resumable)"
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1024, got {text}")
-    return value
 
 
 def _workers(text: str) -> int:
@@ -33,11 +24,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     """The command's options."""
     p.add_argument("file", help="ablation file (base, variants/grid, task, data, recipe, seeds)")
     p.add_argument("--run-dir", default=None, help="run directory (default: runs/ablate/<name>); re-running resumes")
-    p.add_argument("--backend", choices=("local", "ray"), default=None, help="where trials run (default: the file's)")
     p.add_argument("--workers", type=_workers, default=None, help="local backend: trials in N parallel processes")
-    p.add_argument("--address", default=None, help="ray backend: the cluster's address (default: a local Ray)")
-    p.add_argument("--cpus-per-trial", type=_fraction, default=None, help="ray: CPUs per trial (fractions allowed)")
-    p.add_argument("--gpus-per-trial", type=_fraction, default=None, help="ray: GPUs per trial (fractions allowed)")
     p.add_argument("--trainer", default=None, metavar="FILE.py:fit",
                    help="your own training function fit(model, recipe, reporter, *, data, seed, device, trial_dir)")
     p.add_argument("--keep-going", action="store_true",
@@ -47,6 +34,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="log every trial to MLflow (default store: RUN_DIR/mlruns)")
     p.add_argument("--format", choices=("md", "csv", "latex", "json"), default="md", help="the table on stdout")
     p.add_argument("--json", action="store_true", help="the table as JSON on stdout, no progress display")
+    scale_arguments(p, "trial")
 
 
 def run(args: argparse.Namespace) -> int:
