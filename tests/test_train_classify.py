@@ -120,6 +120,13 @@ def test_missing_or_mismatched_folders_are_located(data: Path, tmp_path: Path) -
         _fit(tmp_path / "e", tmp_path / "x", epochs=1)
 
 
+def test_a_model_that_cannot_take_the_images_says_what_it_got(data: Path, tmp_path: Path) -> None:
+    grey = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    with pytest.raises(SpecError, match=r"cannot take the data's images \(4×3×16×16\)") as info:
+        _fit(data, tmp_path / "c", model=grey, epochs=1)
+    assert "input: [C, H, W]" in str(info.value)
+
+
 def test_sgd_constant_no_augment_and_greyscale_input_run(data: Path, tmp_path: Path) -> None:
     grey = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
     result, _, _ = _fit(data, tmp_path / "g", model=grey, epochs=1, optimizer="sgd", schedule="constant",

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import SpecError, fmt_shape
 from .checkpoint import LAST, load_checkpoint, save_checkpoint
 from .head import check_logits
 from .images import image_folders, make_loader
@@ -137,7 +138,7 @@ class _Trial:
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
             with torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp):
-                logits = model(images)
+                logits = self._first_forward(images) if step == 0 else model(images)
                 if step == 0 or not isinstance(logits, torch.Tensor):  # before any weight has moved
                     check_logits(model, tuple(getattr(logits, "shape", ())), self.train.classes)
                 loss = self.loss(logits.float(), labels)
@@ -153,6 +154,19 @@ class _Trial:
             total += loss.detach().double() * len(labels)
             count += len(labels)
         return float(total.item() / max(1, count))
+
+    def _first_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The epoch's first forward: a model that cannot take the data's images says which input it got."""
+        try:
+            return self.model(images)  # type: ignore[no-any-return]
+        except RuntimeError as err:
+            if "out of memory" in str(err).lower():
+                raise
+            shape = fmt_shape(images.shape)
+            raise SpecError(f"{type(self.model).__name__} cannot take the data's images ({shape}): "
+                            f"{str(err).splitlines()[0]}", expected="a model for " + shape[shape.index("×") + 1:],
+                            found=shape, hint="set the recipe's input: [C, H, W] to what the model takes "
+                                              "(C = 1 reads greyscale)") from err
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
