@@ -65,6 +65,12 @@ def test_a_checkpoint_of_another_trial_is_refused(data: Path, tmp_path: Path) ->
     _fit(data, tmp_path / "t", epochs=1)
     with pytest.raises(TrainError, match="another trial"):
         _fit(data, tmp_path / "t", epochs=1, lr=1e-2)
+    stale = tmp_path / "t" / f".{LAST}.99999.tmp"  # a writer killed mid-save leaves this; the next save sweeps it
+    stale.write_bytes(b"half")
+    from blockstitch.train.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "t" / LAST, load_checkpoint(tmp_path / "t" / LAST))
+    assert not stale.exists() and sorted(p.name for p in (tmp_path / "t").iterdir()) == [LAST]
     (tmp_path / "t" / LAST).write_bytes(b"not a checkpoint")
     with pytest.raises(TrainError, match="cannot read checkpoint"):
         _fit(data, tmp_path / "t", epochs=1)
