@@ -83,3 +83,20 @@ def test_fit_resumes_from_ultralytics_last_pt(data: Path, tmp_path: Path) -> Non
     assert any("resuming" in line and "epoch 1 done" in line for line in reporter.lines)
     assert [e[:2] for e in reporter.epochs] == [(2, 2)] and result["epochs"] == 2
     assert "model_8_cbam" in dict(model.named_children()) and model.nc == 2
+
+
+def test_a_two_variant_detect_ablation_has_map_columns(data: Path, tmp_path: Path) -> None:
+    from blockstitch.ablate import ablate
+
+    result = ablate({"name": "yolo_cbam", "base": "ultralytics:yolov8n.yaml", "task": "detect",
+                     "data": str(data.parent), "recipe": {**RECIPE.model_dump(), "input": [3, 64, 64]},
+                     "seeds": [0], "variants": [{"name": "cbam",
+                                                 "insert": [{"after": "model.[468]", "block": {"kind": "cbam"}}]}],
+                     "latency": {"enabled": False}}, run_dir=tmp_path / "run", workers=1, plot=False)
+    table = result.table
+    assert table["metric"] == "mAP50-95" and [r["variant"] for r in table["rows"]] == ["baseline", "cbam"]
+    assert all(r["status"] == "ok" and "mAP50" in r["others"] for r in table["rows"]), table["rows"]
+    assert "mAP50-95" in result.to_markdown()
+    base, cbam = (next(r for r in result.rows if r["variant"] == v) for v in ("baseline", "cbam"))
+    assert cbam["metrics"]["mAP50-95"] == table["rows"][1]["mean"] and base["metrics"]["epochs"] == 1
+    assert table["rows"][1]["delta_params"] > 0
