@@ -7,10 +7,16 @@ exits 2. :class:`ShapeError` adds the shapes flowing into the node.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["BlockstitchError", "SpecError", "ShapeError", "RegistryError", "did_you_mean", "fmt_shape"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+__all__ = ["BlockstitchError", "SpecError", "ShapeError", "RegistryError", "did_you_mean", "fmt_shape",
+           "path_text", "pydantic_error"]
 
 
 class BlockstitchError(Exception):
@@ -119,3 +125,62 @@ class RegistryError(BlockstitchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def path_text(loc: Sequence[Any]) -> str | None:
+    """``("nodes", 3, "out_channels")`` → ``nodes[3].out_channels``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
+
+
+class _Where(Protocol):
+    def error(self, message: str, loc: tuple[Any, ...] = (), **kw: Any) -> SpecError: ...
+
+
+def pydantic_error(err: ValidationError, loc: Sequence[Any] = (), *, model: type[BaseModel] | None = None,
+                   what: str | None = None, also: Sequence[str] = (), node: str | None = None,
+                   located: _Where | None = None) -> SpecError:
+    """The one way a pydantic ``ValidationError`` becomes a :class:`SpecError`: pydantic's first problem (a
+    misspelled field first: it shows up as "unknown" plus "missing", the unknown one is the cause), at ``loc``
+    (the validated mapping's place, e.g. ``("nodes", 3)``) plus the field's own, with the nearest valid field or
+    choice. ``model`` is the class that was validated (its fields, its ``kind``), ``what`` names it in messages,
+    ``also`` lists keys valid beside its fields, and ``located`` (a spec file's
+    :class:`~blockstitch.assemble.Located`) adds file, line and column.
+
+    >>> pydantic_error(err, ("insert", 0), model=InsertEdit, what="an insert edit").path
+    'insert[0].aftr'
+    """
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    here = tuple(first["loc"])
+    field = str(here[0]) if here else None
+    fields = list(model.model_fields) if model is not None else []
+    kind = getattr(model.model_fields.get("kind"), "default", None) if model is not None else None
+    if what is None:
+        what = f"kind '{kind}'" if "kind" in fields else (model.__name__ if model is not None else "this mapping")
+    fields = [f for f in fields if f != "kind"] + list(also)
+    problem, found, expected, hint = first["type"], None, None, None
+    if problem == "extra_forbidden" and len(here) > 1:  # inside a nested mapping (an edit, a sub-block)
+        message = f"unknown field '{here[-1]}' in {path_text(here[:-1])}"
+    elif problem == "extra_forbidden":
+        message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields)}"
+        expected = ", ".join(fields)
+    elif problem == "missing":
+        message = f"missing required field '{field}' for {what}"
+        info = model.model_fields.get(field or "") if model is not None else None
+        hint = info.description.rstrip(".") if info is not None and info.description else None
+        here = ()
+    else:
+        message = str(first["msg"]).removeprefix("Value error, ")
+        found = repr(first.get("input"))
+        if problem == "literal_error":
+            choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
+            message += did_you_mean(str(first.get("input")), choices)
+    if len(errors) > 1:
+        hint = (hint + "; " if hint else "") + f"{len(errors) - 1} more problem(s) in this mapping"
+    where = (*loc, *here)
+    if located is not None:
+        return located.error(message, where, node=node, found=found, expected=expected, hint=hint)
+    return SpecError(message, path=path_text(where), node=node, found=found, expected=expected, hint=hint)

@@ -29,7 +29,7 @@ from typing import Annotated, Any, TypeVar, get_args
 from pydantic import BeforeValidator, SerializeAsAny
 
 from .blockspec import BlockSpec
-from .errors import RegistryError, did_you_mean
+from .errors import RegistryError, did_you_mean, pydantic_error
 from .generated import INDEX_FILE, block_sources, digest
 
 __all__ = ["register_block", "get_block", "block_kinds", "block_classes", "load_plugin_file", "load_entry_points",
@@ -214,10 +214,9 @@ def validate_sub_block(value: object) -> BlockSpec:
         raise ValueError(str(err)) from None
     try:
         return cls.model_validate(value)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{where}: {first['msg']}" if where else first["msg"]) from None
+    except ValidationError as err:  # pydantic nests this message in the outer block's error
+        problem = pydantic_error(err, model=cls)
+        raise ValueError(f"{problem.path}: {problem.message}" if problem.path else problem.message) from None
 
 
 SubBlock = Annotated[SerializeAsAny[BlockSpec], BeforeValidator(validate_sub_block)]

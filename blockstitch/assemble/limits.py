@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import SpecError, path_text
 
 __all__ = ["MAX_FILE_BYTES", "MAX_ALIASES", "MAX_VALUES", "MAX_DEPTH", "MAX_STRING", "MAX_INT", "MAX_FLOAT",
            "MAX_NODES", "MAX_REPEAT", "MAX_CHANNELS", "MAX_KERNEL", "MAX_HEADS", "MAX_INPUT_DIM",
@@ -175,11 +175,3 @@ def check_fits(param_bytes: int, activation_bytes: int, device: str, what: str, 
     raise SpecError(f"{what} would need about {need / gib:.2f} GiB ({param_bytes / gib:.2f} GiB parameters + "
                     f"{activation_bytes / gib:.2f} GiB activations) but {device} has {free / gib:.2f} GiB free",
                     file=file, hint="use a smaller input, batch or width; `blockstitch check` plans it on meta tensors")
-
-
-def path_text(loc: tuple[Any, ...]) -> str | None:
-    """``("nodes", 3, "out_channels")`` → ``nodes[3].out_channels``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or None

@@ -20,14 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..blocks.ops import make_divisible
 from ..blockspec import LAYOUTS, BlockSpec, Shape
-from ..errors import RegistryError, SpecError, did_you_mean
+from ..errors import RegistryError, SpecError, did_you_mean, pydantic_error
 from ..registry import block_classes, block_kinds, get_block
 from .limits import MAX_CHANNELS, MAX_INPUT_DIM, MAX_INPUT_ELEMENTS, MAX_MULTIPLIER, MAX_NODES, MAX_REPEAT, \
     check_spec_numbers
 from .base import with_base
 from .source import Loc, Located, path_text
 
-__all__ = ["NetworkSpec", "Node", "Network", "resolve", "NODE_KEYS", "validation_error"]
+__all__ = ["NetworkSpec", "Node", "Network", "resolve", "NODE_KEYS"]
 
 NODE_KEYS = ("id", "from", "repeat")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
@@ -113,43 +113,6 @@ class Network:
     """Keys of the returned dict, one per output, when `outputs:` was a mapping."""
 
 
-def _quoted(text: str) -> list[str]:
-    return re.findall(r"'([^']*)'", text)
-
-
-def validation_error(err: ValidationError, located: Located, base: Loc, cls: type[BaseModel],
-                     node: str | None = None) -> SpecError:
-    """Turn pydantic's first error into a located :class:`SpecError` with a fix hint."""
-    # A misspelled field shows up as "unknown" plus "missing": the unknown one is the cause, report it first.
-    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
-    loc = tuple(first["loc"])
-    field = str(loc[0]) if loc else None
-    what = f"kind '{getattr(cls.model_fields.get('kind'), 'default', None)}'" if "kind" in cls.model_fields \
-        else "the network spec"
-    fields = [f for f in cls.model_fields if f != "kind"] + (list(NODE_KEYS) if "kind" in cls.model_fields else [])
-    kind, found, expected, hint = first["type"], None, None, None
-    if kind == "extra_forbidden" and len(loc) > 1:  # inside a nested mapping (an edit, a sub-block)
-        message = f"unknown field '{loc[-1]}' in {path_text(loc[:-1])}"
-    elif kind == "extra_forbidden":
-        message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields)}"
-        expected = ", ".join(fields)
-    elif kind == "missing":
-        message = f"missing required field '{field}' for {what}"
-        info = cls.model_fields.get(field or "")
-        hint = info.description.rstrip(".") if info is not None and info.description else None
-        loc = ()
-    else:
-        message = str(first["msg"]).removeprefix("Value error, ")
-        found = repr(first.get("input"))
-        if kind == "literal_error":
-            choices = _quoted(str(first.get("ctx", {}).get("expected", "")))
-            message += did_you_mean(str(first.get("input")), choices)
-    if len(errors) > 1:
-        hint = (hint + "; " if hint else "") + f"{len(errors) - 1} more problem(s) in this mapping"
-    return located.error(message, (*base, *loc), node=node, found=found, expected=expected, hint=hint)
-
-
 def _scaled(spec: BlockSpec, net: NetworkSpec) -> BlockSpec:
     if net.width == 1.0:
         return spec
@@ -196,7 +159,7 @@ def _node_spec(raw: dict[str, Any], net: NetworkSpec, located: Located, loc: Loc
     try:
         spec = _scaled(cls.model_validate(fields), net)
     except ValidationError as err:
-        raise validation_error(err, located, loc, cls, node_id) from None
+        raise pydantic_error(err, loc, model=cls, also=NODE_KEYS, node=node_id, located=located) from None
     except (ValueError, TypeError, ArithmeticError) as err:  # a validator that is not pydantic's own
         raise located.error(f"kind '{kind}': {str(err).splitlines()[0] if str(err) else type(err).__name__}", loc,
                             node=node_id) from None
@@ -236,7 +199,7 @@ def resolve(located: Located) -> Network:
     try:
         net = NetworkSpec.model_validate(located.data)
     except ValidationError as err:
-        raise validation_error(err, located, (), NetworkSpec) from None
+        raise pydantic_error(err, model=NetworkSpec, what="the network spec", located=located) from None
     _check_defaults(net, located)
     elements = 1
     for size in net.input:

@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..assemble import load_file
 from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT, check_spec_numbers
-from ..assemble.spec import validation_error
-from ..errors import SpecError
+from ..errors import SpecError, pydantic_error
 from . import BenchResult, bench, bench_blocks
 
 __all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "scan_results", "Results", "plot",
@@ -82,7 +81,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     try:
         spec = SweepSpec.model_validate(located.data)
     except ValidationError as err:
-        raise validation_error(err, located, (), SweepSpec) from None
+        raise pydantic_error(err, model=SweepSpec, what="the sweep spec", located=located) from None
     try:
         check_spec_numbers(spec.args, "args")  # fields for block-kind targets: the same bounds as a spec's
     except SpecError as err:

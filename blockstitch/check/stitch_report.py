@@ -14,8 +14,7 @@ from torch import nn
 from ..networks import build, plan
 from ..errors import SpecError
 from ..profile import profile
-from ..stitch.apply import _add_sibling, _called, record_shapes
-from ..stitch.wrappers import RunAfter
+from ..stitch.points import called, record_shapes, run_beside
 from .targets import Factory
 
 __all__ = ["StitchRow", "stitch_report"]
@@ -74,7 +73,7 @@ def stitch_report(factory: Factory, into: str, at: Sequence[str], input_shape: S
         model = build(base_plan).eval()
         model.load_state_dict(base.state_dict())
         try:
-            target = _called(rec, point, "after")
+            target = called(rec, point, "after")
         except SpecError as err:
             raise SpecError(f"--at '{point}': {err.message}") from None
         if target not in rec.shapes:
@@ -84,8 +83,7 @@ def stitch_report(factory: Factory, into: str, at: Sequence[str], input_shape: S
         layout = {4: "b c h w", 3: "b n c", 2: "b c"}.get(len(out_shape), "b c h w")
         channels = out_shape[1] if layout == "b c h w" else out_shape[-1]
         block = factory(out_shape, layout, channels)
-        _add_sibling(model, point, "stitched", block)
-        model.get_submodule(target).register_forward_hook(RunAfter(block))
+        run_beside(model, point, target, block, "stitched")
         prof = profile(model, shape[1:])
         base_ms, delta_ms = _paired(base, model, x, reps)
         base_times.append(base_ms)

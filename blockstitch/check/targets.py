@@ -8,10 +8,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from torch import nn
 
 from ..blockspec import Shape
-from ..errors import RegistryError, SpecError
+from ..errors import RegistryError, SpecError, pydantic_error
 from ..foreign import IN_CHANNEL_ARGS, OUT_CHANNEL_ARGS
 from ..registry import get_block
 
@@ -105,12 +106,12 @@ def resolve_target(target: str, args: dict[str, Any]) -> tuple[str, Factory, boo
             raise SpecError(str(err), hint="or name a class: path/to/file.py:Name or package.module:Name") from None
         try:
             spec = cls.model_validate({"kind": target, **args})
-        except ValueError as err:  # pydantic's ValidationError: a field given with --arg is wrong
-            first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
-            where = ".".join(str(p) for p in first["loc"]) or target
-            raise SpecError(f"'{target}': {first['msg']}", path=f"--arg {where}",
-                            found=repr(first.get("input")), hint="`blockstitch schema` lists every field of every kind"
-                            ) from None
+        except ValidationError as err:  # a field given with --arg is wrong
+            problem = pydantic_error(err, model=cls)
+            problem.message, problem.path = f"'{target}': {problem.message}", f"--arg {problem.path or target}"
+            problem.hint = (problem.hint + "; " if problem.hint else "") + \
+                "`blockstitch schema` lists every field of every kind"
+            raise problem.located() from None
         return target, lambda shape, layout, channels: spec.with_layout(layout).build([shape]), True
     factory, follows = class_factory(_load_class(target), args)
     return target.rpartition(":")[2], factory, follows

@@ -16,16 +16,17 @@ from pydantic import ValidationError
 from torch import nn
 
 from ..assemble import Located, build_module, make_plan, resolve
-from ..assemble.spec import validation_error
 from ..blockspec import Shape
-from ..errors import SpecError, fmt_shape
+from ..errors import SpecError, fmt_shape, pydantic_error
 from ..meta import natural_input, real_copy, torch_state_guard
 from ..sources_ultralytics import unwrap_ultralytics
-from .apply import EditRecord, apply_edits, record_shapes
-from .edits import EditSpec, InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
+from .apply import apply_edits
+from .edits import EDIT_KINDS, EditRecord, EditSpec, parse_edits
+from .points import record_shapes
 from .weights import load_into, read_weights
 
-__all__ = ["stitch", "Stitched", "StitchReport", "EditRecord", "EditSpec", "is_edit", "load_edit", "build_edit"]
+__all__ = ["stitch", "Stitched", "StitchReport", "EditRecord", "EditSpec", "EDIT_KINDS", "is_edit", "load_edit",
+           "build_edit"]
 
 
 @dataclass
@@ -77,32 +78,17 @@ class Stitched(NamedTuple):
     report: StitchReport
 
 
-def _edits(kind: type, items: Sequence[Any], group: str) -> list[Any]:
-    out = []
-    for i, item in enumerate(items):
-        if isinstance(item, kind):
-            out.append(item)
-            continue
-        try:
-            out.append(kind.model_validate(item))
-        except ValidationError as err:
-            first = err.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise SpecError(str(first["msg"]).removeprefix("Value error, "),
-                            path=f"{group}[{i}]" + (f".{loc}" if loc else "")) from None
-    return out
-
-
-def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] = (), wrap: Sequence[Any] = (),
-           remove: Sequence[Any] = (), input_shape: Sequence[int] | None = None, name: str | None = None,
-           inplace: bool = False) -> Stitched:
+def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: str | None = None,
+           inplace: bool = False, **edits: Sequence[Any]) -> Stitched:
     """Stitch blocks into a copy of ``model`` and report what changed; ``model`` itself is left exactly as it was
     (``inplace=True`` edits it instead, saving the copy's memory).
 
-    Each edit is a dict (or edit model) as in spec files: ``{"after": "layer*", "block": {"kind": "cbam"},
-    "identity_init": True}``, ``{"path": "layer4.*.conv2", "block": {...}}`` (replace), ``{"path": ...,
-    "wrapper": "gated"}`` (wrap), ``{"path": ...}`` (remove). Paths are module-name globs. Every block's
-    channels come from the shape flowing at its target (one meta forward of the base); all shapes are checked
+    The edits come by kind, as keywords (every kind of :data:`EDIT_KINDS`): ``insert=``, ``replace=``,
+    ``wrap=``, ``remove=``, each a list of dicts (or edit models) as in spec files: ``{"after": "layer*",
+    "block": {"kind": "cbam"}, "identity_init": True}`` (insert), ``{"path": "layer4.*.conv2", "block": {...}}``
+    (replace), ``{"path": ..., "wrapper": "gated"}`` (wrap), ``{"path": ...}`` (remove). Paths are module-name
+    globs. Every block's channels come from the shape flowing at its target (one meta forward of the base); all
+    shapes are checked
     before a module is built, and the stitched network is run once more on meta tensors before returning.
     ``input_shape`` (without batch) defaults to a blockstitch network's, a timm model's or an Ultralytics
     model's own. A block may also be a plain ``nn.Module`` class (``{"after": "layer*", "block": PaperModule,
@@ -121,13 +107,12 @@ def stitch(model: nn.Module, insert: Sequence[Any] = (), replace: Sequence[Any] 
     if shape is None:
         raise SpecError("stitch() needs input_shape (without the batch) for this model, e.g. (3, 224, 224)")
     full = (1, *shape)
-    edits = (_edits(InsertEdit, insert, "insert"), _edits(ReplaceEdit, replace, "replace"),
-             _edits(WrapEdit, wrap, "wrap"), _edits(RemoveEdit, remove, "remove"))
+    parsed = parse_edits(edits)
     rec = record_shapes(model, full)  # shapes at every module, params and MACs, from one run of a meta shadow
     with torch_state_guard():  # new blocks draw their weights from the RNG; the caller's stream is kept
         if not inplace:
             model = real_copy(model)
-        records = apply_edits(model, rec, *edits)
+        records = apply_edits(model, rec, parsed)
     after = record_shapes(model, full)  # the stitched network, whole, on meta tensors
     report = StitchReport(name or type(model).__name__, shape, records, rec.params, after.params, rec.macs,
                           after.macs)
@@ -144,7 +129,7 @@ def load_edit(located: Located) -> EditSpec:
     try:
         return EditSpec.model_validate(located.data)
     except ValidationError as err:
-        raise validation_error(err, located, (), EditSpec) from None
+        raise pydantic_error(err, model=EditSpec, what="the edit spec", located=located) from None
 
 
 def _base(spec: EditSpec, located: Located, device: str | None) -> nn.Module:
@@ -181,7 +166,7 @@ def build_edit(located: Located, device: str | None = None) -> Stitched:
                 load_into(base, {k: v.to("meta") for k, v in state.items()}, spec.weights)
             else:
                 load_into(base, state, spec.weights)
-        result = stitch(base, spec.insert, spec.replace, spec.wrap, spec.remove, spec.input, spec.name, inplace=True)
+        result = stitch(base, input_shape=spec.input, name=spec.name, inplace=True, **spec.edits())
     except SpecError as err:
         line, column = located.mark(_loc_of(err.path))
         raise err.located(file=located.file, line=line, column=column) from None

@@ -1,16 +1,80 @@
-"""The edits a stitch applies, as pydantic models (the same in spec files and in Python)."""
+"""The edits a stitch applies, as pydantic models (the same in spec files and in Python), each of which binds
+itself against the recorded shapes (a shape check only, nothing is built) and then applies itself.
+
+Adding an edit kind touches this file only: its model (``op``, its fields, ``bind``), its bound form
+(``apply``), its entry in :data:`EDIT_KINDS` and its list in :class:`EditSpec`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from torch import nn
 
-__all__ = ["InsertEdit", "ReplaceEdit", "WrapEdit", "RemoveEdit", "EditSpec"]
+from ..blockspec import BlockSpec, Shape
+from ..errors import ShapeError, SpecError, did_you_mean, fmt_shape, path_text, pydantic_error
+from .binding import Loc, bind_block, block_spec, build_block
+from .points import Recording, add_sibling, called, param_count, run_beside, swap_module
+from .wrappers import Gate, GatedResidual, ResidualAround
+
+__all__ = ["InsertEdit", "ReplaceEdit", "WrapEdit", "RemoveEdit", "EditSpec", "Edit", "Bound", "EditRecord",
+           "EDIT_KINDS", "parse_edits"]
+
+
+@dataclass
+class EditRecord:
+    """One applied edit at one path."""
+
+    op: str
+    pattern: str
+    path: str
+    kind: str
+    module: str
+    """Name of the new module in the network (or of the replaced one)."""
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    """Parameters the edit added (negative when it removed some)."""
+
+
+@dataclass
+class Bound:
+    """One edit at one matched path, its shapes checked against the recording; :meth:`apply` changes the network
+    (``like`` is one of its parameters: new modules take its device and dtype)."""
+
+    pattern: str
+    path: str
+    """The module the edit acts on (for an insert, the matched path; else the module that really runs)."""
+    target: str
+    """The module that really runs for the matched path (see :func:`~blockstitch.stitch.points.called`)."""
+    x_in: Shape
+    x_out: Shape
+
+    def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
+        raise NotImplementedError
 
 
 class _Edit(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class Edit(_Edit):
+    """An edit kind: the module path glob it matches, and how it binds at each matched path."""
+
+    op: ClassVar[str]
+    """Its name in spec files and as a keyword of :func:`~blockstitch.stitch.stitch` (``insert``, ``wrap`` …)."""
+
+    def glob(self) -> str:
+        """The module path glob this edit matches."""
+        return str(getattr(self, "path"))
+
+    def bind(self, rec: Recording, path: str, where: Loc) -> Bound:
+        """Check the edit at matched module ``path`` on the recorded shapes alone (``where``: ``("wrap", 0)``)."""
+        raise NotImplementedError
 
 
 def _check_block(value: Any) -> Any:
@@ -30,7 +94,7 @@ def _check_block(value: Any) -> Any:
     return value
 
 
-class _BlockEdit(_Edit):
+class _BlockEdit(Edit):
     block: Any
     """The block: a mapping such as `{kind: cbam}` (its channels are bound from the network); in Python also an
     nn.Module class, e.g. `block: PaperModule`."""
@@ -53,6 +117,7 @@ class _BlockEdit(_Edit):
 class InsertEdit(_BlockEdit):
     """Insert a block after (or before) every module matching a path glob."""
 
+    op: ClassVar[str] = "insert"
     after: str | None = None
     """Module path glob to insert after, e.g. `layer*` or `layer*.*.bn3` (Ultralytics: `model.[2468]`)."""
     before: str | None = None
@@ -67,17 +132,82 @@ class InsertEdit(_BlockEdit):
             raise ValueError("give exactly one of `after:` or `before:`")
         return self
 
+    def glob(self) -> str:
+        return str(self.after if self.after is not None else self.before)
+
+    def bind(self, rec: Recording, path: str, where: Loc) -> BoundInsert:
+        anchor: Literal["after", "before"] = "after" if self.after is not None else "before"
+        target = called(rec, path, anchor)
+        x_in, x_out = rec.shapes[target]
+        shape = x_out if anchor == "after" else x_in
+        spec, out = bind_block(block_spec(self.block_mapping(), (*where, "block")), shape, path, where)
+        if out != shape:
+            raise ShapeError(f"inserting '{spec.kind}' {anchor} '{path}' changes {fmt_shape(shape)} into "
+                             f"{fmt_shape(out)}, but the network continues with {fmt_shape(shape)}",
+                             path=path_text(where), hint="insert a block that keeps the shape, or use replace")
+        return BoundInsert(self.glob(), path, target, shape, out, self, spec)
+
+
+@dataclass
+class BoundInsert(Bound):
+    edit: InsertEdit
+    spec: BlockSpec
+
+    def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
+        block = build_block(self.spec, self.x_in, like)
+        if self.edit.identity_init and not self.spec.init_identity(block):
+            block = GatedResidual(block).to(device=like.device if like is not None else None,
+                                            dtype=like.dtype if like is not None and like.dtype.is_floating_point
+                                            else None)
+        name = run_beside(model, self.path, self.target, block, self.spec.kind, before=self.edit.before is not None)
+        return EditRecord("insert", self.pattern, self.path, self.spec.kind, name, self.x_in, self.x_out,
+                          param_count(block))
+
 
 class ReplaceEdit(_BlockEdit):
     """Replace every module matching a path glob with a block (same output shape required)."""
 
+    op: ClassVar[str] = "replace"
     path: str
     """Module path glob."""
 
+    def bind(self, rec: Recording, path: str, where: Loc) -> BoundReplace:
+        target = called(rec, path, doing="replaced")
+        x_in, x_out = rec.shapes[target]
+        spec, out = bind_block(block_spec(self.block_mapping(), (*where, "block")), x_in, path, where)
+        if out != x_out:
+            raise ShapeError(f"replacing '{path}' with '{spec.kind}' changes its output from {fmt_shape(x_out)} "
+                             f"to {fmt_shape(out)}, which the rest of the network needs", path=path_text(where),
+                             expected=fmt_shape(x_out), found=fmt_shape(out),
+                             hint="adjust the block's fields (out_channels, stride) to keep the output shape")
+        return BoundReplace(self.path, target, target, x_in, out, spec)
 
-class WrapEdit(_Edit):
+
+@dataclass
+class BoundReplace(Bound):
+    spec: BlockSpec
+
+    def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
+        block = build_block(self.spec, self.x_in, like)
+        old = swap_module(model, self.target, block)
+        return EditRecord("replace", self.pattern, self.target, self.spec.kind, self.target, self.x_in, self.x_out,
+                          param_count(block) - old)
+
+
+def _shape_kept(rec: Recording, path: str, where: Loc, verb: str, done: str) -> tuple[str, Shape]:
+    """(the module that runs for ``path``, its shape) for an edit only a shape-keeping module can take."""
+    target = called(rec, path, doing=done)
+    x_in, x_out = rec.shapes[target]
+    if x_in != x_out:
+        raise ShapeError(f"cannot {verb} '{path}': it turns {fmt_shape(x_in)} into {fmt_shape(x_out)}",
+                         path=path_text(where), hint=f"only shape-keeping modules can be {done}")
+    return target, x_in
+
+
+class WrapEdit(Edit):
     """Wrap every module matching a path glob in a residual connection: `x + gate · module(x)`."""
 
+    op: ClassVar[str] = "wrap"
     path: str
     """Module path glob (the module must keep the shape of its input)."""
     wrapper: Literal["residual", "gated"] = "gated"
@@ -85,12 +215,44 @@ class WrapEdit(_Edit):
     gate_init: float = 1.0
     """Initial gate value for `gated` (0 makes the wrapped module start switched off)."""
 
+    def bind(self, rec: Recording, path: str, where: Loc) -> BoundWrap:
+        target, shape = _shape_kept(rec, path, where, "wrap", "wrapped")
+        return BoundWrap(self.path, target, target, shape, shape, self)
 
-class RemoveEdit(_Edit):
+
+@dataclass
+class BoundWrap(Bound):
+    edit: WrapEdit
+
+    def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
+        gate = Gate(self.edit.gate_init) if self.edit.wrapper == "gated" else None
+        name = self.target
+        if gate is not None:
+            if like is not None:
+                gate = gate.to(like.device, like.dtype)
+            name = add_sibling(model, self.target, "gate", gate)
+        model.get_submodule(self.target).register_forward_hook(ResidualAround(gate))
+        return EditRecord("wrap", self.pattern, self.target, self.edit.wrapper, name, self.x_in, self.x_out,
+                          param_count(gate) if gate is not None else 0)
+
+
+class RemoveEdit(Edit):
     """Remove every module matching a path glob (it becomes an identity; it must keep the shape)."""
 
+    op: ClassVar[str] = "remove"
     path: str
     """Module path glob."""
+
+    def bind(self, rec: Recording, path: str, where: Loc) -> BoundRemove:
+        target, shape = _shape_kept(rec, path, where, "remove", "removed")
+        return BoundRemove(self.path, target, target, shape, shape)
+
+
+@dataclass
+class BoundRemove(Bound):
+    def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
+        old = swap_module(model, self.target, nn.Identity())
+        return EditRecord("remove", self.pattern, self.target, "identity", self.target, self.x_in, self.x_out, -old)
 
 
 class EditSpec(_Edit):
@@ -114,3 +276,35 @@ class EditSpec(_Edit):
     """Modules to wrap."""
     remove: list[RemoveEdit] = Field(default_factory=list)
     """Modules to remove."""
+
+    def edits(self) -> dict[str, list[Edit]]:
+        """The edits by kind, as :func:`~blockstitch.stitch.stitch` takes them."""
+        return {op: list(getattr(self, op)) for op in EDIT_KINDS}
+
+
+EDIT_KINDS: dict[str, type[Edit]] = {kind.op: kind for kind in (InsertEdit, ReplaceEdit, WrapEdit, RemoveEdit)}
+"""Every edit kind by name, in the order a stitch applies them."""
+
+
+def parse_edits(given: Mapping[str, Sequence[Any]]) -> dict[str, list[Edit]]:
+    """Validate edits given by kind (dicts as in spec files, or edit models) into edit models, with located
+    errors (``insert[0].block``); an unknown kind names the nearest one.
+
+    >>> parse_edits({"insert": [{"after": "layer*", "block": {"kind": "se"}}]})["insert"][0].after
+    'layer*'
+    """
+    for op in given:
+        if op not in EDIT_KINDS:
+            raise SpecError(f"unknown edit kind '{op}'{did_you_mean(op, EDIT_KINDS)}", expected=", ".join(EDIT_KINDS))
+    parsed: dict[str, list[Edit]] = {}
+    for op, kind in EDIT_KINDS.items():
+        parsed[op] = []
+        for i, item in enumerate(given.get(op, ())):
+            if isinstance(item, kind):
+                parsed[op].append(item)
+                continue
+            try:
+                parsed[op].append(kind.model_validate(item))
+            except ValidationError as err:
+                raise pydantic_error(err, (op, i), model=kind, what=f"an edit in `{op}:`") from None
+    return parsed
