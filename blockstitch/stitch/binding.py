@@ -29,6 +29,7 @@ def block_spec(block: dict[str, Any], where: Loc) -> BlockSpec:
     if "kind" not in block:
         raise SpecError("the block to stitch has no 'kind'", path=path_text(where), hint="e.g. block: {kind: cbam}")
     kind = block["kind"]
+    spec_cls: type[BlockSpec]
     try:
         if isinstance(kind, type):  # a user's nn.Module class, given from Python
             spec_cls = module_block(kind)
