@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..assemble import Located, load_file
 from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT
-from ..assemble.spec import validation_error
-from ..errors import SpecError
+from ..errors import SpecError, pydantic_error
 from ..stitch import EditSpec  # noqa: F401 — the edit vocabulary the variants use
 from ..stitch.edits import InsertEdit, RemoveEdit, ReplaceEdit, WrapEdit
 from ..train.datasets import SHAPES
@@ -186,17 +185,17 @@ def _validate(located: Located) -> AblationFile:
         try:
             DataSpec.model_validate(data)
         except ValidationError as err:
-            raise validation_error(err, located, ("data",), DataSpec) from None
+            raise pydantic_error(err, ("data",), model=DataSpec, what="the data mapping", located=located) from None
     try:
         spec = AblationFile.model_validate(located.data)
     except ValidationError as err:
-        raise validation_error(err, located, (), AblationFile) from None
+        raise pydantic_error(err, model=AblationFile, what="the ablation file", located=located) from None
     try:
         spec.recipe_model()
     except ValidationError as err:
         from ..train.recipe import Recipe
 
-        raise validation_error(err, located, ("recipe",), Recipe) from None
+        raise pydantic_error(err, ("recipe",), model=Recipe, what="the recipe", located=located) from None
     return spec
 
 
