@@ -21,10 +21,13 @@ from typing import Any
 
 from .errors import BlockstitchError
 
-__all__ = ["LOOPBACK", "require_ray", "loopback_only", "ray_session", "as_completed", "error_line", "RayUnavailable"]
+__all__ = ["LOOPBACK", "OOM_RETRIES", "require_ray", "loopback_only", "ray_session", "as_completed", "error_line", "RayUnavailable"]
 
 LOOPBACK = "127.0.0.1"
 """The only address a Ray started by blockstitch binds to."""
+OOM_RETRIES = 3
+"""Restarts of a task that Ray's memory monitor killed, in a Ray started here (Ray's own default may be endless;
+a cluster's nodes take ``RAY_task_oom_retries`` from their environment)."""
 
 
 class RayUnavailable(BlockstitchError):
@@ -79,7 +82,8 @@ def ray_session(address: str | None = None, *, num_cpus: float | None = None,
     if address is None or address == "local":
         loopback_only()
         ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                 _node_ip_address=LOOPBACK, logging_level=logging.WARNING)
+                 _node_ip_address=LOOPBACK, logging_level=logging.WARNING,
+                 _system_config={"task_oom_retries": OOM_RETRIES})
     else:
         try:
             ray.init(address=address, logging_level=logging.WARNING)

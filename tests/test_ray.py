@@ -1,14 +1,23 @@
-"""Ray on a local session (2 CPUs, 127.0.0.1 only, no dashboard; one session for the module): a sweep writes the
-same JSONL rows on Ray as locally, nothing listens beyond the loopback address."""
+"""Ray on a local session (2 CPUs, 127.0.0.1 only, no dashboard; one session for the module): an ablation's rows
+on Ray equal the local backend's, a grid started locally finishes on Ray, a trial that fails by itself is one
+row and no retry, Ctrl-C cancels and the next run resumes, a sweep writes the same JSONL rows, and nothing
+listens beyond the loopback address."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
+import ablate_helpers  # noqa: E402
+import ray_standin as standin  # noqa: E402
+
+from blockstitch.ablate import ablate  # noqa: E402
+from blockstitch.ablate.backends.local import LocalBackend  # noqa: E402
+from blockstitch.ablate.backends.ray_backend import RayBackend  # noqa: E402
 from blockstitch.bench.sweep import SweepSpec, entry_key, read_results, run_sweep  # noqa: E402
 from blockstitch.cli import main  # noqa: E402
 from blockstitch.raycluster import ray_session  # noqa: E402
@@ -16,8 +25,106 @@ from blockstitch.raycluster import ray_session  # noqa: E402
 
 @pytest.fixture(scope="module")
 def local_ray():
-    with ray_session(num_cpus=2) as session:
-        yield session
+    ray.cloudpickle.register_pickle_by_value(standin)  # the workers cannot import tests/ by name
+    try:
+        with ray_session(num_cpus=2) as session:
+            yield session
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(standin)
+
+
+def _collect(backend: RayBackend, jobs) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+
+    def on_result(job, row) -> None:
+        assert job.key not in rows, f"{job.key} recorded twice"
+        rows[job.key] = row
+
+    backend.run(jobs, on_result)
+    return rows
+
+
+def _metrics(result) -> dict[tuple[str, int], dict]:
+    return {(r["variant"], r["seed"]): r["metrics"] for r in result.rows}
+
+
+def test_an_ablation_on_ray_gives_the_local_rows(local_ray, tmp_path: Path) -> None:
+    spec = ablate_helpers.spec()  # baseline and one variant × seeds 0, 1: four trials, one thread each
+    here = ablate(spec, run_dir=tmp_path / "local", backend="local", plot=False)
+    there = ablate(spec, run_dir=tmp_path / "ray", backend="ray", plot=False)
+    assert len(there.rows) == 4 and all(r["status"] == "ok" for r in there.rows)
+    assert _metrics(there) == _metrics(here)  # identical, not close: Ray changes where, never what
+    lines = (tmp_path / "ray" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # the driver wrote each row once
+    assert sorted(here.rows[0]) == sorted(there.rows[0])
+
+
+class _StopsAfter:
+    """The local backend, interrupted (Ctrl-C) once ``n`` rows are written."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def run(self, jobs, on_result, on_progress=None) -> None:
+        done = []
+
+        def stop_after(job, row) -> None:
+            on_result(job, row)
+            done.append(job)
+            if len(done) == self.n:
+                raise KeyboardInterrupt
+
+        LocalBackend(1).run(jobs, stop_after, on_progress)
+
+
+def test_a_grid_started_locally_is_finished_on_ray(local_ray, tmp_path: Path) -> None:
+    spec = ablate_helpers.spec()
+    with pytest.raises(KeyboardInterrupt):
+        ablate(spec, run_dir=tmp_path / "run", backend=_StopsAfter(2), plot=False)
+    finished = ablate(spec, run_dir=tmp_path / "run", backend="ray", plot=False)
+    assert finished.counts["reused"] == 2 and finished.counts["new"] == 2
+    whole = ablate(spec, run_dir=tmp_path / "whole", backend="local", plot=False)
+    assert _metrics(finished) == _metrics(whole)
+
+
+def test_a_trial_that_fails_by_itself_is_one_row_and_not_retried(local_ray, tmp_path: Path) -> None:
+    jobs = [standin.job(tmp_path, "broken", 0), standin.job(tmp_path, "baseline", 0)]
+    rows = _collect(RayBackend(None, max_retries=3, function=standin.trial), jobs)
+    assert rows[jobs[0].key]["status"] == "failed" and "NaN" in rows[jobs[0].key]["error"]
+    assert len(standin.starts(jobs[0])) == 1
+    assert rows[jobs[1].key]["status"] == "ok"
+
+
+def test_a_task_that_raises_becomes_a_failed_row(local_ray, tmp_path: Path) -> None:
+    jobs = [standin.job(tmp_path, "baseline", 0)]
+    rows = _collect(RayBackend(None, max_retries=2, function=standin.raises), jobs)
+    assert rows[jobs[0].key]["status"] == "failed"
+    assert rows[jobs[0].key]["error"].startswith("MemoryError: a task that raises")
+
+
+def test_interrupt_cancels_running_trials_and_the_next_run_resumes(local_ray, tmp_path: Path) -> None:
+    jobs = [standin.job(tmp_path, "fast", 0, epochs=1, seconds=0.01)] + [
+        standin.job(tmp_path, "slow", s, epochs=30, seconds=0.1) for s in range(3)]
+    written: dict[str, dict] = {}
+    seen: dict[str, int] = {}
+
+    def on_progress(key, epoch, epochs, metrics) -> None:
+        seen[key] = epoch
+        if epoch >= 3 and key != jobs[0].key:
+            raise KeyboardInterrupt  # Ctrl-C in the driver, three epochs into a slow trial
+
+    with pytest.raises(KeyboardInterrupt):
+        RayBackend(None, function=standin.trial).run(jobs, lambda job, row: written.setdefault(job.key, row),
+                                                      on_progress)
+    assert jobs[0].key in written and not set(written) & {j.key for j in jobs[1:]}
+    last = [Path(j.trial_dir) / "last.json" for j in jobs[1:]]
+    time.sleep(1.0)  # a cancelled trial writes no more checkpoints
+    saved = [p.read_text() if p.exists() else None for p in last]
+    time.sleep(0.5)
+    assert saved == [p.read_text() if p.exists() else None for p in last]
+    rows = _collect(RayBackend(None, function=standin.trial), jobs[1:])  # the driver skips the written row
+    assert {k: r["metrics"]["top1"] for k, r in rows.items()} == {j.key: standin.chain(j.seed, 30) for j in jobs[1:]}
+    assert max(r["resumed_from_epoch"] or 0 for r in rows.values()) >= 3  # went on from a checkpoint
 
 
 def test_sweep_on_ray_writes_the_same_rows(local_ray, tmp_path: Path) -> None:

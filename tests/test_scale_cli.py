@@ -21,6 +21,20 @@ def test_without_ray_backend_ray_is_one_line(tmp_path: Path, monkeypatch, capsys
     assert not (tmp_path / "sweep.jsonl").exists()  # nothing ran
 
 
+def test_without_ray_ablate_backend_ray_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    import yaml
+
+    import ablate_helpers
+
+    ablation = tmp_path / "ablation.yaml"
+    ablation.write_text(yaml.safe_dump(ablate_helpers.spec()))
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["ablate", str(ablation), "--backend", "ray", "--run-dir", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'blockstitch[ray]'" in lines[0], lines
+    assert not (tmp_path / "run").exists()  # refused before anything ran
+
+
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "two"])
 def test_resource_amounts_are_checked(value: str, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:

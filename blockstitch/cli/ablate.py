@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from ..ablate import PrintEvents, RichEvents, ablate
     from ..ablate.progress import Events
 
+    if args.backend == "ray":
+        from ..raycluster import require_ray
+
+        require_ray()  # before anything runs: without Ray, one line and exit 2
     events: Events
     if args.json:
         events = Events()
