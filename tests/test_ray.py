@@ -103,27 +103,25 @@ def test_a_task_that_raises_becomes_a_failed_row(local_ray, tmp_path: Path) -> N
 
 
 def test_interrupt_cancels_running_trials_and_the_next_run_resumes(local_ray, tmp_path: Path) -> None:
-    jobs = [standin.job(tmp_path, "fast", 0, epochs=1, seconds=0.01)] + [
-        standin.job(tmp_path, "slow", s, epochs=30, seconds=0.1) for s in range(3)]
+    jobs = [standin.job(tmp_path, "slow", s, epochs=30, seconds=0.1) for s in range(3)]
     written: dict[str, dict] = {}
-    seen: dict[str, int] = {}
 
     def on_progress(key, epoch, epochs, metrics) -> None:
-        seen[key] = epoch
-        if epoch >= 3 and key != jobs[0].key:
-            raise KeyboardInterrupt  # Ctrl-C in the driver, three epochs into a slow trial
+        if epoch >= 3:
+            raise KeyboardInterrupt  # Ctrl-C in the driver, three epochs into a trial
 
     with pytest.raises(KeyboardInterrupt):
         RayBackend(None, function=standin.trial).run(jobs, lambda job, row: written.setdefault(job.key, row),
                                                       on_progress)
-    assert jobs[0].key in written and not set(written) & {j.key for j in jobs[1:]}
-    last = [Path(j.trial_dir) / "last.json" for j in jobs[1:]]
+    slow = [j for j in jobs if j.key not in written]
+    assert slow, "the interrupt came after the grid had finished: nothing was tested"
+    last = [Path(j.trial_dir) / "last.json" for j in slow]
     time.sleep(1.0)  # a cancelled trial writes no more checkpoints
     saved = [p.read_text() if p.exists() else None for p in last]
     time.sleep(0.5)
     assert saved == [p.read_text() if p.exists() else None for p in last]
-    rows = _collect(RayBackend(None, function=standin.trial), jobs[1:])  # the driver skips the written row
-    assert {k: r["metrics"]["top1"] for k, r in rows.items()} == {j.key: standin.chain(j.seed, 30) for j in jobs[1:]}
+    rows = _collect(RayBackend(None, function=standin.trial), slow)  # the driver skips the written rows
+    assert {k: r["metrics"]["top1"] for k, r in rows.items()} == {j.key: standin.chain(j.seed, 30) for j in slow}
     assert max(r["resumed_from_epoch"] or 0 for r in rows.values()) >= 3  # went on from a checkpoint
 
 
