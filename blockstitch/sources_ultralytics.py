@@ -4,8 +4,8 @@
 with random weights; nothing is downloaded and no YAML of a stranger is read (Ultralytics' ``parse_model``
 evaluates text from the file, so only the files inside the installed ``ultralytics`` package are names).
 ``ultralytics:runs/detect/train/weights/best.pt`` loads a local checkpoint with ``torch.load(weights_only=True)``
-and an allow-list: Ultralytics' own classes (its ``_SafeLoad`` list), torch's, blockstitch's and the
-``timm.layers`` modules blockstitch's blocks are made of; a checkpoint
+and an allow-list: the ``nn.Module`` classes of torch, Ultralytics and ``timm.layers`` (what blockstitch's
+blocks are made of) and blockstitch's own classes; a checkpoint
 that needs any other class (a paper module pickled along) is refused with the names — load such a file in Python
 (``YOLO("best.pt")``, your explicit choice to run its pickle) and pass the object.
 
@@ -21,7 +21,6 @@ Layering: the resolver's floor (beside :mod:`blockstitch.sources`); ultralytics 
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,36 +132,46 @@ def _from_yaml(name: str) -> nn.Module:
     return model
 
 
-def _own_classes(names: list[str]) -> list[Any]:
-    """The globals among ``names`` that blockstitch itself pickles into a stitched network: its own classes
-    (blocks, stitch hooks) and the ``timm.layers`` modules its blocks are made of."""
+_MODULE_HOMES = ("torch.nn.", "ultralytics.nn.", "timm.layers.")
+"""Where an allowed ``nn.Module`` class may come from (besides blockstitch's own classes)."""
+
+
+def _allowed_classes(names: list[str]) -> tuple[list[Any], list[str]]:
+    """Split the globals a checkpoint needs into allowed classes and the rest: ``nn.Module`` classes of torch,
+    Ultralytics' networks and ``timm.layers`` (what blockstitch's blocks are made of), and any class blockstitch
+    defines (blocks, stitch hooks). Nothing else is imported to find out: a name outside those homes is refused
+    as it is."""
     import importlib
 
     from torch import nn
 
-    allowed = []
+    allowed, refused = [], []
     for name in names:
         module, _, attr = name.rpartition(".")
-        ours = module.split(".")[0] == "blockstitch"
-        if not ours and not module.startswith("timm.layers."):
-            continue
-        obj = getattr(importlib.import_module(module), attr, None)
+        ours = module == "blockstitch" or module.startswith("blockstitch.")
+        obj = None
+        if ours or module.startswith(_MODULE_HOMES):
+            try:
+                obj = getattr(importlib.import_module(module), attr, None)
+            except ImportError:
+                obj = None
         if isinstance(obj, type) and obj.__module__ == module and (ours or issubclass(obj, nn.Module)):
             allowed.append(obj)
-    return allowed
+        else:
+            refused.append(name)
+    return allowed, refused
 
 
 def load_checkpoint_safely(path: str | Path) -> nn.Module:
     """The model in an Ultralytics checkpoint (its EMA, else its model, in float32), unpickled with
-    ``weights_only=True`` against an allow-list: Ultralytics' classes, torch's, blockstitch's and ``timm.layers``
-modules. Anything else in
-    the file is refused with its names (pickle runs code; a file is data).
+    ``weights_only=True`` against an allow-list: ``nn.Module`` classes of torch, Ultralytics and ``timm.layers``
+    and blockstitch's own classes. Anything else in the file is refused with its names (pickle runs code; a
+    file is data).
 
     >>> load_checkpoint_safely("runs/detect/train/weights/best.pt").task
     'detect'
     """
     import torch
-    from ultralytics.nn import tasks
 
     path = Path(path)
     if not path.is_file():
@@ -171,23 +180,27 @@ modules. Anything else in
         needed = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except (ValueError, RuntimeError) as err:
         raise SpecError(f"{path} is not a torch checkpoint: {err}") from None
-    ours = _own_classes(needed)
-    guard = torch.serialization.safe_globals(ours) if ours else nullcontext()
-    try:
-        with guard:
-            ckpt, _ = tasks.torch_safe_load(str(path), safe_only=True)
-    except (TypeError, AttributeError, ModuleNotFoundError) as err:
-        allowed = {f"{c.__module__}.{c.__qualname__}" for c in ours}
-        outside = [n for n in needed if n not in allowed and n.split(".")[0] not in ("torch", "ultralytics")]
-        raise SpecError(f"{path} needs classes outside the allow-list: {', '.join(outside[:6]) or err}",
-                        expected="Ultralytics, torch and blockstitch classes only (a file cannot run code)",
+    allowed, refused = _allowed_classes(needed)
+    if refused:
+        raise SpecError(f"{path} needs classes outside the allow-list: {', '.join(refused[:6])}"
+                        f"{' …' if len(refused) > 6 else ''}",
+                        expected="nn.Module classes of torch, Ultralytics, timm.layers and blockstitch only "
+                                 "(a file cannot run code)",
                         hint="load it in Python, where running its pickle is your choice: "
-                             "bs.to_ultralytics(YOLO('best.pt')) or subject(YOLO('best.pt').model)") from None
-    model = ckpt.get("ema") or ckpt.get("model")
+                             "bs.to_ultralytics(YOLO('best.pt')) or subject(YOLO('best.pt').model)")
+    try:
+        with torch.serialization.safe_globals(allowed):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 — whatever the unpickler refuses, the user gets one located line
+        raise SpecError(f"{path} could not be loaded safely: {str(err).splitlines()[0][:200]}") from None
+    model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
     if model is None or not hasattr(model, "float"):
-        raise SpecError(f"{path} holds no model (keys: {', '.join(sorted(ckpt)[:8])})")
+        keys = ", ".join(sorted(ckpt)[:8]) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise SpecError(f"{path} holds no model (found: {keys})")
+    from ultralytics.nn.tasks import guess_model_task
+
     model = model.float()
-    model.task = getattr(model, "task", None) or tasks.guess_model_task(model)
+    model.task = getattr(model, "task", None) or guess_model_task(model)
     return model  # type: ignore[no-any-return]
 
 

@@ -22,9 +22,10 @@ MAX_SIZE = 4096
 
 
 def make_boxes_dataset(root: str | Path, *, classes: int = 3, train: int = 16, val: int = 8, size: int = 64,
-                       seed: int = 0) -> Path:
+                       seed: int = 0, polygons: bool = False) -> Path:
     """Write ``root/images/{train,val}/*.png`` and ``root/labels/{train,val}/*.txt`` (YOLO format: ``class cx cy
-    w h``, normalised) and ``root/data.yaml``; return the YAML's path.
+    w h``, normalised; with ``polygons`` each rectangle as its outline ``class x1 y1 … x4 y4``, which segmentation
+    needs and detection reads as the box) and ``root/data.yaml``; return the YAML's path.
 
     >>> make_boxes_dataset(tmp_path, classes=2, train=4, val=2).read_text().splitlines()[1]
     'train: images/train'
@@ -51,8 +52,12 @@ def make_boxes_dataset(root: str | Path, *, classes: int = 3, train: int = 16, v
                 w, h = (int(v) for v in rng.integers(size // 5, size // 2, 2))
                 x0, y0 = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
                 pixels[y0:y0 + h, x0:x0 + w] = COLOURS[cls]
-                lines.append(f"{cls} {(x0 + w / 2) / size:.6f} {(y0 + h / 2) / size:.6f} {w / size:.6f} "
-                             f"{h / size:.6f}")
+                if polygons:
+                    corners = ((x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h))
+                    lines.append(f"{cls} " + " ".join(f"{x / size:.6f} {y / size:.6f}" for x, y in corners))
+                else:
+                    lines.append(f"{cls} {(x0 + w / 2) / size:.6f} {(y0 + h / 2) / size:.6f} {w / size:.6f} "
+                                 f"{h / size:.6f}")
             Image.fromarray(pixels).save(images / f"{split}_{i:05d}.png")
             (labels / f"{split}_{i:05d}.txt").write_text("\n".join(lines) + "\n")
     names = "".join(f"  {c}: {_NAMES[c]}\n" for c in range(classes))
