@@ -16,7 +16,45 @@ if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
 __all__ = ["BlockstitchError", "SpecError", "ShapeError", "RegistryError", "did_you_mean", "fmt_shape",
-           "path_text", "pydantic_error"]
+           "path_text", "pydantic_error", "shown", "few", "MAX_SHOWN"]
+
+MAX_SHOWN = 1000
+"""Characters of one message field (message, expected, found, hint) shown; the rest is counted, not echoed."""
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+                     r"\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: object, limit: int = MAX_SHOWN) -> str:
+    r"""User text made safe to print: control characters (ESC, CR, NUL, bidi overrides, lone surrogates) written
+    as escapes, a newline indented (so no echoed text can begin a line of its own, such as a forged
+    ``error:``), and at most ``limit`` characters, the rest counted.
+
+    >>> shown("key\x1b[31m\nerror: forged")
+    'key\\x1b[31m\n  error: forged'
+    >>> shown("x" * 1005)[-30:]
+    'xxxxxxx… and 5 more characters'
+    """
+    text = str(text)
+    rest = len(text) - limit
+    if rest > 0:
+        text = text[:limit]
+    text = _UNSAFE.sub(_escape, text).replace("\n", "\n  ")
+    return f"{text}… and {rest:,} more characters" if rest > 0 else text
+
+
+def few(items: Sequence[object], limit: int = 5) -> str:
+    """The first ``limit`` items, each :func:`shown`, and how many more: ``a, b, c … and 1,998 more``.
+
+    >>> few(["a", "b", "c"], 2)
+    'a, b … and 1 more'
+    """
+    head = ", ".join(shown(item, 200) for item in items[:limit])
+    return head + (f" … and {len(items) - limit:,} more" if len(items) > limit else "") if items else "none"
 
 
 class BlockstitchError(Exception):
@@ -92,14 +130,14 @@ class SpecError(BlockstitchError, ValueError):
         return ": ".join(parts)
 
     def __str__(self) -> str:
-        where = self.where()
-        text = f"{where}: {self.message}" if where else self.message
+        where = shown(self.where())
+        text = f"{where}: {shown(self.message)}" if where else shown(self.message)
         if self.expected is not None:
-            text += f"\n  expected: {self.expected}"
+            text += f"\n  expected: {shown(self.expected)}"
         if self.found is not None:
-            text += f"\n  found:    {self.found}"
+            text += f"\n  found:    {shown(self.found)}"
         if self.hint:
-            text += f"\n  hint:     {self.hint}"
+            text += f"\n  hint:     {shown(self.hint)}"
         return text
 
 

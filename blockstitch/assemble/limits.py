@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -73,8 +74,7 @@ def check_plain(data: Any, file: str | None = None, marks: Callable[[tuple[Any, 
         elif depth > MAX_DEPTH:
             problem = f"nested deeper than {MAX_DEPTH} levels"
         elif isinstance(value, str):
-            if len(value) > MAX_STRING:
-                problem = f"a string of {len(value):,} characters (at most {MAX_STRING:,})"
+            problem = _string_problem(value)
         elif isinstance(value, bool) or value is None:
             pass
         elif isinstance(value, int):
@@ -84,6 +84,7 @@ def check_plain(data: Any, file: str | None = None, marks: Callable[[tuple[Any, 
             if not math.isfinite(value) or abs(value) > MAX_FLOAT:
                 problem = f"the number {value!r} is not finite or out of range (|x| ≤ {MAX_FLOAT:.0e})"
         elif isinstance(value, dict):
+            problem = next((f"a key: {p}" for p in map(_string_problem, map(str, value)) if p), None)
             stack.extend((v, (*loc, str(k)), depth + 1) for k, v in value.items())
             stack.extend((str(k), loc, depth + 1) for k in value if not isinstance(k, str))
         elif isinstance(value, (list, tuple)):
@@ -95,6 +96,20 @@ def check_plain(data: Any, file: str | None = None, marks: Callable[[tuple[Any, 
             line, column = marks(loc) if marks is not None else (None, None)
             raise SpecError(problem, file=file, line=line, column=column, path=path_text(loc),
                             hint="spec files are small plain data; see SECURITY.md for the limits")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+"""Characters no string in a file may hold, even written as an escape ("\\e[31m", "\\u0000", a lone surrogate):
+they would reach a terminal or a log raw (and a lone surrogate cannot even be printed)."""
+
+
+def _string_problem(value: str) -> str | None:
+    if len(value) > MAX_STRING:
+        return f"a string of {len(value):,} characters (at most {MAX_STRING:,})"
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        return f"a string holds the control character U+{ord(bad.group()):04X} (written as an escape?)"
+    return None
 
 
 _LIMITS = (("channel", MAX_CHANNELS), ("proj", MAX_CHANNELS), ("features", MAX_CHANNELS),

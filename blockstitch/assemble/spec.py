@@ -20,17 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..blocks.ops import make_divisible
 from ..blockspec import LAYOUTS, BlockSpec, Shape
-from ..errors import RegistryError, SpecError, did_you_mean, pydantic_error
+from ..errors import RegistryError, SpecError, did_you_mean, pydantic_error, shown
 from ..registry import block_classes, block_kinds, get_block
 from .limits import MAX_CHANNELS, MAX_INPUT_DIM, MAX_INPUT_ELEMENTS, MAX_MULTIPLIER, MAX_NODES, MAX_REPEAT, \
     check_spec_numbers
 from .base import with_base
+from .names import MAX_NAME, name_problem
 from .source import Loc, Located, path_text
 
 __all__ = ["NetworkSpec", "Node", "Network", "resolve", "NODE_KEYS"]
 
 NODE_KEYS = ("id", "from", "repeat")
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 
 class NetworkSpec(BaseModel):
@@ -201,6 +201,9 @@ def resolve(located: Located) -> Network:
     except ValidationError as err:
         raise pydantic_error(err, model=NetworkSpec, what="the network spec", located=located) from None
     _check_defaults(net, located)
+    if len(net.name) > MAX_NAME:
+        raise located.error(f"the network's name has {len(net.name):,} characters (at most {MAX_NAME})", ("name",),
+                            hint="the name becomes file names (export, graph): keep it short")
     elements = 1
     for size in net.input:
         elements *= size
@@ -228,9 +231,10 @@ def resolve(located: Located) -> Network:
         if not isinstance(raw, dict):
             raise located.error("each node must be a mapping with a 'kind'", loc, found=repr(raw))
         node_id = raw.get("id", f"{raw.get('kind', 'node')}_{i}")
-        if not isinstance(node_id, str) or not _ID.match(node_id) or node_id == "input":
-            raise located.error(f"invalid node id {node_id!r}", (*loc, "id"),
-                                expected="a name like conv1 or layer1.0 ('input' is reserved)")
+        problem = name_problem(node_id) if isinstance(node_id, str) else "not text"
+        if problem is not None or node_id == "input":
+            raise located.error(f"invalid node id {shown(repr(node_id), 80)}: {problem or 'input is reserved'}",
+                                (*loc, "id"), expected="a name like conv1 or layer1.0 ('input' is reserved)")
         spec = _node_spec(raw, net, located, loc, node_id)
         inputs = _inputs(raw, located, loc, node_id, previous)
         line, col = located.mark(loc)
@@ -256,12 +260,20 @@ def resolve(located: Located) -> Network:
     _ramp_drop_path(nodes, net)
     keys = list(net.outputs) if isinstance(net.outputs, dict) else None
     outputs = list(net.outputs.values()) if isinstance(net.outputs, dict) else net.outputs or [nodes[-1].id]
-    taps = {f"{n.id}.{name}": (n.id, i) for n in nodes for i, name in enumerate(n.spec.output_names())}
+    taps = {f"{n.id}.{name}": (n.id, i) for n in nodes for i, name in enumerate(_output_names(n))}
     baseline = net.baseline
     if baseline is not None and located.file is not None and (Path(located.file).parent / baseline).is_file():
         baseline = str(Path(located.file).parent / baseline)  # a relative path means relative to this spec
     return Network(net.name, tuple(net.input), layout, nodes, outputs, aliases, located.file, net.description,
                    baseline, taps, keys)
+
+
+def _output_names(node: Node) -> tuple[str, ...]:
+    try:
+        return tuple(node.spec.output_names())
+    except SpecError as err:
+        raise err.located(file=node.origin.file, line=node.origin.line, column=node.origin.column,
+                          node=node.id) from None
 
 
 def _ramp_drop_path(nodes: list[Node], net: NetworkSpec) -> None:

@@ -98,18 +98,30 @@ class TimmBackboneSpec(BlockSpec):
     """Which stages to output (timm's out_indices); default all."""
 
     def _indices(self) -> tuple[int, ...] | None:
-        return tuple(self.out_indices) if self.out_indices is not None else None
-
-    def output_names(self) -> tuple[str, ...]:
+        """The chosen stages, each checked against the stages the model has (timm would fail with a bare
+        IndexError or assert)."""
         import timm
 
         if self.model not in timm.list_models():
             raise SpecError(f"timm has no model '{self.model}'{did_you_mean(self.model, timm.list_models())}")
+        if self.out_indices is None:
+            return None
+        stages = len(_feature_names(self.model, None))
+        bad = [i for i in self.out_indices if not -stages <= i < stages]
+        if bad or len(set(self.out_indices)) != len(self.out_indices):
+            raise SpecError(f"out_indices {self.out_indices} do not name distinct stages of {self.model}",
+                            path="out_indices", expected=f"distinct indices from 0 to {stages - 1} "
+                                                         f"(or -{stages} to -1): it has {stages} stages",
+                            found=", ".join(map(str, bad)) or "a repeated index")
+        return tuple(self.out_indices)
+
+    def output_names(self) -> tuple[str, ...]:
         return _feature_names(self.model, self._indices())
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         import timm
 
+        self._indices()
         kwargs = {"out_indices": self._indices()} if self.out_indices is not None else {}
         return timm.create_model(self.model, pretrained=False, features_only=True, in_chans=in_shapes[0][1],
                                  **kwargs)

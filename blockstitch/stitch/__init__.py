@@ -23,7 +23,7 @@ from ..sources_ultralytics import unwrap_ultralytics
 from .apply import apply_edits
 from .edits import EDIT_KINDS, EditRecord, EditSpec, parse_edits
 from .points import record_shapes
-from .weights import load_into, read_weights
+from .weights import load_into, read_weights, weights_budget
 
 __all__ = ["stitch", "Stitched", "StitchReport", "EditRecord", "EditSpec", "EDIT_KINDS", "is_edit", "load_edit",
            "build_edit"]
@@ -161,7 +161,7 @@ def build_edit(located: Located, device: str | None = None) -> Stitched:
         if spec.weights is not None:
             from ..sources import weights_file
 
-            state = read_weights(weights_file(spec.weights, located))
+            state = read_weights(weights_file(spec.weights, located), weights_budget(base))
             if device == "meta":  # checking only: the file must fit, nothing is copied
                 load_into(base, {k: v.to("meta") for k, v in state.items()}, spec.weights)
             else:
