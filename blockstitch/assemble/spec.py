@@ -11,7 +11,6 @@ over every block with a ``drop_path`` field; ``outputs`` may be a mapping (the n
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
