@@ -1,8 +1,9 @@
 """Counting on meta tensors: FLOPs per node with torch's own formulas, every other op listed, bytes summed.
 
 The one counting place: the profiler, stitch's shape recording, bench's training FLOPs and the adapters for
-third-party modules all count with :class:`OpCounter` (a new op formula goes into torch's ``flop_registry``,
-or — for an op torch does not count — into the estimate below, and nowhere else).
+third-party modules all count with :class:`OpCounter`. A new op formula touches this file only: an exact one
+for an op torch's counter does not know goes into :data:`FORMULAS` (taught to torch's ``flop_registry``, so
+``FlopCounterMode`` agrees), a rough one for an op that only costs elementwise work into the estimate below.
 
 A ``TorchDispatchMode`` sees each aten op after autograd's decompositions, so ``q @ k.T``, ``einsum``,
 ``Linear`` over tokens and SDPA all arrive as the ops that really run (``bmm``, ``addmm``, the SDPA kernels),
@@ -14,17 +15,18 @@ FLOPs, reported apart and labelled as an estimate.
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import flop_registry
+from torch.utils.flop_counter import flop_registry, register_flop_formula
 
-__all__ = ["OpCounter", "estimate_flops"]
+__all__ = ["OpCounter", "estimate_flops", "FORMULAS", "register_formulas"]
 
 aten = torch.ops.aten
 
@@ -48,6 +50,37 @@ _PER_ELEMENT = {
 }
 
 
+def _deform_conv2d(input_shape: Any, weight_shape: Any, *args: Any, out_shape: Any, **kwargs: Any) -> int:
+    """``torchvision::deform_conv2d``: the convolution it computes (2 × output elements × in/groups × kh × kw);
+    the bilinear sampling is elementwise and counts zero, like interpolation elsewhere."""
+    return 2 * math.prod(out_shape) * weight_shape[1] * weight_shape[2] * weight_shape[3]
+
+
+FORMULAS: dict[str, tuple[str, Callable[..., int]]] = {
+    "torchvision::deform_conv2d": ("torchvision", _deform_conv2d),
+}
+"""Exact FLOP formulas for ops torch's counter does not know: qualified op name → (the package that defines
+the op, the formula over input and output shapes, as ``torch.utils.flop_counter.register_flop_formula``
+takes it)."""
+
+
+def register_formulas() -> None:
+    """Teach torch's ``flop_registry`` every formula of :data:`FORMULAS` whose package is imported (nothing is
+    imported here); idempotent. Every :class:`OpCounter` calls it; a block that builds such an op calls it too.
+
+    >>> import torchvision; register_formulas()
+    >>> torch.ops.torchvision.deform_conv2d in torch.utils.flop_counter.flop_registry
+    True
+    """
+    for name, (package, formula) in FORMULAS.items():
+        if package not in sys.modules:
+            continue
+        namespace, _, op_name = name.partition("::")
+        op = getattr(getattr(torch.ops, namespace), op_name)
+        if op not in flop_registry:
+            register_flop_formula(op)(formula)
+
+
 def _numel(value: Any) -> int:
     leaves, _ = tree_flatten(value)
     return sum(t.numel() for t in leaves if isinstance(t, torch.Tensor))
@@ -69,6 +102,7 @@ class OpCounter(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
+        register_formulas()
         self.stack: list[str] = []
         self.flops: dict[str, int] = defaultdict(int)
         self.flops_by_op: Counter[str] = Counter()

@@ -22,29 +22,7 @@ from ..conv import resolve_groups
 from ..layers import ActName, get_act
 from ._parts import Tally, autopad
 
-__all__ = ["DCNv2Spec", "DynamicConvSpec", "register_deform_flops", "batched_conv"]
-
-
-def register_deform_flops() -> None:
-    """Teach ``torch.utils.flop_counter`` (and so the profiler) the FLOPs of ``torchvision::deform_conv2d``:
-    those of the convolution it computes (2 × output elements × in/groups × kh × kw); the bilinear sampling
-    is elementwise and counts zero, like interpolation elsewhere. Idempotent.
-
-    >>> register_deform_flops()
-    >>> torch.ops.torchvision.deform_conv2d in torch.utils.flop_counter.flop_registry
-    True
-    """
-    import torchvision  # noqa: F401  (registers torch.ops.torchvision)
-    from torch.utils.flop_counter import flop_registry, register_flop_formula
-
-    op = torch.ops.torchvision.deform_conv2d
-    if op in flop_registry:
-        return
-
-    def flops(input_shape: Shape, weight_shape: Shape, *args: Any, out_shape: Shape, **kwargs: Any) -> int:
-        return 2 * math.prod(out_shape) * weight_shape[1] * weight_shape[2] * weight_shape[3]
-
-    register_flop_formula(op)(flops)
+__all__ = ["DCNv2Spec", "DynamicConvSpec", "batched_conv"]
 
 
 class _ConvSpec(BlockSpec):
@@ -73,7 +51,11 @@ class ModulatedDeformConv(nn.Module):
 
     def __init__(self, cin: int, cout: int, k: int, s: int, deform_groups: int, act: str) -> None:
         super().__init__()
-        register_deform_flops()
+        import torchvision  # noqa: F401  (defines torch.ops.torchvision.deform_conv2d)
+
+        from ...counting import register_formulas  # its FLOP formula, for the profiler and torch's own counter
+
+        register_formulas()
         self.stride, self.padding = s, autopad(k)
         self.weight = nn.Parameter(torch.empty(cout, cin, k, k))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
