@@ -20,6 +20,11 @@ from blockstitch.subject import subject
 
 HOSTILE = Path(__file__).parent / "hostile"
 
+try:  # Ultralytics writes its settings.json when first imported: let that happen before a guard watches the folder
+    import ultralytics  # noqa: F401
+except ImportError:
+    pass
+
 
 class Offline:
     """Socket connections recorded and refused; caches pointed at empty folders that must stay empty."""
