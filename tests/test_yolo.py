@@ -213,3 +213,21 @@ def test_a_checkpoint_named_as_a_source_loads_only_known_classes(trained, tmp_pa
     edited = subject(spec)
     assert [e.path for e in edited.report.edits] == ["model.9"]
     assert "model_2_cbam" in dict(edited.module("meta").named_children())
+
+
+def test_export_to_onnx_carries_the_stitched_blocks(trained) -> None:  # type: ignore[no-untyped-def]
+    """Ultralytics' own ``export`` of the reloaded ``best.pt``: the stitched blocks are in the ONNX graph and
+    onnxruntime computes what the PyTorch network computes."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from ultralytics import YOLO
+
+    yolo = YOLO(str(trained[0].trainer.best))
+    path = Path(yolo.export(format="onnx", imgsz=64, device="cpu"))
+    nodes = {n.name.split("/")[1] for n in onnx.load(str(path)).graph.node if n.name.count("/") > 1}
+    assert set(STITCHED) <= nodes
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = YOLO(str(trained[0].trainer.best)).model.eval()(x)[0]
+    (got,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})
+    assert torch.allclose(torch.from_numpy(got), expected, atol=1e-3, rtol=1e-3)
