@@ -85,6 +85,8 @@ def ray_session(address: str | None = None, *, num_cpus: float | None = None,
                  _node_ip_address=LOOPBACK, logging_level=logging.WARNING,
                  _system_config={"task_oom_retries": OOM_RETRIES})
     else:
+        if _is_loopback(address):  # else Ray swaps 127.0.0.1 for this machine's routable address
+            loopback_only()
         try:
             ray.init(address=address, logging_level=logging.WARNING)
         except (ConnectionError, ValueError, RuntimeError) as err:
@@ -94,6 +96,13 @@ def ray_session(address: str | None = None, *, num_cpus: float | None = None,
         yield ray
     finally:
         ray.shutdown()
+
+
+def _is_loopback(address: str) -> bool:
+    """Whether a cluster address names this machine's loopback interface (``127.0.0.1:6379``,
+    ``ray://localhost:10001``, ``[::1]:6379``)."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def as_completed(refs: list[Any], poll_s: float = 1.0, tick: Callable[[], None] | None = None

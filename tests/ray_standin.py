@@ -82,10 +82,10 @@ def starts(job: TrialJob) -> list[str]:
 
 
 def listening_addresses() -> set[str]:
-    """The addresses that this process's children (Ray's servers and workers) listen on."""
+    """The addresses that this process (a Ray driver) and its children (Ray's servers and workers) listen on."""
     import psutil
 
-    mine = {p.pid for p in psutil.Process().children(recursive=True)}
+    mine = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
     return {c.laddr.ip for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in mine}
 
 

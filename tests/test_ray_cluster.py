@@ -24,7 +24,6 @@ def two_nodes():
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "node_ip_address": LOOPBACK, "include_dashboard": False})
     worker = cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
-    ray.init(address=cluster.address)
     ray.cloudpickle.register_pickle_by_value(standin)  # the workers cannot import tests/ by name
     try:
         yield cluster, worker
@@ -55,7 +54,10 @@ def test_a_node_dies_mid_trial_and_the_grid_finishes_with_every_trial_once(two_n
         rows[job.key] = row
 
     t0 = time.perf_counter()
-    RayBackend(None, cpus_per_trial=1, max_retries=2, function=standin.trial).run(jobs, on_result, on_progress)
+    assert cluster.address.startswith(f"{LOOPBACK}:")
+    RayBackend(cluster.address, cpus_per_trial=1, max_retries=2, function=standin.trial).run(  # joins the cluster
+        jobs, on_result, on_progress)
+    assert not ray.is_initialized()  # the driver left the cluster it joined; the cluster itself stays up
     assert killed, "no trial ran on the worker node: nothing was tested"
     assert sorted(rows) == sorted(j.key for j in jobs)
     assert {k: r["metrics"]["top1"] for k, r in rows.items()} == {j.key: standin.chain(j.seed, 6) for j in jobs}
