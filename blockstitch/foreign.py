@@ -25,6 +25,7 @@ from torch import nn
 
 from .blockspec import BlockCard, BlockSpec, Shape
 from .errors import ShapeError, SpecError
+from .meta import shape_run, torch_state_guard
 
 __all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class"]
 
@@ -66,6 +67,7 @@ class ModuleBlockSpec(BlockSpec):
     args: dict[str, Any] = Field(default_factory=dict)
     """Constructor arguments; the channel argument (and a matching output-channel one) is bound for you."""
     _seen: dict[Any, tuple[Shape, int]] = PrivateAttr(default_factory=dict)
+    _how: str = PrivateAttr(default="meta")
 
     def constructor_kwargs(self, in_shapes: Sequence[Shape]) -> dict[str, Any]:
         """``args`` plus the channel arguments bound from the input; a located error names what is missing."""
@@ -98,8 +100,8 @@ class ModuleBlockSpec(BlockSpec):
         try:
             return cls(**kwargs)
         except Exception as err:  # noqa: BLE001 — the user's constructor: report it where the block is
-            raise SpecError(f"{cls.__name__}({_show(kwargs)}) failed: {type(err).__name__}: "
-                            f"{str(err).splitlines()[0] if str(err) else ''}", path="args") from None
+            raise SpecError(f"{cls.__name__}'s constructor raised {_cause(err)}", path="args",
+                            found=_show(kwargs) if _about_arguments(err) else None) from None
 
     def _meta_out(self, in_shapes: Sequence[Shape]) -> tuple[Shape, int]:
         """(output shape, MACs) from one meta forward, remembered per input shapes: the planner asks for both."""
@@ -109,17 +111,43 @@ class ModuleBlockSpec(BlockSpec):
         return self._seen[key]
 
     def _meta_run(self, in_shapes: Sequence[Shape]) -> tuple[Shape, int]:
+        """Meta first: built and run on the meta device. Paper code often cannot (a constructor making CPU
+        tensors, ``torch.FloatTensor([m])``, ``.to(device)``): then it is built for real on the CPU, once, and run
+        on its meta shadow — or, when the forward needs data, once for real on a copy at this shape."""
+        try:
+            with torch.device("meta"):
+                module = self.build(in_shapes).eval()
+            return self._count(module, [torch.empty(s, device="meta") for s in in_shapes], in_shapes)
+        except (SpecError, ShapeError) as err:
+            on_meta = err
+        try:
+            with torch_state_guard():
+                torch.manual_seed(0)
+                real = self.build(in_shapes).eval()
+        except SpecError:
+            raise  # the constructor fails on the CPU too: that is the real cause
+        except Exception as err:  # noqa: BLE001 — e.g. a module that insists on CUDA
+            raise SpecError(f"{type(self).module_class.__name__} cannot be built: {_cause(err)}") from None
+        try:
+            (result, how) = shape_run(real, in_shapes, lambda net, xs: self._count(net, xs, in_shapes))
+        except ShapeError:
+            raise
+        except Exception as err:  # noqa: BLE001 — the module's own complaint, at this shape
+            raise ShapeError(f"{type(real).__name__} does not run at this input: {_cause(err)}",
+                             in_shapes=in_shapes) from None
+        self._how = f"built on the CPU (on meta: {on_meta.message[:100]})" + (
+            "" if how == "meta" else f"; {how}")
+        return result
+
+    def _count(self, module: nn.Module, xs: list[torch.Tensor], in_shapes: Sequence[Shape]) -> tuple[Shape, int]:
         from .counting import OpCounter  # pulls in torch's formulas (and triton): only when counting
 
-        with torch.device("meta"):
-            module = self.build(in_shapes).eval()
-        xs = [torch.empty(s, device="meta") for s in in_shapes]
         try:
             with torch.no_grad(), OpCounter() as counter:
                 out = module(*xs)
         except Exception as err:  # noqa: BLE001 — the module's own complaint, at this shape
-            raise ShapeError(f"{type(module).__name__} does not run at this input: {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''}", in_shapes=in_shapes) from None
+            raise ShapeError(f"{type(module).__name__} does not run at this input: {_cause(err)}",
+                             in_shapes=in_shapes) from None
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         if not isinstance(first, torch.Tensor):
             raise ShapeError(f"{type(module).__name__} returns {type(out).__name__}, not a tensor",
@@ -142,6 +170,16 @@ def _takes_kwargs(cls: type) -> bool:
         return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
     except (TypeError, ValueError):
         return False
+
+
+def _cause(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _about_arguments(err: BaseException) -> bool:
+    """True when a constructor's error is about the arguments it was given (so they are worth showing)."""
+    return isinstance(err, TypeError) and "argument" in str(err)
 
 
 def _show(kwargs: dict[str, Any]) -> str:

@@ -73,6 +73,12 @@ def build_block(spec: BlockSpec, shape: Shape, like: torch.Tensor | None) -> nn.
 
     >>> build_block(spec, (1, 64, 56, 56), next(model.parameters()))
     """
-    with torch.device(like.device) if like is not None else torch.device("cpu"):
-        module = spec.build([shape])
+    device = like.device if like is not None else torch.device("cpu")
+    try:
+        with device:
+            module = spec.build([shape])
+    except Exception:  # noqa: BLE001 — paper code that cannot be built on meta (CPU tensors, `.to(device)`)
+        if device.type != "meta":
+            raise
+        module = spec.build([shape]).to("meta")  # built for real on the CPU, then its weights made stand-ins
     return module.to(dtype=like.dtype) if like is not None and like.dtype.is_floating_point else module
