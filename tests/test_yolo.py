@@ -94,7 +94,23 @@ def trained(data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: igno
     new, report = _stitched()
     yolo = bs.to_ultralytics(new)
     start = {k: v.clone() for k, v in new.state_dict().items() if k.startswith("model_")}
-    metrics = yolo.train(data=str(data), project=str(tmp_path_factory.mktemp("runs")), name="stitched", **TRAIN)
+    from blockstitch.yolo import offline
+
+    checked: list[list[str]] = []
+    original = offline.amp_check
+
+    def spy(model: torch.nn.Module) -> bool:  # the AMP check Ultralytics' trainer calls (amp=True below)
+        checked.append(_blocks(model))
+        return original(model)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(offline, "amp_check", spy)
+    try:
+        metrics = yolo.train(data=str(data), project=str(tmp_path_factory.mktemp("runs")), name="stitched",
+                             **{**TRAIN, "amp": True})  # on the CPU the check says no: AMP stays off
+    finally:
+        patch.undo()
+    assert checked == [list(STITCHED)] and yolo.trainer.amp is False  # checked on the stitched network
     return yolo, metrics, start, report
 
 

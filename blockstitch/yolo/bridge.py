@@ -28,7 +28,7 @@ from ultralytics.utils import DEFAULT_CFG_DICT
 
 from ..errors import SpecError
 from ..sources_ultralytics import unwrap_ultralytics
-from .offline import fonts_stay_local
+from .offline import stays_offline
 from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer
 
 __all__ = ["StitchedYOLO", "to_ultralytics"]
@@ -71,7 +71,7 @@ class StitchedYOLO(YOLO):
 
     def val(self, validator: Any = None, **kwargs: Any) -> Any:
         """Ultralytics' ``val``, with fonts looked up locally only (:mod:`blockstitch.yolo.offline`)."""
-        with fonts_stay_local():
+        with stays_offline():
             return super().val(validator=validator, **kwargs)
 
     @property

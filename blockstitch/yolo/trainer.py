@@ -22,7 +22,7 @@ from ultralytics.models.yolo.segment import SegmentationTrainer
 from ultralytics.utils import LOGGER, RANK
 
 from ..errors import SpecError
-from .offline import fonts_stay_local
+from .offline import stays_offline
 
 __all__ = ["KeepsNetwork", "StitchedDetectionTrainer", "StitchedSegmentationTrainer", "match_classes"]
 
@@ -48,13 +48,14 @@ class KeepsNetwork:
         return model
 
     def train(self) -> None:
-        """Ultralytics' training loop; its final validation checks the dataset again, fonts looked up locally."""
-        with fonts_stay_local():
+        """Ultralytics' training loop, offline (:mod:`blockstitch.yolo.offline`): fonts looked up locally when its
+        final validation checks the dataset again, and the AMP check run on the stitched network itself."""
+        with stays_offline():
             super().train()  # type: ignore[misc]
 
     def get_dataset(self) -> dict[str, Any]:
         """Ultralytics' dataset check, with fonts looked up locally only (:mod:`blockstitch.yolo.offline`)."""
-        with fonts_stay_local():
+        with stays_offline():
             return super().get_dataset()  # type: ignore[misc, no-any-return]
 
 
