@@ -281,8 +281,3 @@ def keeps_shape(cls: type[BlockSpec]) -> bool:
     except Exception:  # noqa: BLE001 — an example that does not fit says nothing about the shape
         return False
 
-
-if __name__ == "__main__":  # python -m blockstitch.catalogue [--lang zh-CN] [--write]
-    from .catalogue_docs import main
-
-    raise SystemExit(main())

@@ -3,7 +3,7 @@ category, every number computed from the registry (params on a meta build, MACs 
 
 Regenerate after adding blocks::
 
-    python -m blockstitch.catalogue --write        # or: blockstitch blocks --markdown [--lang zh-CN]
+    python -m blockstitch.catalogue_docs --write        # or: blockstitch blocks --markdown [--lang zh-CN]
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ STANDARD_INPUT: dict[str, Shape] = {"b c h w": (1, 64, 32, 32), "b n c": (1, 256
 TEXT = {
     "en": {
         "title": "# The block library",
-        "intro": "Generated from the registry by `python -m blockstitch.catalogue --write` (or `blockstitch blocks "
-                 "--markdown`); do not edit by hand — a test fails when this page is not current. {n} blocks, {p} "
+        "intro": "Generated from the registry by `python -m blockstitch.catalogue_docs --write` (or `blockstitch "
+                 "blocks --markdown`); do not edit by hand — a test fails when this page is not current. {n} blocks, {p} "
                  "with a paper. *params* and *MACs* are one forward pass at batch 1 at the stated *input*, with the "
                  "fields of the block's example (`blockstitch blocks KIND` prints its card); MACs are counted the "
                  "way `torch.utils.flop_counter` counts them (FLOPs = 2 × MACs). Inputs: {std}, else the "
@@ -42,7 +42,7 @@ TEXT = {
     },
     "zh-CN": {
         "title": "# 模块库",
-        "intro": "本页由注册表自动生成：`python -m blockstitch.catalogue --write`（或 `blockstitch blocks --markdown "
+        "intro": "本页由注册表自动生成：`python -m blockstitch.catalogue_docs --write`（或 `blockstitch blocks --markdown "
                  "--lang zh-CN`），请勿手工编辑——本页与生成结果不一致时测试会失败。共 {n} 个模块，其中 {p} 个附有论文。"
                  "*参数量* 与 *MACs* 为 batch 1、给定 *输入* 下一次前向的数值，字段取模块示例中的取值"
                  "（`blockstitch blocks KIND` 可查看模块卡片）；MACs 的计数方式与 `torch.utils.flop_counter` 相同"
@@ -132,8 +132,8 @@ def doc_paths(root: Path | None = None) -> dict[str, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m blockstitch.catalogue [--lang zh-CN] [--write]``: print a page, or write both."""
-    p = argparse.ArgumentParser(prog="python -m blockstitch.catalogue", description=__doc__.splitlines()[0])
+    """``python -m blockstitch.catalogue_docs [--lang zh-CN] [--write]``: print a page, or write both."""
+    p = argparse.ArgumentParser(prog="python -m blockstitch.catalogue_docs", description=__doc__.splitlines()[0])
     p.add_argument("--lang", choices=sorted(TEXT), default="en")
     p.add_argument("--write", action="store_true", help="write docs/library.md and docs/library.zh-CN.md")
     args = p.parse_args(argv)
@@ -145,3 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path.write_text(library_markdown(lang), encoding="utf-8")
         print(f"wrote {path}")
     return 0
+
+
+if __name__ == "__main__":  # python -m blockstitch.catalogue_docs [--lang zh-CN] [--write]
+    raise SystemExit(main())

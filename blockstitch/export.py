@@ -12,7 +12,6 @@ parity (onnxruntime vs eager PyTorch): max relative error 5.0e-07 at batch 1, 5.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from torch.utils._pytree import tree_flatten
 
 from .errors import SpecError, did_you_mean, fmt_shape
 from .meta import natural_input, real_copy, torch_state_guard
+from .output import writable as _writable
+from .subject import NETWORK_KINDS, Subject, subject
 
 __all__ = ["export", "ExportReport", "ExportError", "FORMATS", "DEFAULT_OPSET", "writable"]
 
@@ -81,20 +82,14 @@ class ExportReport:
 
 
 def writable(path: Path) -> Path:
-    """``path`` itself if a file can be written there; else an :class:`ExportError` saying why.
+    """``path`` itself if a file can be written there; else an :class:`ExportError` saying why (see
+    :func:`blockstitch.output.writable`).
 
     >>> writable(Path("/no/such/dir/model.onnx"))
     Traceback (most recent call last):
     blockstitch.export.ExportError: /no/such/dir/model.onnx: cannot write here: the folder /no/such/dir does not exist
     """
-    parent = path.parent
-    if path.is_dir():
-        raise ExportError(f"{path}: cannot write here: it is a folder", hint="name a file, e.g. model.onnx")
-    if not parent.is_dir():
-        raise ExportError(f"{path}: cannot write here: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ExportError(f"{path}: cannot write here: permission denied")
-    return path
+    return _writable(path, ExportError)
 
 
 def _need_onnx() -> Any:
@@ -147,7 +142,7 @@ def _rel_error(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> flo
     return worst
 
 
-def export(model: Any, path: str | Path, input_shape: Sequence[int] | None = None, format: str | None = None,
+def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | None = None, format: str | None = None,
            opset: int = DEFAULT_OPSET, dynamic_batch: bool = True, batches: Sequence[int] = (1, 3),
            tolerance: float = 1e-4) -> ExportReport:
     """Export ``model`` — an ``nn.Module``, a zoo name, a spec (edit specs too) or ``timm:<name>`` (random
@@ -163,9 +158,8 @@ def export(model: Any, path: str | Path, input_shape: Sequence[int] | None = Non
         raise ExportError(f"unknown export format '{fmt}'{did_you_mean(fmt, FORMATS)}", expected=" | ".join(FORMATS))
     ort = _need_onnx() if fmt == "onnx" else None
     target = writable(Path(path))
-    from .graph import network
-
-    module, name, _ = network(model, device=None)
+    found = subject(model, accept=NETWORK_KINDS | {"code"})
+    module, name = found.module(device=None), found.name
     shape = tuple(input_shape) if input_shape is not None else natural_input(module)
     if shape is None:
         raise ExportError(f"exporting {name} needs an input shape without the batch, e.g. (3, 224, 224)",

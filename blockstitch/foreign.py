@@ -16,7 +16,7 @@ spec file by path).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -27,7 +27,8 @@ from .blockspec import BlockCard, BlockSpec, Shape
 from .errors import ShapeError, SpecError
 from .meta import shape_run, torch_state_guard
 
-__all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class"]
+__all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class", "Factory",
+           "CHANNEL_ARGS", "OUT_ARGS", "channel_params", "class_factory"]
 
 IN_CHANNEL_ARGS = ("in_channels", "channels", "c1", "dim", "num_channels", "in_planes", "inplanes", "inp",
                    "in_chs", "in_dim", "input_dim", "n_channels", "channel", "in_channel", "chs", "c", "ch", "nc",
@@ -36,6 +37,15 @@ IN_CHANNEL_ARGS = ("in_channels", "channels", "c1", "dim", "num_channels", "in_p
 OUT_CHANNEL_ARGS = ("out_channels", "c2", "oup", "out_chs", "out_dim", "output_dim", "out_planes", "outplanes",
                     "out_channel", "out_features", "out_ch")
 """Constructor parameters taken to be the output channel count (bound to the input's to keep the width)."""
+
+CHANNEL_ARGS = (*IN_CHANNEL_ARGS, "d_model", "embed_dim", "dim_in", "in_ch", "inp_dim", "in_features", "num_features")
+"""Constructor parameters a module factory takes to be the input channel count (plus token widths)."""
+OUT_ARGS = (*OUT_CHANNEL_ARGS, "out_ch", "dim_out", "out_features")
+"""Constructor parameters a module factory takes to be the output channel count (bound to the input's for a
+shape-keeping module when the constructor requires them)."""
+
+Factory = Callable[[Shape, str, int], nn.Module]
+"""Builds the module for (input shape, its layout, its channel count), so channels can follow the input."""
 
 _made: dict[tuple[type, str], type[ModuleBlockSpec]] = {}
 
@@ -204,3 +214,40 @@ def module_block(cls: type, kind: str | None = None) -> type[ModuleBlockSpec]:
         spec_cls.module_class = cls
         _made[(cls, name)] = spec_cls
     return _made[(cls, name)]
+
+
+def channel_params(cls: Callable[..., Any]) -> tuple[str | None, str | None]:
+    """(input, output) channel parameters of a constructor, if named like them: ``C2f`` → ``("c1", "c2")``.
+
+    >>> channel_params(torch.nn.Conv2d)
+    ('in_channels', 'out_channels')
+    """
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return None, None
+    return (next((p for p in CHANNEL_ARGS if p in params), None),
+            next((p for p in OUT_ARGS if p in params and params[p].default is inspect.Parameter.empty), None))
+
+
+def class_factory(cls: Callable[..., Any], args: dict[str, Any]) -> tuple[Factory, bool]:
+    """(factory, follows_channels) for a module class: called with ``args``, its input channel parameter (if
+    any) set from the input when not given, and its output channel parameter set to the same when not given
+    either (a shape-keeping module).
+
+    >>> factory, follows = class_factory(torch.nn.Conv2d, {"kernel_size": 3, "padding": 1})
+    >>> factory((1, 8, 5, 5), "b c h w", 8).out_channels, follows
+    (8, True)
+    """
+    c_in, c_out = channel_params(cls)
+    follows = c_in is not None and c_in not in args
+
+    def factory(shape: Shape, layout: str, channels: int) -> nn.Module:
+        kwargs = dict(args)
+        if follows:
+            kwargs[c_in] = channels  # type: ignore[index]
+        if c_out is not None and c_out not in kwargs and c_in is not None:
+            kwargs[c_out] = kwargs[c_in]  # required and not given: keep the width
+        return cls(**kwargs)
+
+    return factory, follows

@@ -248,12 +248,15 @@ def _resolve(source: Any, accept: Collection[str], origin: Located | None, loc: 
                              "enters only as `--plugin FILE.py` or a command-line `file.py:Name`")
         return Resolved("code", text, obj=user_class(source))
     if "block" in accept and Path(text).suffix.lower() not in SPEC_SUFFIXES and "/" not in text:
+        networks_too = not {"spec", "edit"}.isdisjoint(accept)
         try:
             cls = get_block(text)
-        except RegistryError:
+        except RegistryError as err:
+            if not networks_too:  # only a block kind (or code) will do: the registry says what is near
+                raise _fail(str(err), origin, loc, hint="or name a class: path/to/file.py:Name or package.module:Name"
+                            if "code" in accept else None) from None
             cls = None
-        is_zoo_or_file = Path(text).is_file() or _zoo_has(text)
-        if cls is not None and not is_zoo_or_file:
+        if cls is not None and not (networks_too and (Path(text).is_file() or _zoo_has(text))):
             return Resolved("block", text, obj=cls)
     path = _spec_path(text, origin, loc)
     located = load_file(path)

@@ -18,6 +18,7 @@ Layering: this module sits on the networks floor (beside :mod:`blockstitch.netwo
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .assemble import Located, Plan
+    from .foreign import Factory
     from .sources import Resolved
     from .stitch import StitchReport
 
@@ -75,6 +77,20 @@ class Subject:
         return self.what in NETWORK_KINDS
 
     @property
+    def label(self) -> str:
+        """The name for a table: a class named on the command line without its file (``x.py:Gate`` → ``Gate``)."""
+        return self.name.rpartition(":")[2] if self.what == "code" else self.name
+
+    @property
+    def constructor(self) -> Any:
+        """The class the user's module is made by (a module class given in Python, or anything named on the command
+        line as ``file.py:Name``), else None (a block kind, a factory given in Python, a network)."""
+        from .foreign import is_module_class
+
+        named = self.what == "code" and (is_module_class(self.obj) or ":" in self.name)
+        return self.obj if named else None
+
+    @property
     def is_given_module(self) -> bool:
         """True when the user handed over the module itself: it must be left exactly as it was."""
         return self.what == "module"
@@ -90,6 +106,41 @@ class Subject:
         if key not in self._modules:
             self._modules[key] = self._build(device)
         return self._modules[key]
+
+    def factory(self, args: dict[str, Any] | None = None) -> tuple[Factory, bool]:
+        """(factory, whether its channels follow the input) for a block kind or a user's class, built with
+        ``args``: the factory makes the module for ``(input shape, layout, channels)``. A block kind's fields are
+        validated here (a located error names a wrong one); a class's channel parameters follow the input
+        (:func:`blockstitch.foreign.class_factory`); a factory the user gave is used as it is.
+
+        >>> factory, follows = subject("cbam").factory({"reduction": 4})
+        >>> factory((1, 32, 8, 8), "b c h w", 32).__class__.__name__, follows
+        ('CBAM', True)
+        """
+        args = dict(args or {})
+        if self.what == "block":
+            from pydantic import ValidationError
+
+            from .errors import pydantic_error
+
+            try:
+                spec = self.obj.model_validate({"kind": self.name, **args})
+            except ValidationError as err:  # a field given with --arg is wrong
+                problem = pydantic_error(err, model=self.obj)
+                problem.message = f"'{self.name}': {problem.message}"
+                problem.path = f"--arg {problem.path or self.name}"
+                problem.hint = (problem.hint + "; " if problem.hint else "") + \
+                    "`blockstitch schema` lists every field of every kind"
+                raise problem.located() from None
+            return lambda shape, layout, channels: spec.with_layout(layout).build([shape]), True
+        if self.constructor is not None:
+            from .foreign import class_factory
+
+            return class_factory(self.constructor, args)
+        if self.what == "code":
+            return self.obj, True  # a factory (shape, layout, channels) -> nn.Module, given in Python
+        raise SpecError(f"'{self.name}' is {_article(self.what)}: it has no factory",
+                        expected="a block kind or a module class")
 
     def _build(self, device: str | None) -> nn.Module:
         from .networks import build
@@ -148,7 +199,7 @@ class Subject:
              verify: bool = True) -> Plan:
         """The plan of a blockstitch network spec (``spec`` or ``plan``); a located error for anything else.
         Plans made without ``observe`` are cached per (input, batch, verify)."""
-        from .assemble import Plan, make_plan, resolve
+        from .assemble import make_plan, resolve
 
         if self.what == "plan":
             return self.obj  # type: ignore[no-any-return]
@@ -161,10 +212,12 @@ class Subject:
                             hint="`blockstitch check` shows what an edit changes; profile/graph work on any network")
         shape = tuple(input_shape) if input_shape is not None else self.input_override
         key = (shape, batch, verify)
-        if observe is not None:
-            return make_plan(resolve(self.located), shape, batch, observe, verify)  # type: ignore[arg-type]
-        if key not in self._plans:
-            self._plans[key] = make_plan(resolve(self.located), shape, batch, None, verify)  # type: ignore[arg-type]
+        if observe is not None or key not in self._plans:
+            network = self.obj if self.resolved is None else resolve(self.located)  # type: ignore[arg-type]
+            made = make_plan(network, shape, batch, observe, verify)
+            if observe is not None:
+                return made
+            self._plans[key] = made
         return self._plans[key]
 
     @property
@@ -234,6 +287,9 @@ def subject(source: Any, accept: Collection[str] = ANY_KIND, input_shape: Sequen
         if "plan" not in accept:
             raise SpecError(f"'{source.name}' is a plan, which cannot be used here", expected=", ".join(sorted(accept)))
         return Subject("plan", source.name, source.file, None, source, shape)
+    loaded = sys.modules.get("blockstitch.assemble.spec")  # a Network exists only once its module is imported
+    if loaded is not None and isinstance(source, loaded.Network) and "spec" in accept:  # from load_spec: as it is
+        return Subject("spec", source.name, source.file, None, source, shape)
     from .sources import resolve
 
     found = resolve(source, accept=set(accept) - {"plan"}, origin=origin, loc=loc)

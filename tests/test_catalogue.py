@@ -90,7 +90,7 @@ def test_library_pages_are_current(lang: str) -> None:
     expected = library_markdown(lang)
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     assert current == expected, (f"{path} is not what the registry generates; regenerate it with "
-                                 "`python -m blockstitch.catalogue --write` and commit both pages")
+                                 "`python -m blockstitch.catalogue_docs --write` and commit both pages")
     for e in entries(builtin_only=True):
         assert f"`{e.kind}`" in current
 

@@ -18,10 +18,11 @@ from torch import nn
 
 from ..errors import SpecError
 from ..meta import keeps_torch_state, natural_input, real_copy
+from ..subject import NETWORK_KINDS, Subject, subject
 from .peaks import device_name, peaks
 from .timing import Timing, measure
 
-__all__ = ["BenchResult", "BlockTime", "bench", "bench_blocks", "resolve_module", "DTYPES"]
+__all__ = ["BenchResult", "BlockTime", "bench", "bench_blocks", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -73,40 +74,35 @@ class BlockTime:
     share: float
 
 
-def resolve_module(target: str | nn.Module, input_shape: Sequence[int] | None,
-                   args: dict[str, Any] | None = None) -> tuple[str, nn.Module, tuple[int, ...]]:
-    """(label, module on CPU, input shape without batch) for a spec/zoo name, `timm:<name>`, a block kind or
-    `file.py:Name` (with ``args``), or a module."""
-    from .. import networks as api
-    from ..check.targets import resolve_target
-    from ..sources import TARGETS, foreign_model, resolve
-
-    if isinstance(target, nn.Module):
+def _module(found: Subject, given: Any, input_shape: Sequence[int] | None,
+            args: dict[str, Any] | None) -> tuple[str, nn.Module, tuple[int, ...]]:
+    """(label, module on the CPU, input shape without the batch) for what ``found`` is: a network (built for
+    real; a module the user gave is returned as it is), a block kind or a user's class (built with ``args``)."""
+    label = str(given) if isinstance(given, str) else found.name  # what the user typed, as they typed it
+    if found.is_given_module:
         shape = tuple(input_shape) if input_shape else None
         if shape is None:
             raise SpecError("bench of an nn.Module needs input_shape (without the batch)")
-        return type(target).__name__, target, shape
-    found = resolve(target, TARGETS | {"code"})  # only command-line text may name code
-    if found.what in ("timm", "torchvision", "ultralytics"):
-        model = foreign_model(found)
-        return str(target), model, tuple(input_shape or natural_input(model) or (3, 224, 224))
-    if found.what in ("spec", "edit"):
-        model = api.build(found.located.data if found.located.file is None else found.name, input_shape)
+        return found.name, found.module(), shape
+    if found.is_network:
+        model = found.with_input(input_shape or None).module(device=None)
         shape = tuple(input_shape) if input_shape else natural_input(model)
+        if shape is None and found.what in ("timm", "torchvision", "ultralytics"):
+            shape = (3, 224, 224)
         if shape is None:
-            raise SpecError(f"give --input for {target}")
-        return str(target), model, shape
+            raise SpecError(f"give --input for {label}")
+        return label, model, shape
     if not input_shape:
-        raise SpecError(f"benchmarking '{target}' needs --input (without the batch), e.g. 64,56,56")
+        raise SpecError(f"benchmarking '{label}' needs --input (without the batch), e.g. 64,56,56")
     if found.what == "block":  # limits before allocation: the same field bounds as a spec's nodes
         from ..assemble.limits import check_spec_numbers
 
-        check_spec_numbers(args or {}, f"'{target}' --arg")
-    label, factory, _ = resolve_target(target, args or {})  # a CommandLine stays one: only it may name code
+        check_spec_numbers(args or {}, f"'{found.name}' --arg")
+    factory, _ = found.factory(args)
     shape = tuple(input_shape)
     layout = {3: "b c h w", 2: "b n c", 1: "b c"}.get(len(shape), "b c h w")
     channels = shape[0] if layout != "b n c" else shape[-1]
-    return label, factory((1, *shape), layout, channels), shape
+    return found.label, factory((1, *shape), layout, channels), shape
 
 
 def train_flops(model: nn.Module, shape: Sequence[int], batch: int) -> int:
@@ -160,13 +156,14 @@ def _cuda_graph(fn: Any, device: torch.device) -> Any:
 
 
 @keeps_torch_state
-def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
-          dtype: str = "float32", amp: bool = False, channels_last: bool = False, compile: str | bool | None = None,
-          cuda_graphs: bool = False, mode: str = "infer", flush_l2: bool = False, budget_s: float = 2.0,
-          roofline: bool = True, args: dict[str, Any] | None = None) -> BenchResult:
+def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
+          device: str = "cpu", dtype: str = "float32", amp: bool = False, channels_last: bool = False,
+          compile: str | bool | None = None, cuda_graphs: bool = False, mode: str = "infer", flush_l2: bool = False,
+          budget_s: float = 2.0, roofline: bool = True, args: dict[str, Any] | None = None) -> BenchResult:
     """Time one configuration. ``dtype`` is pure (weights and input cast) unless ``amp`` (autocast);
     ``compile`` is a torch.compile mode (``True`` = default); ``mode`` is ``infer`` or ``train`` (forward,
     backward and an AdamW step). An out-of-memory error comes back as a result with ``error`` set."""
+    found = subject(target, accept=NETWORK_KINDS | {"block", "code"})  # a CommandLine stays one: only it names code
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", expected=", ".join(DTYPES))
     if mode not in ("infer", "train"):
@@ -179,8 +176,8 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
                         hint="a captured training step needs a capturable optimizer; time it without --cuda-graphs")
     if cuda_graphs and dev.type != "cuda":
         raise SpecError("CUDA graphs need a CUDA device", hint="drop --cuda-graphs or use --device cuda")
-    label, model, shape = resolve_module(target, input_shape, args)
-    if model is target:  # the user's module is never run, moved, cast or trained: a copy of it is
+    label, model, shape = _module(found, target, input_shape, args)
+    if found.is_given_module:  # the user's module is never run, moved, cast or trained: a copy of it is
         model = real_copy(model)
     options = {"amp": amp, "channels_last": channels_last, "compile": compile, "cuda_graphs": cuda_graphs,
                "flush_l2": flush_l2}
@@ -246,12 +243,10 @@ def bench(target: str | nn.Module, input_shape: Sequence[int] | None = None, bat
     return result
 
 
-def bench_blocks(target: str, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
+def bench_blocks(target: Subject | str, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
                  dtype: str = "float32", budget_s: float = 0.5) -> list[BlockTime]:
     """Every node of a spec network timed alone at its own input shape from the plan, slowest first."""
-    from .. import networks as api
-
-    plan = api.plan(target, input_shape, batch)
+    plan = subject(target, accept=NETWORK_KINDS).plan(input_shape, batch)
     dev = torch.device(device)
     times = []
     for step in plan.steps:

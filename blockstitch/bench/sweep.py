@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..assemble import load_file
 from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT, check_spec_numbers
 from ..errors import SpecError, pydantic_error
-from . import BenchResult, bench, bench_blocks
+from . import BenchResult, bench
+from .trial import measure, per_block_times
 
 __all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "scan_results", "Results", "plot",
            "MAX_COMBINATIONS", "measure", "per_block_times"]
@@ -180,38 +181,6 @@ def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
         options = {"amp": amp, "channels_last": cl, "compile": comp, "cuda_graphs": graphs, "flush_l2": False}
         yield {"target": target, "batch": batch, "input_shape_requested": shape, "dtype": dtype, "mode": mode,
                "device": spec.device, "options": options}
-
-
-def measure(combo: dict[str, Any], spec: SweepSpec, runner: Callable[..., BenchResult] = bench) -> dict[str, Any]:
-    """One combination measured: the result row as written to the JSONL file (its error instead, if it failed).
-    The same function runs in the driver (local) and in a Ray task (``--backend ray``).
-
-    >>> measure(next(_grid(spec)), spec)["median_ms"]  # doctest: +SKIP
-    1.84
-    """
-    opts = combo["options"]
-    try:
-        result = runner(combo["target"], combo["input_shape_requested"], batch=combo["batch"],
-                        device=combo["device"], dtype=combo["dtype"], amp=opts["amp"],
-                        channels_last=opts["channels_last"], compile=opts["compile"],
-                        cuda_graphs=opts["cuda_graphs"], mode=combo["mode"], budget_s=spec.budget_s,
-                        args=spec.args).to_dict()
-    except Exception as err:  # noqa: BLE001 — one bad entry must not lose the sweep
-        result = {"error": f"{type(err).__name__}: {str(err).splitlines()[0]}"}
-    # the combination's own fields win: they are what a resumed sweep recognises as done
-    return {**result, **combo}
-
-
-def per_block_times(spec: SweepSpec) -> dict[str, Any]:
-    """Every node of each spec target timed alone (at the first batch/input/dtype), for the per-block plot."""
-    per = {}
-    for target in spec.targets:
-        try:
-            per[target] = [vars(b) for b in bench_blocks(target, spec.input[0], spec.batch[0], spec.device,
-                                                         spec.dtype[0], budget_s=min(spec.budget_s, 0.5))]
-        except Exception as err:  # noqa: BLE001 — not every target is a spec
-            per[target] = [{"error": str(err).splitlines()[0]}]
-    return per
 
 
 def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None = None,

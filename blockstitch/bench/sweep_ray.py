@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..raycluster import as_completed, error_line, ray_session
 from . import BenchResult, bench
+from .trial import measure, per_block_times
 
 if TYPE_CHECKING:
     from .sweep import SweepSpec
@@ -34,15 +35,11 @@ def _threads(cpus: float) -> None:
 
 def _measure_task(combo: dict[str, Any], spec: SweepSpec, runner: Callable[..., BenchResult],
                   cpus: float) -> dict[str, Any]:
-    from .sweep import measure
-
     _threads(cpus)
     return measure(combo, spec, runner)
 
 
 def _blocks_task(spec: SweepSpec, cpus: float) -> dict[str, Any]:
-    from .sweep import per_block_times
-
     _threads(cpus)
     return per_block_times(spec)
 

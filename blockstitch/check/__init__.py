@@ -14,13 +14,14 @@ from torch import nn
 
 from ..errors import SpecError
 from ..meta import torch_state_guard
+from ..subject import Subject, subject
 from .constraints import Constraint, Rule
 from .contract import parse_pattern
 from .probes import take_numbers
 from .probes.sizes import channels_verdict, layouts_verdict, sizes_verdict
 from .report import CheckReport, CheckResult
 from .sweep import ProbeSettings, channel_sweep, layout_works, size_sweep
-from .targets import Factory, class_factory, fixed_channels, parse_args, resolve_target
+from .targets import TARGET_KINDS, Factory, fixed_channels, parse_args
 from .under_test import UnderTest
 from .worker import Worker
 
@@ -43,19 +44,13 @@ def _instance_channels(module: nn.Module) -> int | None:
     return None
 
 
-def _subject(target: nn.Module | type | Factory | str, args: dict[str, Any]) -> tuple[str, dict[str, Any], bool, int | None]:
-    """(label, worker context, channels can vary, the channels the target fixes)."""
-    if isinstance(target, nn.Module):
-        return type(target).__name__, {"instance": target}, False, _instance_channels(target)
-    if isinstance(target, str):
-        label, factory, follows = resolve_target(target, args)
-        return label, {"factory": factory}, follows, fixed_channels(target, args)
-    if isinstance(target, type) and issubclass(target, nn.Module):
-        factory, follows = class_factory(target, args)
-        return target.__name__, {"factory": factory}, follows, fixed_channels(target, args)
-    if callable(target):
-        return getattr(target, "__name__", "factory"), {"factory": target}, True, None
-    raise SpecError(f"cannot check a {type(target).__name__}", expected="an nn.Module, a factory or a name")
+def _target(target: Subject, args: dict[str, Any]) -> tuple[str, dict[str, Any], bool, int | None]:
+    """(label, what the worker holds, channels can vary, the channels the target fixes)."""
+    if target.is_given_module:  # never built again: the worker runs a forked copy of it
+        module = target.module()
+        return target.label, {"instance": module}, False, _instance_channels(module)
+    factory, follows = target.factory(args)
+    return target.label, {"factory": factory}, follows, fixed_channels(target, args)
 
 
 _warm: list[bool] = []
@@ -84,8 +79,9 @@ def _base(records: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, An
     return rest[len(rest) // 2] if rest else None
 
 
-def check_module(target: nn.Module | type[nn.Module] | Factory | str, input: str | None = "b c h w", output: str | None = None,
-                 axes: dict[str, int] | None = None, args: dict[str, Any] | None = None, batch: int = 2,
+def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, input: str | None = "b c h w",
+                 output: str | None = None, axes: dict[str, int] | None = None, args: dict[str, Any] | None = None,
+                 batch: int = 2,
                  compile: bool = False, export: bool = False, compile_backend: str = "aot_eager",
                  seconds: float = 20.0, max_bytes: int = 2 * 2**30, real_elements: int = 2**18,
                  channels: bool = True, budget: float | None = None) -> CheckReport:
@@ -103,6 +99,7 @@ def check_module(target: nn.Module | type[nn.Module] | Factory | str, input: str
     >>> check_module(C2f, args={"c1": 64, "c2": 64}).ok   # from ultralytics.nn.modules.block
     True
     """
+    found = subject(target, accept=TARGET_KINDS)
     axes, args = dict(axes or {}), dict(args or {})
     out_pattern = parse_pattern(output) if output is not None else None
     if input is not None and out_pattern is not None:
@@ -110,7 +107,7 @@ def check_module(target: nn.Module | type[nn.Module] | Factory | str, input: str
         if undefined:
             raise SpecError(f"output pattern '{output}' uses axes the input '{input}' does not define: "
                             + ", ".join(undefined), hint="bind them with --axis, or fix the pattern")
-    label, ctx, follows, fixed = _subject(target, args)
+    label, ctx, follows, fixed = _target(found, args)
     width = axes.setdefault("c", fixed or 64)
     budget = 3 * seconds + 60 if budget is None else budget
     with torch_state_guard(), Worker(UnderTest(**ctx), memory=max_bytes, budget=budget) as worker:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..networks import build, plan
 from ..errors import SpecError
+from ..networks import build
 from ..profile import profile
 from ..stitch.points import called, record_shapes, run_beside
+from ..subject import NETWORK_KINDS, Subject, subject
 from .targets import Factory
 
 __all__ = ["StitchRow", "stitch_report"]
@@ -53,14 +54,15 @@ def _paired(base: nn.Module, model: nn.Module, x: torch.Tensor, reps: int) -> tu
     return statistics.median(p[0] for p in pairs) * 1e3, statistics.median(p[1] for p in pairs) * 1e3
 
 
-def stitch_report(factory: Factory, into: str, at: Sequence[str], input_shape: Sequence[int] | None = None,
+def stitch_report(factory: Factory, into: Subject | str, at: Sequence[str], input_shape: Sequence[int] | None = None,
                   reps: int = 5) -> tuple[dict[str, float], list[StitchRow]]:
     """Insert the module after each node in ``at`` (channels bound from the plan), one point at a time.
 
     Returns the baseline (params, macs, latency_ms) and one row per point. Δlatency is the median of ``reps``
     paired differences (stitched minus baseline, run back to back in ABBA order) of CPU forwards at batch 1.
     """
-    base_plan = plan(into, input_shape)
+    network = subject(into, accept=NETWORK_KINDS)
+    base_plan = network.plan(input_shape)
     shape = base_plan.input.shape
     torch.manual_seed(0)
     base = build(base_plan).eval()
@@ -77,7 +79,7 @@ def stitch_report(factory: Factory, into: str, at: Sequence[str], input_shape: S
         except SpecError as err:
             raise SpecError(f"--at '{point}': {err.message}") from None
         if target not in rec.shapes:
-            raise SpecError(f"--at '{point}' is not a node of {into}",
+            raise SpecError(f"--at '{point}' is not a node of {into if isinstance(into, str) else network.name}",
                             hint="nodes: " + ", ".join(s.name for s in base_plan.steps[:12]) + ", …")
         out_shape = rec.shapes[target][1]
         layout = {4: "b c h w", 3: "b n c", 2: "b c"}.get(len(out_shape), "b c h w")

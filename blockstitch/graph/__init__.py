@@ -18,55 +18,18 @@ from torch import nn
 
 from ..errors import SpecError, did_you_mean
 from ..meta import natural_input
+from ..output import writable
+from ..subject import NETWORK_KINDS, Subject, subject
 from .records import GraphNode, GraphRecord, collapse
 from .trace import trace_graph
 
 if TYPE_CHECKING:
     from ..stitch import StitchReport
 
-__all__ = ["graph", "graph_record", "network", "render", "FORMATS", "GraphRecord", "GraphNode"]
+__all__ = ["graph", "graph_record", "render", "FORMATS", "GraphRecord", "GraphNode"]
 
 FORMATS = ("mermaid", "dot", "svg")
 """The diagram formats."""
-
-
-def network(target: Any, device: str | None = "meta") -> tuple[nn.Module, str, StitchReport | None]:
-    """(module, name, the stitch report when ``target`` is an edit spec) for a zoo name, a spec path or dict, an
-    edit spec, ``timm:<name>`` (random weights, nothing downloaded), a Plan, or an ``nn.Module`` (returned as
-    it is). Networks built here are built on ``device`` (``"meta"``: no storage; None: real, on the CPU).
-
-    >>> network("cbam_resnet50")[2].edits[0].kind
-    'cbam'
-    """
-    import torch
-
-    from ..assemble import Plan
-    from ..networks import build
-    from ..sources import foreign_model, resolve
-
-    if isinstance(target, Plan):
-        return build(target, device=device), target.name, None
-    found = resolve(target, accept={"spec", "edit", "timm", "torchvision", "ultralytics", "module", "code"})
-    if found.what == "module":
-        return found.obj, found.name, None
-    if found.what in ("timm", "torchvision", "ultralytics"):
-        return foreign_model(found, device), found.name, None
-    if found.what == "edit":
-        if device != "meta":  # real weights: networks.build checks first that they fit in memory
-            return build(target, device=device), str(found.located.data.get("name")), None
-        from ..stitch import build_edit
-
-        model, report = build_edit(found.located, device=device)
-        return model, report.name, report
-    if found.what == "code":  # a class the user named on the command line: built with its defaults
-        try:
-            with torch.device(device) if device is not None else torch.device("cpu"):
-                return found.obj(), found.name, None
-        except TypeError as err:
-            raise SpecError(f"cannot construct {found.name} without arguments: {err}",
-                            hint="build it in Python and pass the module: bs.graph(model, ...)") from None
-    model = build(target, device=device)
-    return model, model.meta["blockstitch_plan"].name, None
 
 
 def _kinds(model: nn.Module) -> dict[str, str]:
@@ -82,7 +45,7 @@ def _edits(report: StitchReport | None) -> dict[str, tuple[str, str]]:
     return {(e.module if e.op in ("insert", "replace") else e.path): (e.op, e.kind) for e in report.edits}
 
 
-def graph_record(target: Any, input_shape: Sequence[int] | None = None, depth: int | None = None,
+def graph_record(target: Subject | Any, input_shape: Sequence[int] | None = None, depth: int | None = None,
                  report: StitchReport | None = None, batch: int = 1) -> GraphRecord:
     """The graph of ``target`` as plain records: a zoo name, a spec path or dict, an edit spec, ``timm:<name>``,
     a Plan, or any ``nn.Module`` (never called: a meta shadow runs). Pass ``report`` (from
@@ -94,8 +57,9 @@ def graph_record(target: Any, input_shape: Sequence[int] | None = None, depth: i
     """
     if depth is not None and depth < 1:
         raise SpecError(f"depth must be ≥ 1, got {depth}")
-    model, name, found = network(target)
-    report = report or found
+    found = subject(target, accept=NETWORK_KINDS | {"code"})  # a class named on the command line: its defaults
+    model, name = found.module("meta"), found.name
+    report = report or found.report
     shape = tuple(input_shape) if input_shape is not None else natural_input(model)
     if shape is None:
         raise SpecError(f"drawing {name} needs an input shape without the batch, e.g. input_shape=(3, 224, 224)",
@@ -151,15 +115,13 @@ def render(record: GraphRecord, format: str) -> str:
     return to_svg(record)
 
 
-def graph(target: Any, format: str = "mermaid", path: str | Path | None = None, depth: int | None = None,
+def graph(target: Subject | Any, format: str = "mermaid", path: str | Path | None = None, depth: int | None = None,
           input_shape: Sequence[int] | None = None, report: StitchReport | None = None) -> str:
     """Draw ``target`` (see :func:`graph_record`) as ``format`` (`mermaid`, `dot` or `svg`); write it to
     ``path`` when given. Returns the text.
 
     >>> svg = graph("resnet18", "svg", "resnet18.svg", depth=1)
     """
-    from ..export import writable
-
     target_file = writable(Path(path)) if path is not None else None  # both checked before any work
     text = render(graph_record(target, input_shape, depth, report), _known(format))
     if target_file is not None:

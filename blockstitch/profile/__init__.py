@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..networks import Source, build, is_edit_source, plan
 from ..assemble import Plan
 from ..errors import SpecError
 from ..meta import natural_input, shape_run
+from ..networks import Source, build
+from ..subject import NETWORK_KINDS, Subject, subject
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 
@@ -153,7 +153,7 @@ def _unique_params(module: nn.Module) -> tuple[int, int, int]:
     return total, trainable, nbytes
 
 
-def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
+def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
             depth: int = 1) -> Profile:
     """Profile a spec file, a zoo name, a plan, ``"timm:<model>"``, or any ``nn.Module`` (timm, torchvision…).
 
@@ -161,34 +161,27 @@ def profile(source: Source | Plan | nn.Module, input_shape: Sequence[int] | None
     for their weights. ``input_shape`` is without the batch; a timm model's default input is used if omitted.
     Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children).
     """
-    from ..sources import foreign_model  # the one resolver: timm:/torchvision: names, nothing imported
-
-    foreign = foreign_model(source, device="meta") if isinstance(source, str) else None
-    if foreign is not None:
-        source = foreign
-    elif isinstance(source, (str, Path, dict)) and is_edit_source(source):
-        edited = build(source, device="meta")
-        input_shape = input_shape or natural_input(edited)
-        source = edited
-    if isinstance(source, nn.Module):
-        shape = tuple(input_shape) if input_shape is not None else natural_input(source)
+    found = subject(source, accept=NETWORK_KINDS)  # resolved once: a spec file is read and parsed once
+    if found.what not in ("spec", "plan"):  # a module: the user's own, a foreign model, a stitched edit (on meta)
+        module = found.module("meta")
+        shape = tuple(input_shape) if input_shape is not None else natural_input(module)
         if shape is None:
             raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
-        targets = [(n, m) for n, m in source.named_modules() if n and n.count(".") == depth - 1]
-        counter, shapes, method = _count(source, [n for n, _ in targets], _meta_inputs([(batch, *shape)]),
+        targets = [(n, m) for n, m in module.named_modules() if n and n.count(".") == depth - 1]
+        counter, shapes, method = _count(module, [n for n, _ in targets], _meta_inputs([(batch, *shape)]),
                                          real=True)
-        name, module, kinds, analytic = type(source).__name__, source, {n: type(m).__name__ for n, m in targets}, {}
+        name, kinds, analytic = type(module).__name__, {n: type(m).__name__ for n, m in targets}, {}
     else:
         counter = OpCounter()
-        if isinstance(source, Plan):  # a plan already made: run its meta network once under the counter
-            the_plan = source
+        if found.what == "plan":  # a plan already made: run its meta network once under the counter
+            the_plan = found.plan()
             module = build(the_plan, device="meta")
             targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
             counter, _, method = _count(module, [n for n, _ in targets], _meta_inputs([the_plan.input.shape]),
                                         real=False)
         else:  # one meta forward only: the planner's own, counted step by step
             method = "meta"
-            the_plan = plan(source, input_shape, batch, observe=counter.step)
+            the_plan = found.plan(input_shape, batch, observe=counter.step)
             module = build(the_plan, device="meta")
             targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
         shapes = {s.name: ([list(x) for x in s.in_shapes], list(s.out.shape)) for s in the_plan.steps}

@@ -58,7 +58,9 @@ TASKS: dict[str, Task] = {}
 """Registered tasks by name. ``classify`` is added when :mod:`blockstitch.train.classify` is imported (which
 :func:`get_task` does on demand); other packages add theirs (``TASKS["detect"] = DetectTask()``)."""
 
-_BUILT_IN = ("classify",)
+_BUILT_IN = {"classify": ".classify"}
+"""Built-in tasks by name → the module that registers each, imported by name on first use (as the block registry
+reaches its families): the task module stays below them, and they import it."""
 
 
 def get_task(name: str) -> Task:
@@ -68,7 +70,9 @@ def get_task(name: str) -> Task:
     'top1'
     """
     if name not in TASKS and name in _BUILT_IN:
-        from . import classify  # noqa: F401  (registers itself)
+        import importlib
+
+        importlib.import_module(_BUILT_IN[name], __package__)  # registers itself
     if name not in TASKS:
         known = sorted(set(TASKS) | set(_BUILT_IN))
         hint = "detect is registered by blockstitch.yolo.detect_task" if name == "detect" else None

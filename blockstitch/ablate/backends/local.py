@@ -13,10 +13,12 @@ import multiprocessing
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..trial import TrialJob, run_trial
-from . import OnProgress, OnResult
+
+if TYPE_CHECKING:  # types only: the package imports this module (get_backend), not the other way round
+    from . import OnProgress, OnResult
 
 __all__ = ["LocalBackend"]
 
