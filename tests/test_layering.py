@@ -12,9 +12,10 @@ subpackage must be given a floor here):
 5. ``stitch``
 6. ``networks``, ``subject`` — source → Subject → network/plan/module, and the Subject every tool takes
 7. ``profile`` — what a network costs (params, MACs, memory): bench's roofline and check's count stand on it
-8. ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs``, ``train``, ``yolo`` — the tools; none
-   imports another
-9. ``ablate`` — the ablation workflow, which composes tools (stitch, bench, train)
+8. ``bench``, ``check``, ``graph``, ``export``, ``fuse``, ``catalogue_docs``, ``train`` — the tools; none imports
+   another
+9. ``ablate``, ``yolo`` — what composes tools: the ablation workflow (stitch, bench, train) and the Ultralytics
+   bridge (its detect task is a train task)
 10. ``api`` — the facade
 11. ``render``, ``regenerate``, ``cli`` (one module per subcommand), ``__main__`` and the package itself (its
     names arrive lazily, PEP 562)
@@ -42,8 +43,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("stitch",),
     ("networks", "subject"),
     ("profile",),
-    ("bench", "check", "graph", "export", "fuse", "catalogue_docs", "train", "yolo"),
-    ("ablate",),
+    ("bench", "check", "graph", "export", "fuse", "catalogue_docs", "train"),
+    ("ablate", "yolo"),
     ("api",),
     ("render", "regenerate", "cli", "__main__", ""),
 ]

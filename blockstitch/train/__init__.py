@@ -7,7 +7,7 @@ the data, a seed and a trial folder, and gets numbers back.
 >>> get_task("classify").metrics
 ('top1', 'top5')
 
-Layering: a tool (floor 7, beside profile and bench); it imports nothing from its sibling tools.
+Layering: a tool (beside bench and check, over profile); it imports nothing from its sibling tools.
 """
 
 from __future__ import annotations

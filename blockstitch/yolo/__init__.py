@@ -9,7 +9,7 @@
 (:mod:`blockstitch.sources_ultralytics`). Importing this package imports ultralytics; without it installed, a
 one-line error.
 
-Layering: a tool (floor 7).
+Layering: above the tools, beside ablate (its detect task is a train task), below the API.
 """
 
 from __future__ import annotations
