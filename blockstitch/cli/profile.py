@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from typing import TYPE_CHECKING
-
 from .common import positive, shape_arg, stdout
-
-if TYPE_CHECKING:
-    from ..subject import Subject
 
 NAME = "profile"
 HELP = "params, MACs/FLOPs and memory per node (on meta tensors)"
@@ -38,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from ..subject import NETWORK_KINDS, subject
 
     target = subject(args.spec, accept=NETWORK_KINDS)
-    prof = profile(_network(target, args.spec), args.input, args.batch, depth=args.depth)
+    prof = profile(target, args.input, args.batch, depth=args.depth)
     out = stdout()
     if args.compare:
-        other = profile(_network(subject(args.compare, accept=NETWORK_KINDS), args.compare), args.input, args.batch,
+        other = profile(subject(args.compare, accept=NETWORK_KINDS), args.input, args.batch,
                         depth=args.depth)
         render_compare(prof, other, out)  # OTHER relative to SPEC: `profile resnet50 --compare cbam_resnet50`
         return 0
@@ -61,7 +56,3 @@ def run(args: argparse.Namespace) -> int:
         print(torchinfo.summary(model, input_size=shape, depth=args.depth, device="meta", verbose=0))
     return 0
 
-
-def _network(target: Subject, text: str) -> object:
-    """What ``profile()`` takes today: a model for timm/torchvision names, else the text (until it takes a Subject)."""
-    return target.module("meta") if target.what in ("timm", "torchvision", "ultralytics") else text
