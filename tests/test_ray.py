@@ -125,19 +125,30 @@ def test_interrupt_cancels_running_trials_and_the_next_run_resumes(local_ray, tm
     assert max(r["resumed_from_epoch"] or 0 for r in rows.values()) >= 3  # went on from a checkpoint
 
 
-def test_sweep_on_ray_writes_the_same_rows(local_ray, tmp_path: Path) -> None:
+def test_sweep_on_ray_writes_the_same_rows(local_ray, tmp_path: Path, monkeypatch) -> None:
+    from blockstitch.bench import sweep_ray
+
+    on_ray: list[int] = []
+    original = sweep_ray.measure_on_ray
+
+    def counting(todo, *args, **kwargs):
+        on_ray.append(len(todo))
+        return original(todo, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_ray, "measure_on_ray", counting)
     spec = SweepSpec(targets=["lenet5"], batch=[1, 2], budget_s=0.02)
     run_sweep(spec, tmp_path / "local.jsonl")
     local = read_results(tmp_path / "local.jsonl")
     sweep = tmp_path / "ray.yaml"
-    sweep.write_text("targets: [lenet5]\nbatch: [1, 2]\nbudget_s: 0.02\n")
-    assert main(["sweep", str(sweep), "--backend", "ray", "--cpus-per-trial", "1", "--no-plots"]) == 0
+    sweep.write_text("targets: [lenet5]\nbatch: [1, 2]\nbudget_s: 0.02\nbackend: ray\ncpus_per_trial: 0.5\n")
+    assert main(["sweep", str(sweep), "--cpus-per-trial", "1", "--no-plots"]) == 0  # the file says ray
+    assert on_ray == [2]
     remote = read_results(tmp_path / "ray.jsonl")
     assert sorted(map(entry_key, local)) == sorted(map(entry_key, remote))
     assert [sorted(e) for e in sorted(local, key=entry_key)] == [sorted(e) for e in sorted(remote, key=entry_key)]
     assert all(e.get("median_ms") and not e.get("error") for e in remote)
-    # resumed on Ray: nothing measured again
     assert run_sweep(spec, tmp_path / "ray.jsonl", backend="ray") == remote
+    assert on_ray == [2]  # resumed: nothing left, no Ray task (nor a Ray start)
 
 
 def test_every_ray_process_listens_on_the_loopback_address_only(local_ray) -> None:

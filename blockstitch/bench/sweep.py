@@ -66,6 +66,12 @@ class SweepSpec(BaseModel):
     """Time budget per measurement, seconds."""
     per_block: bool = False
     """Also time every node of spec targets (at the first batch/input/dtype), for the per-block plot."""
+    backend: Literal["local", "ray"] = "local"
+    """Where each measurement runs: here, one after another, or as a Ray task (``--backend`` overrides)."""
+    cpus_per_trial: float = Field(1.0, gt=0, le=1024)
+    """Ray: CPUs each measurement reserves (and its torch threads); fractions allowed."""
+    gpus_per_trial: float = Field(0.0, ge=0, le=64)
+    """Ray: GPUs each measurement reserves; fractions share a GPU (and its timings)."""
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -208,7 +214,7 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
     blocks_file = out.with_suffix(".blocks.json")
     want_blocks = spec.per_block and not blocks_file.exists()
     blocks: dict[str, Any] | None = None
-    if backend == "ray":
+    if backend == "ray" and (todo or want_blocks):  # nothing left to measure: no Ray started
         from .sweep_ray import measure_on_ray
 
         blocks = measure_on_ray(todo, spec, lambda entry: _append(out, json.dumps(entry)), progress, runner,

@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     out, err = stdout(), stderr()
     spec = load_sweep(args.file)
-    if args.backend == "ray":
+    backend = args.backend or spec.backend  # the flags win over the file
+    cpus = spec.cpus_per_trial if args.cpus_per_trial is None else args.cpus_per_trial
+    gpus = spec.gpus_per_trial if args.gpus_per_trial is None else args.gpus_per_trial
+    if backend == "ray":
         from ..raycluster import require_ray
 
         require_ray()  # before anything runs: without Ray, one line and exit 2
@@ -49,9 +52,8 @@ def run(args: argparse.Namespace) -> int:
         def progress(i: int, n: int, what: str) -> None:
             bar.update(task, completed=i, total=n, description=what)
 
-        entries = run_sweep(spec, target, progress, backend=args.backend or "local", address=args.address,
-                            cpus_per_trial=1.0 if args.cpus_per_trial is None else args.cpus_per_trial,
-                            gpus_per_trial=args.gpus_per_trial or 0.0)
+        entries = run_sweep(spec, target, progress, backend=backend, address=args.address, cpus_per_trial=cpus,
+                            gpus_per_trial=gpus)
     render_sweep(entries, out)
     out.print(f"results: {target}")
     if not args.no_plots:
