@@ -31,8 +31,13 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["require_ultralytics", "ultralytics_name", "ultralytics_model", "load_checkpoint_safely",
-           "unwrap_ultralytics"]
+__all__ = [
+    "load_checkpoint_safely",
+    "require_ultralytics",
+    "ultralytics_model",
+    "ultralytics_name",
+    "unwrap_ultralytics",
+]
 
 _SCALED = re.compile(r"(\d+)([nslmx])(.+)?$")  # Ultralytics' own rule: yolov8n.yaml is yolov8.yaml at scale n
 _SCALES = "nslmx"

@@ -10,9 +10,9 @@ import torch
 
 pytest.importorskip("ultralytics")
 
-import blockstitch as bs  # noqa: E402
-from blockstitch.subject import subject  # noqa: E402
-from blockstitch.train import RecordingReporter, Recipe, get_task  # noqa: E402
+import blockstitch as bs
+from blockstitch.subject import subject
+from blockstitch.train import Recipe, RecordingReporter, get_task
 
 RECIPE = Recipe(epochs=1, batch=4, imgsz=64, lr=0.002, optimizer="sgd", warmup_epochs=0, threads=1)
 

@@ -10,8 +10,8 @@ import torch
 
 pytest.importorskip("ultralytics")
 
-import blockstitch as bs  # noqa: E402
-from blockstitch.subject import subject  # noqa: E402
+import blockstitch as bs
+from blockstitch.subject import subject
 
 
 def test_a_stitched_segmentation_model_trains_and_validates(tmp_path: Path) -> None:

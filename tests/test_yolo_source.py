@@ -11,9 +11,9 @@ import torch
 
 pytest.importorskip("ultralytics")
 
-import blockstitch as bs  # noqa: E402
-from blockstitch.errors import SpecError  # noqa: E402
-from blockstitch.subject import subject  # noqa: E402
+import blockstitch as bs
+from blockstitch.errors import SpecError
+from blockstitch.subject import subject
 
 EDIT = """name: yolov8n_cbam
 extends: ultralytics:yolov8n.yaml

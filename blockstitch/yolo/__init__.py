@@ -18,9 +18,9 @@ from ..sources_ultralytics import require_ultralytics
 
 require_ultralytics()
 
-from .bridge import StitchedYOLO, to_ultralytics  # noqa: E402  (after the one-line check)
-from .dataset import make_boxes_dataset  # noqa: E402
-from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer, match_classes  # noqa: E402
+from .bridge import StitchedYOLO, to_ultralytics  # noqa: I001  (after the one-line check above)
+from .dataset import make_boxes_dataset
+from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer, match_classes
 
-__all__ = ["to_ultralytics", "StitchedYOLO", "make_boxes_dataset", "StitchedDetectionTrainer",
-           "StitchedSegmentationTrainer", "match_classes"]
+__all__ = ["StitchedDetectionTrainer", "StitchedSegmentationTrainer", "StitchedYOLO", "make_boxes_dataset",
+           "match_classes", "to_ultralytics"]

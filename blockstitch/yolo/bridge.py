@@ -22,9 +22,8 @@ from typing import Any
 
 from torch import nn
 from ultralytics import YOLO
-from ultralytics.utils import callbacks
 from ultralytics.nn.tasks import guess_model_task
-from ultralytics.utils import DEFAULT_CFG_DICT
+from ultralytics.utils import DEFAULT_CFG_DICT, callbacks
 
 from ..errors import SpecError
 from ..sources_ultralytics import unwrap_ultralytics
@@ -54,19 +53,21 @@ class StitchedYOLO(YOLO):
         if not isinstance(network, nn.Module) or not hasattr(network, "yaml") or not hasattr(network, "model"):
             raise SpecError(f"to_ultralytics() takes an Ultralytics network (DetectionModel, SegmentationModel, a "
                             f"YOLO), found {type(network).__name__}",
-                            hint="stitch into bs.subject('ultralytics:yolov8n.yaml').module(None) or a YOLO's .model")
+                            hint="stitch into subject('ultralytics:yolov8n.yaml').module(None) (blockstitch.subject) or a "
+                                 "YOLO's .model")
+        net: Any = network
         nn.Module.__init__(self)  # what Model.__init__ sets, for a network already in hand (nothing is rebuilt)
         self.callbacks = callbacks.get_default_callbacks()
         self.predictor = self.trainer = self.metrics = None
         self.cfg = self.ckpt_path = None
-        self.task = task or getattr(network, "task", None) or guess_model_task(network)
-        self.model = network
-        self.ckpt = {"model": network}  # train() hands a loaded model to the trainer's get_model (ours keeps it)
-        self.model_name = network.yaml.get("yaml_file", type(network).__name__)
+        self.task = task or getattr(net, "task", None) or guess_model_task(net)
+        self.model = net
+        self.ckpt = {"model": net}  # train() hands a loaded model to the trainer's get_model (ours keeps it)
+        self.model_name = net.yaml.get("yaml_file", type(net).__name__)
         self.overrides = {"model": self.model_name, "task": self.task}
-        if not isinstance(getattr(network, "args", None), dict) and not hasattr(network, "args"):
-            network.args = {**DEFAULT_CFG_DICT, **self.overrides}
-        network.task = self.task
+        if not hasattr(net, "args"):  # what YOLO("x.yaml") attaches, so export and predict find their defaults
+            net.args = {**DEFAULT_CFG_DICT, **self.overrides}
+        net.task = self.task
         del self.training  # Model's rule: `training` reads through to the network
 
     def val(self, validator: Any = None, **kwargs: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["make_boxes_dataset", "COLOURS"]
+__all__ = ["COLOURS", "make_boxes_dataset"]
 
 COLOURS = ((230, 40, 40), (40, 200, 40), (40, 80, 230), (230, 200, 40), (200, 40, 200), (40, 200, 200))
 """One colour per class (up to six classes)."""

@@ -104,9 +104,9 @@ class _EpochReporter:
 class DetectTask:
     """Object detection with Ultralytics' trainer and validator; see the module docstring."""
 
-    name = "detect"
-    metrics = ("mAP50", "mAP50-95", "precision", "recall")
-    primary = "mAP50-95"
+    name: str = "detect"
+    metrics: tuple[str, ...] = ("mAP50", "mAP50-95", "precision", "recall")
+    primary: str = "mAP50-95"
 
     def fit(self, model: nn.Module, recipe: Recipe, data: Path, *, seed: int, device: str, trial_dir: Path,
             reporter: Reporter | None = None) -> dict[str, float]:
@@ -130,7 +130,7 @@ class DetectTask:
                 yolo = to_ultralytics(model)
                 yolo.add_callback("on_fit_epoch_end", _EpochReporter(reporter))
                 yolo.train(**args)
-        trainer = yolo.trainer
+        trainer: Any = yolo.trainer
         final = {ours: 100 * float(trainer.metrics.get(theirs, 0.0)) for ours, theirs in _COLUMNS.items()}
         best = torch.load(trainer.best if trainer.best.is_file() else trainer.last, map_location="cpu",
                           weights_only=False)
@@ -138,7 +138,7 @@ class DetectTask:
 
     @staticmethod
     def _finish(model: nn.Module, run: Path, saved: dict[str, Any], final: list[dict[str, float]]) -> dict[str, float]:
-        trained = (saved.get("ema") or saved.get("model")).float()
+        trained: Any = (saved.get("ema") or saved.get("model")).float()  # type: ignore[union-attr]
         match_classes(model, int(trained.nc))
         model.load_state_dict(trained.state_dict())  # the task trains the model it was given, in place
         history = _history(run)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["stays_offline", "local_font", "amp_check"]
+__all__ = ["amp_check", "local_font", "stays_offline"]
 
 _LOCK = threading.RLock()
 

@@ -39,7 +39,8 @@ class KeepsNetwork:
             raise SpecError("a stitched network trains from itself: there is nothing to rebuild it from",
                             found=f"weights={weights!r}",
                             hint="leave `pretrained` at its default; to start from random weights, stitch into a "
-                                 "network built from the YAML (bs.subject('ultralytics:yolov8n.yaml').module(None))")
+                                 "network built from the YAML: subject('ultralytics:yolov8n.yaml').module(None) "
+                                 "(blockstitch.subject)")
         model = deepcopy(weights).float()
         for p in model.parameters():
             p.requires_grad_(True)
@@ -59,14 +60,14 @@ class KeepsNetwork:
             return super().get_dataset()  # type: ignore[misc, no-any-return]
 
 
-def match_classes(model: nn.Module, nc: int, verbose: bool = False) -> bool:
+def match_classes(model: Any, nc: int, verbose: bool = False) -> bool:
     """Give ``model``'s head ``nc`` classes (in place): the last conv of each class branch is rebuilt for
     ``nc`` outputs, every other weight is kept. True when something changed.
 
     >>> match_classes(DetectionModel("yolov8n.yaml", verbose=False), 3)
     True
     """
-    head = model.model[-1]  # type: ignore[index]
+    head: Any = model.model[-1]
     if getattr(head, "nc", nc) == nc:
         return False
     if not hasattr(head, "cv3") or not hasattr(head, "no"):
@@ -80,14 +81,14 @@ def match_classes(model: nn.Module, nc: int, verbose: bool = False) -> bool:
             last = seq[-1]
             new = nn.Conv2d(last.in_channels, nc, last.kernel_size, last.stride, last.padding, bias=True)
             if i < len(strides) and strides[i] > 0:  # Ultralytics' prior: .01 objects per cell at 640 (bias_init)
-                nn.init.constant_(new.bias, math.log(5 / nc / (640 / strides[i]) ** 2))
+                nn.init.constant_(new.bias, math.log(5 / nc / (640 / strides[i]) ** 2))  # type: ignore[arg-type]
             seq[-1] = new.to(last.weight.device)
     head.nc = nc
     head.no = nc + head.reg_max * 4
     model.nc = nc
     if hasattr(model, "criterion"):
         model.criterion = None  # the loss reads nc when it is made: make it again
-    model.yaml = {**model.yaml, "nc": nc}  # type: ignore[operator]
+    model.yaml = {**model.yaml, "nc": nc}
     if verbose:
         LOGGER.info(f"blockstitch: head rebuilt for {nc} classes (box branch and DFL weights kept)")
     return True

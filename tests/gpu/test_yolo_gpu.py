@@ -7,12 +7,11 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("ultralytics")
 
-import blockstitch as bs  # noqa: E402
-from blockstitch.subject import subject  # noqa: E402
+import blockstitch as bs
+from blockstitch.subject import subject
 
 pytestmark = pytest.mark.gpu
 
