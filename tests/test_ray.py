@@ -1,5 +1,5 @@
 """Ray on a local session (2 CPUs, 127.0.0.1 only, no dashboard; one session for the module): an ablation's rows
-on Ray equal the local backend's, a grid started locally finishes on Ray, a trial that fails by itself is one
+on Ray equal the local backend's, a grid moves from local to Ray and back, a trial that fails by itself is one
 row and no retry, Ctrl-C cancels and the next run resumes, a sweep writes the same JSONL rows, and nothing
 listens beyond the loopback address."""
 
@@ -60,10 +60,10 @@ def test_an_ablation_on_ray_gives_the_local_rows(local_ray, tmp_path: Path) -> N
 
 
 class _StopsAfter:
-    """The local backend, interrupted (Ctrl-C) once ``n`` rows are written."""
+    """A backend interrupted (Ctrl-C) once it has written ``n`` rows."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.n = inner, n
 
     def run(self, jobs, on_result, on_progress=None) -> None:
         done = []
@@ -74,17 +74,21 @@ class _StopsAfter:
             if len(done) == self.n:
                 raise KeyboardInterrupt
 
-        LocalBackend(1).run(jobs, stop_after, on_progress)
+        self.inner.run(jobs, stop_after, on_progress)
 
 
-def test_a_grid_started_locally_is_finished_on_ray(local_ray, tmp_path: Path) -> None:
+def test_a_grid_moves_between_backends_and_finishes(local_ray, tmp_path: Path) -> None:
     spec = ablate_helpers.spec()
-    with pytest.raises(KeyboardInterrupt):
-        ablate(spec, run_dir=tmp_path / "run", backend=_StopsAfter(2), plot=False)
-    finished = ablate(spec, run_dir=tmp_path / "run", backend="ray", plot=False)
+    with pytest.raises(KeyboardInterrupt):  # started here …
+        ablate(spec, run_dir=tmp_path / "run", backend=_StopsAfter(LocalBackend(1), 1), plot=False)
+    with pytest.raises(KeyboardInterrupt):  # … carried on with Ray …
+        ablate(spec, run_dir=tmp_path / "run", backend=_StopsAfter(RayBackend(None), 1), plot=False)
+    finished = ablate(spec, run_dir=tmp_path / "run", backend="local", plot=False)  # … and finished here again
     assert finished.counts["reused"] == 2 and finished.counts["new"] == 2
     whole = ablate(spec, run_dir=tmp_path / "whole", backend="local", plot=False)
     assert _metrics(finished) == _metrics(whole)
+    lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # every trial recorded once across the three runs
 
 
 def test_a_trial_that_fails_by_itself_is_one_row_and_not_retried(local_ray, tmp_path: Path) -> None:
