@@ -12,7 +12,6 @@ Layering: its own floor, above the tools it composes (subject, stitch, bench, tr
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,12 +153,3 @@ def _first_metric(rows: list[dict[str, Any]]) -> str:
             if key not in ("epochs", "best_epoch"):
                 return str(key)
     return "metric"
-
-
-def _stderr_events() -> Events:
-    """A rich display on a terminal, plain lines otherwise."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        return RichEvents(Console(stderr=True))
-    return PrintEvents(sys.stderr)

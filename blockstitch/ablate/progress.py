@@ -47,10 +47,7 @@ class PrintEvents(Events):
         print(text, file=self.stream, flush=True)
 
     def trial(self, row: dict[str, Any]) -> None:
-        result = row.get("error") if row["status"] != "ok" else ", ".join(
-            f"{k}={v:.4g}" for k, v in row["metrics"].items() if k not in ("epochs", "best_epoch"))
-        print(f"  {row['variant']} seed {row['seed']}: {row['status']} ({result}) in {row['seconds']:.1f}s",
-              file=self.stream, flush=True)
+        print(_line(row), file=self.stream, flush=True)
 
 
 class RichEvents(PrintEvents):
@@ -97,6 +94,7 @@ class RichEvents(PrintEvents):
 
 
 def _line(row: dict[str, Any]) -> str:
+    """One finished trial: its variant, seed, status, metrics (or error) and time."""
     result = row.get("error") if row["status"] != "ok" else ", ".join(
         f"{k}={v:.4g}" for k, v in row["metrics"].items() if k not in ("epochs", "best_epoch"))
     return f"  {row['variant']} seed {row['seed']}: {row['status']} ({result}) in {row['seconds']:.1f}s"

@@ -125,6 +125,8 @@ def jobs_for(prep: Prepared, run_dir: Path, data: Path, trainer: Any, store: Run
     """One job per buildable variant × seed, keyed by what makes its result reusable."""
     spec = prep.spec
     recipe = spec.recipe_model().model_dump()
+    if recipe.get("input") is None:  # train at the input every variant was planned and timed at
+        recipe["input"] = list(prep.input_shape)
     jobs = []
     # a generated dataset is the same wherever it is drawn: its arguments, not its folder, identify it
     data_id = str(data) if isinstance(spec.data, str) else json.dumps(spec.data.model_dump(), sort_keys=True)
