@@ -85,3 +85,15 @@ def test_formats_read_back() -> None:
     assert tex.startswith(r"\begin{tabular}") and tex.count(r" \\") == 5 and r"\textbf{cbam $\star$}" in tex
     data = json.loads(to_json(table))
     assert data["metric"] == "top1" and data["rows"][1]["seeds"] == {"0": 0.75, "1": 0.78}
+
+
+def test_pareto_front_and_plot(tmp_path) -> None:
+    from blockstitch.ablate.plot import pareto_front, plot_pareto
+
+    points = [(1.0, 0.70, "a"), (2.0, 0.65, "b"), (2.0, 0.80, "c"), (3.0, 0.79, "d"), (4.0, 0.90, "e")]
+    brute = [p for p in points if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in points)]
+    assert pareto_front(points) == sorted(brute)
+    pytest.importorskip("matplotlib")
+    files = plot_pareto(_table(), tmp_path)
+    assert [f.name for f in files] == ["pareto.png", "pareto.svg"]
+    assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "cbam" in files[1].read_text()
