@@ -83,10 +83,13 @@ def plan_variants(base: Any, variants: list[Variant], input_shape: tuple[int, ..
                   located: Located | None = None, keep_going: bool = False) -> list[PlanRow]:
     """Every variant stitched on meta tensors (nothing allocated): params, MACs, and every shape error — raised,
     located in the ablation file, before anything trains; with ``keep_going`` a row holding the error instead."""
+    from ..subject import NETWORK_KINDS, subject
+
+    shared = subject(base, accept=NETWORK_KINDS, input_shape=input_shape)  # the base built on meta once
     rows = []
     for variant in variants:
         try:
-            _, report = build_variant(base, variant.edits, input_shape, "meta")
+            _, report = build_variant(shared, variant.edits, input_shape, "meta")
             rows.append(PlanRow(variant.name, report.params_after, report.macs_after, len(report.edits)))
         except SpecError as err:
             err = _locate(err, variant, located)

@@ -120,14 +120,15 @@ def build_variant(base: Any, edits: dict[str, list[Any]], input_shape: tuple[int
     """
     from ..meta import real_copy
     from ..stitch import stitch
-    from ..subject import NETWORK_KINDS, subject
+    from ..subject import NETWORK_KINDS, Subject, subject
 
+    shared = isinstance(base, Subject)  # one Subject for many variants: its cached module is never edited
     subj = subject(base, accept=NETWORK_KINDS, input_shape=input_shape)
     model = subj.module(device)
-    if subj.is_given_module:
-        model = real_copy(model) if device != "meta" else model
+    if subj.is_given_module and device != "meta":
+        model = real_copy(model)
     shape = input_shape or subj.input_shape
-    inplace = not subj.is_given_module or device != "meta"
+    inplace = not (shared or subj.is_given_module) or (subj.is_given_module and device != "meta")
     return stitch(model, input_shape=shape, name=subj.name, inplace=inplace, **edits)
 
 

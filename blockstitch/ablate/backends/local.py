@@ -2,7 +2,8 @@
 
 With ``workers=N`` each trial runs in a fresh-started (``spawn``) worker process — no state forked from the
 driver — and its epochs are reported back through a queue; rows come back to the driver, which writes them.
-A worker that dies (killed, out of memory) makes its trial a failed row; the others go on.
+A worker process that dies (killed, out of memory) breaks the pool: the trials still running or waiting come
+back as failed rows that say so, and the next run of the same command retries them (from their checkpoints).
 
 >>> LocalBackend(workers=2).run(jobs, on_result=write_row)
 """
@@ -86,8 +87,9 @@ class LocalBackend:
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
         try:
-            with ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_init,
-                                     initargs=(queue,)) as pool:
+            pool = ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=_init,
+                                       initargs=(queue,))
+            try:
                 pending: dict[Future[dict[str, Any]], TrialJob] = {pool.submit(_run_in_worker, j): j for j in jobs}
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -98,6 +100,12 @@ class LocalBackend:
                         except Exception as err:  # noqa: BLE001 — the worker died: this trial failed, others go on
                             row = _died(job, err)
                         on_result(job, row)
+            except BaseException:  # Ctrl-C or a failing callback: stop the workers now, not after their trials
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
         finally:
             stop.set()
             reader.join(timeout=2)
