@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
 from .errors import BlockstitchError
 
-__all__ = ["LOOPBACK", "OOM_RETRIES", "require_ray", "loopback_only", "ray_session", "as_completed", "error_line", "RayUnavailable"]
+__all__ = ["LOOPBACK", "OOM_RETRIES", "RayUnavailable", "as_completed", "error_line", "loopback_only", "ray_session", "require_ray"]
 
 LOOPBACK = "127.0.0.1"
 """The only address a Ray started by blockstitch binds to."""
@@ -61,7 +61,7 @@ def loopback_only() -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     constants = sys.modules.get("ray._private.ray_constants")
     if constants is not None:
-        constants.ENABLE_RAY_CLUSTER = False
+        setattr(constants, "ENABLE_RAY_CLUSTER", False)  # noqa: B010 — a module Ray reads the flag from
 
 
 @contextmanager
@@ -106,7 +106,7 @@ def _is_loopback(address: str) -> bool:
 
 
 def as_completed(refs: list[Any], poll_s: float = 1.0, tick: Callable[[], None] | None = None
-                 ) -> Iterator[tuple[int, Any, BaseException | None]]:
+                 ) -> Generator[tuple[int, Any, BaseException | None], None, None]:
     """``(index, value, error)`` for each Ray task as it finishes, in finishing order. A task that raised (or
     whose worker died more often than its retries allow) gives its error instead of a value. When the caller
     stops early (Ctrl-C, an exception, ``break``), every task still pending is cancelled: nothing runs on.
@@ -135,7 +135,7 @@ def as_completed(refs: list[Any], poll_s: float = 1.0, tick: Callable[[], None] 
         for ref in pending:
             try:
                 ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 — already finished or its node gone: nothing left to stop
+            except Exception:  # noqa: BLE001, S110 — already finished or its node gone: nothing left to stop
                 pass
 
 

@@ -22,9 +22,8 @@ def test_without_ray_backend_ray_is_one_line(tmp_path: Path, monkeypatch, capsys
 
 
 def test_without_ray_ablate_backend_ray_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
-    import yaml
-
     import ablate_helpers
+    import yaml
 
     ablation = tmp_path / "ablation.yaml"
     ablation.write_text(yaml.safe_dump(ablate_helpers.spec()))

@@ -21,7 +21,7 @@ from .trial import measure, per_block_times
 if TYPE_CHECKING:
     from .sweep import SweepSpec
 
-__all__ = ["measure_on_ray", "MAX_RETRIES"]
+__all__ = ["MAX_RETRIES", "measure_on_ray"]
 
 MAX_RETRIES = 2
 """Times a measurement is started again after its worker process or node died."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["scale_arguments", "resources"]
+__all__ = ["resources", "scale_arguments"]
 
 
 def resources(text: str) -> float:
