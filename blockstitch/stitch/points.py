@@ -93,8 +93,8 @@ def called(rec: Recording, path: str, anchor: Literal["after", "before"] | None 
            doing: str = "stitched") -> str:
     """The module that actually runs for ``path``: itself, or — for a container the forward never calls (a
     repeat stack of a blockstitch network) — its last direct child (``anchor="after"``) or its first
-    (``"before"``). Without an anchor such a container is an error (it cannot be ``doing``, e.g. "replaced";
-    with one, a container the forward never reaches into is).
+    (``"before"``). A container that never runs and has no child that does is an error, and so is any container
+    without an anchor (the message says it cannot be ``doing``, e.g. "replaced").
 
     >>> called(record_shapes(bs.build("resnet18"), (1, 3, 64, 64)), "layer1", "after")
     'layer1.1'
@@ -103,7 +103,7 @@ def called(rec: Recording, path: str, anchor: Literal["after", "before"] | None 
         return path
     children = [p for p in rec.order if p.startswith(path + ".") and p.count(".") == path.count(".") + 1]
     if not children or anchor is None:
-        doing = doing if anchor is None else f"an anchor for `{anchor}:`"
+        doing = f"an anchor for `{anchor}:`" if anchor is not None else doing
         raise SpecError(f"'{path}' never runs as a whole in this network, so it cannot be {doing}",
                         hint=f"name the modules inside it ({path}.*)")
     return children[-1] if anchor == "after" else children[0]
