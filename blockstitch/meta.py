@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 from .errors import BlockstitchError
 
 __all__ = ["guest", "meta_call", "real_copy", "shadow", "torch_state_guard", "keeps_torch_state", "fingerprint",
-           "natural_input", "needs_data", "shape_run", "on_meta", "GuestError"]
+           "natural_input", "needs_data", "shape_run", "on_meta", "GuestError", "probe_dtype"]
 
 TINY = 8
 """Plain tensor attributes with at most this many elements stay real in a shadow (strides read as numbers)."""
@@ -79,6 +79,9 @@ def shadow(module: nn.Module) -> nn.Module:
     >>> shadow(torchvision.models.resnet18()).conv1.weight.device
     device(type='meta')
     """
+    if isinstance(module, torch.jit.ScriptModule):
+        raise GuestError(f"{type(module).__name__} is a TorchScript module: its submodules cannot be hooked, "
+                         "copied or run on meta tensors — pass the Python nn.Module it was scripted from")
     memo: dict[int, Any] = {}
     for sub in module.modules():
         for t in list(sub._parameters.values()) + list(sub._buffers.values()):
@@ -274,6 +277,19 @@ REAL_RUN_MAX_INPUT = 2**24
 T = TypeVar("T")
 
 
+def probe_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype a probe input for ``module`` takes: that of its first floating parameter or buffer (a half,
+    bfloat16 or float64 model is run in its own dtype), else the default dtype.
+
+    >>> probe_dtype(nn.Linear(2, 2).half())
+    torch.float16
+    """
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.get_default_dtype()
+
+
 def shape_run(module: nn.Module, shapes: Sequence[Sequence[int]],
               run: Callable[[nn.Module, list[torch.Tensor]], T]) -> tuple[T, str]:
     """``run(net, inputs)`` on a meta shadow of ``module`` with meta inputs of these shapes; when the forward
@@ -283,18 +299,19 @@ def shape_run(module: nn.Module, shapes: Sequence[Sequence[int]],
 
     >>> out, how = shape_run(model, [(1, 3, 224, 224)], lambda net, xs: net(*xs).shape)
     """
+    dtype = probe_dtype(module)
     try:
         with guest(module) as sh:
-            return run(sh, [torch.empty(tuple(s), device="meta") for s in shapes]), "meta"
+            return run(sh, [torch.empty(tuple(s), device="meta", dtype=dtype) for s in shapes]), "meta"
     except Exception as err:  # noqa: BLE001 — only a data-dependent failure gets the real run
         cause = err.__cause__ or err
-        if (not needs_data(cause) or any(p.is_meta for p in module.parameters())
+        if (isinstance(err, GuestError) or not needs_data(cause) or any(p.is_meta for p in module.parameters())
                 or sum(math.prod(s) for s in shapes) > REAL_RUN_MAX_INPUT):
             raise
         why = str(cause).splitlines()[0][:120] if str(cause) else type(cause).__name__
     with torch_state_guard():
         torch.manual_seed(0)
-        out = run(real_copy(module), [torch.zeros(tuple(s)) for s in shapes])
+        out = run(real_copy(module), [torch.zeros(tuple(s), dtype=dtype) for s in shapes])
     return out, f"real run on a copy (its forward needs data on meta tensors: {why})"
 
 

@@ -230,8 +230,11 @@ class Subject:
         if self.what == "edit":
             data = self.located.data if self.located is not None else {}
             given = data.get("input") if isinstance(data, dict) else None
-            if isinstance(given, list) and given and all(isinstance(v, int) for v in given):
-                return tuple(given)
+            if given is not None:  # validated like a network's `input:`
+                from .assemble.limits import check_input_shape
+
+                where = self.located.mark(("input",)) if self.located is not None else (None, None)
+                return check_input_shape(given, "input", self.origin, where)
         if self.what == "spec":
             return tuple(self.plan().input.shape[1:])
         if self.what == "plan":
@@ -254,6 +257,9 @@ class Subject:
         """The same subject at another input (a new record sharing nothing mutable); itself when None."""
         if input_shape is None or tuple(input_shape) == self.input_override:
             return self
+        from .assemble.limits import check_input_shape
+
+        input_shape = check_input_shape(input_shape)
         return Subject(self.what, self.name, self.origin, self.resolved, self.obj, tuple(input_shape))
 
 
@@ -282,6 +288,10 @@ def subject(source: Any, accept: Collection[str] = ANY_KIND, input_shape: Sequen
         return source.with_input(input_shape)
     from .assemble import Plan
 
+    if input_shape is not None:
+        from .assemble.limits import check_input_shape
+
+        input_shape = check_input_shape(input_shape)
     shape = tuple(input_shape) if input_shape is not None else None
     if isinstance(source, Plan):
         if "plan" not in accept:

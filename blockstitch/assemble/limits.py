@@ -20,7 +20,7 @@ from ..errors import SpecError, path_text
 __all__ = ["MAX_FILE_BYTES", "MAX_ALIASES", "MAX_VALUES", "MAX_DEPTH", "MAX_STRING", "MAX_INT", "MAX_FLOAT",
            "MAX_NODES", "MAX_REPEAT", "MAX_CHANNELS", "MAX_KERNEL", "MAX_HEADS", "MAX_INPUT_DIM",
            "MAX_INPUT_ELEMENTS", "MAX_MULTIPLIER", "MAX_EXTENDS", "MEMORY_FRACTION", "check_plain", "field_limit",
-           "check_spec_numbers", "available_memory", "check_fits", "path_text"]
+           "check_spec_numbers", "available_memory", "check_fits", "path_text", "check_input_shape", "check_batch"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """A spec or sweep file is at most 4 MiB."""
@@ -190,3 +190,44 @@ def check_fits(param_bytes: int, activation_bytes: int, device: str, what: str, 
     raise SpecError(f"{what} would need about {need / gib:.2f} GiB ({param_bytes / gib:.2f} GiB parameters + "
                     f"{activation_bytes / gib:.2f} GiB activations) but {device} has {free / gib:.2f} GiB free",
                     file=file, hint="use a smaller input, batch or width; `blockstitch check` plans it on meta tensors")
+
+
+def check_input_shape(shape: Any, what: str = "input_shape", file: str | None = None,
+                      where: tuple[int | None, int | None] = (None, None)) -> tuple[int, ...]:
+    """An input shape without the batch, checked like a spec's ``input:``: positive integers, each at most
+    :data:`MAX_INPUT_DIM`, at most :data:`MAX_INPUT_ELEMENTS` in all. A :class:`SpecError` (a ``ValueError``)
+    names the argument (``what``) otherwise.
+
+    >>> check_input_shape([3, 64, 64])
+    (3, 64, 64)
+    >>> check_input_shape((3, -1, 8))
+    Traceback (most recent call last):
+    SpecError: input_shape: every size must be a positive integer …
+    """
+    line, column = where
+    try:
+        sizes = tuple(shape)
+    except TypeError:
+        sizes = ()
+    problem = None
+    if not sizes:
+        problem = "must be a non-empty list of sizes (without the batch), e.g. [3, 224, 224]"
+    elif not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INPUT_DIM for v in sizes):
+        problem = f"every size must be a positive integer of at most {MAX_INPUT_DIM:,}"
+    elif math.prod(sizes) > MAX_INPUT_ELEMENTS:
+        problem = f"{math.prod(sizes):,} elements per sample (at most {MAX_INPUT_ELEMENTS:,})"
+    if problem is not None:
+        raise SpecError(f"{what}: {problem}", file=file, line=line, column=column, path=what,
+                        found=repr(shape)[:200], hint="limits before loops: see SECURITY.md")
+    return sizes
+
+
+def check_batch(batch: Any, what: str = "batch") -> int:
+    """A batch size: an integer from 1 to :data:`MAX_INPUT_DIM`; a :class:`SpecError` naming ``what`` otherwise.
+
+    >>> check_batch(8)
+    8
+    """
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 0 < batch <= MAX_INPUT_DIM:
+        raise SpecError(f"{what} must be an integer from 1 to {MAX_INPUT_DIM:,}", path=what, found=repr(batch)[:200])
+    return batch

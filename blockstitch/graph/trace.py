@@ -18,7 +18,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from ..errors import ShapeError, fmt_shape
-from ..meta import guest
+from ..meta import guest, probe_dtype
 from .records import GraphNode, GraphRecord
 
 __all__ = ["trace_graph"]
@@ -148,7 +148,7 @@ def trace_graph(model: nn.Module, input_shape: Sequence[int], name: str, kinds: 
         for module in {id(m): m for _, m in shadow.named_modules(remove_duplicate=False) if m is not shadow}.values():
             handles.append(module.register_forward_pre_hook(calls.pre, with_kwargs=True))
             handles.append(module.register_forward_hook(calls.post, with_kwargs=True))
-        x = torch.empty(tuple(input_shape), device="meta")
+        x = torch.empty(tuple(input_shape), device="meta", dtype=probe_dtype(model))  # the model's own dtype
         nodes = {"input": GraphNode("input", "input", tuple(x.shape), io=True)}
         try:
             with tagger:

@@ -1,0 +1,88 @@
+"""Bad Python API arguments and unusual models, by class (issue 27): every one ends in a typed exception that
+names the argument, or works in the model's own dtype — never a raw torch error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import blockstitch as bs
+from blockstitch.assemble.limits import MAX_INPUT_DIM, check_batch, check_input_shape
+from blockstitch.errors import BlockstitchError, SpecError
+from blockstitch.subject import subject
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+def bad_shapes() -> Iterator[object]:
+    yield from ((3, -16, 16), (3, 0, 16), (), (3, 16.0, 16), (3, True, 16), (3, MAX_INPUT_DIM + 1, 1),
+                (3, 65536, 65536), "3,16,16", None.__class__)
+
+
+@pytest.mark.parametrize("shape", list(bad_shapes()), ids=[repr(s)[:30] for s in bad_shapes()])
+def test_a_bad_input_shape_is_a_spec_error_naming_the_argument(shape: object) -> None:
+    with pytest.raises(SpecError, match="input_shape"):
+        subject(Net(), input_shape=shape)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="input_shape"):  # a SpecError is a ValueError too
+        check_input_shape(shape)
+
+
+@pytest.mark.parametrize("batch", [-1, 0, 2.0, True, MAX_INPUT_DIM + 1, "8"])
+def test_a_bad_batch_names_the_argument(batch: object) -> None:
+    with pytest.raises(SpecError, match="batch"):
+        check_batch(batch)
+
+
+@pytest.mark.parametrize("given", [[3, 65536, 65536], [3, -64, 64], [3, "64", 64], [], 64])
+def test_an_edit_specs_input_is_validated_like_a_networks(given: object, tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "edit.yaml"
+    path.write_text(f"name: e\nextends: resnet18\ninput: {json.dumps(given)}\n")
+    with pytest.raises(SpecError, match="input") as caught:
+        _ = subject(str(path)).input_shape
+    assert caught.value.file == str(path) and caught.value.line == 3
+
+
+def test_an_edit_specs_input_is_its_input(tmp_path: Path) -> None:
+    path = tmp_path / "edit.yaml"
+    path.write_text("name: e\nextends: resnet18\ninput: [3, 64, 64]\n")
+    assert subject(str(path)).input_shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64], ids=str)
+def test_a_model_in_any_floating_dtype_is_profiled_and_stitched_in_it(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    reference = Net()
+    model = Net().to(dtype)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    expected = bs.profile(reference, input_shape=(3, 16, 16)).macs  # the same network in float32
+    assert bs.profile(model, input_shape=(3, 16, 16)).macs == expected
+    assert bs.graph(model, input_shape=(3, 16, 16)) is not None
+    stitched = bs.stitch(model, insert=[{"after": "conv", "block": {"kind": "se"}}], input_shape=(3, 16, 16))
+    assert {p.dtype for p in stitched.model.parameters()} == {dtype}
+    assert stitched.model(torch.zeros(1, 3, 16, 16, dtype=dtype)).dtype == dtype
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the given model untouched
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+def test_a_scriptmodule_is_refused_with_the_reason() -> None:
+    scripted = torch.jit.script(Net())
+    for call in (lambda: bs.profile(scripted, input_shape=(3, 16, 16)),
+                 lambda: bs.graph(scripted, input_shape=(3, 16, 16)),
+                 lambda: bs.stitch(scripted, insert=[{"after": "conv", "block": {"kind": "se"}}],
+                                   input_shape=(3, 16, 16))):
+        with pytest.raises(BlockstitchError, match="TorchScript"):
+            call()
