@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten
 
+from .assemble.limits import check_batch
 from .errors import SpecError, did_you_mean, fmt_shape
 from .meta import natural_input, real_copy, torch_state_guard
 from .output import writable as _writable
@@ -130,16 +131,33 @@ def _flat(value: Any) -> list[torch.Tensor]:
 
 
 def _rel_error(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> float:
+    """The worst relative error over the outputs; infinite when they differ in number or shape, or where either
+    holds a NaN or an infinity that the other does not hold at exactly that place (a NaN never hides an error).
+    """
     if len(got) != len(want):
         return float("inf")
     worst = 0.0
     for g, w in zip(got, want):
         if g.shape != w.shape:
             return float("inf")
+        g = g.to(w.dtype)
+        odd = ~torch.isfinite(w) | ~torch.isfinite(g) if w.is_floating_point() else torch.zeros_like(w, dtype=bool)
+        same = (g == w) | (torch.isnan(g) & torch.isnan(w)) if w.is_floating_point() else g == w
+        if not bool(same[odd].all()):
+            return float("inf")
+        g, w = g[~odd], w[~odd]
         scale = w.abs().max().item() if w.numel() else 0.0
-        diff = (g.to(w.dtype) - w).abs().max().item() if w.numel() else 0.0
+        diff = (g - w).abs().max().item() if w.numel() else 0.0
         worst = max(worst, diff / scale if scale > 0 else diff)
     return worst
+
+
+def _opset_written(path: Path) -> int | None:
+    """The default-domain opset a written .onnx file declares (its graph only, no external data)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
 def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | None = None, format: str | None = None,
@@ -157,10 +175,21 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format '{fmt}'{did_you_mean(fmt, FORMATS)}", expected=" | ".join(FORMATS))
     ort = _need_onnx() if fmt == "onnx" else None
+    if fmt == "onnx":
+        import onnx
+
+        newest = onnx.defs.onnx_opset_version()
+        if isinstance(opset, bool) or not isinstance(opset, int) or not 7 <= opset <= newest:
+            raise ExportError(f"ONNX opset {opset!r} cannot be written", path="opset",
+                              expected=f"an opset from 7 to {newest} (default {DEFAULT_OPSET})")
+    if dynamic_batch and not batches:
+        raise ExportError("no batch sizes to check the exported file at", path="batches", expected="e.g. (1, 3)")
+    for b in batches:
+        check_batch(b, "batches")
     target = writable(Path(path))
-    found = subject(model, accept=NETWORK_KINDS | {"code"})
+    found = subject(model, accept=NETWORK_KINDS | {"code"}, input_shape=input_shape)
     module, name = found.module(device=None), found.name
-    shape = tuple(input_shape) if input_shape is not None else natural_input(module)
+    shape = found.input_shape or natural_input(module)  # the caller's, an edit spec's `input:`, the network's
     if shape is None:
         raise ExportError(f"exporting {name} needs an input shape without the batch, e.g. (3, 224, 224)",
                           hint="on the command line: --input 3,224,224")
@@ -171,6 +200,9 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
     with torch_state_guard(), torch.no_grad():
         gen = torch.Generator().manual_seed(0)
         example = torch.randn((2, *shape), generator=gen).to(device)
+        if not _flat(copy(example)):
+            raise ExportError(f"{name}'s forward returns no tensor (it returned {type(copy(example)).__name__}): "
+                              "there is nothing to export", hint="return the output tensor(s) from forward")
         dims = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
         try:
             program = torch.export.export(copy, (example,), dynamic_shapes=dims)
@@ -182,6 +214,11 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
                                   input_names=["input"])
             except Exception as err:  # noqa: BLE001
                 raise _located_failure(err, program, f"export {name} to ONNX") from None
+            written = _opset_written(target)
+            if written != opset:  # torch's converter may keep its own opset: say so, never report the asked one
+                raise ExportError(f"{target}: ONNX opset {opset} was asked for, the exporter wrote opset {written}",
+                                  path="opset", hint=f"use --opset {written} (torch exports opset {DEFAULT_OPSET} "
+                                                     "natively; conversion to other opsets may not be possible)")
             session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
 
             def run(x: torch.Tensor) -> list[torch.Tensor]:

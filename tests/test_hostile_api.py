@@ -86,3 +86,26 @@ def test_a_scriptmodule_is_refused_with_the_reason() -> None:
                                    input_shape=(3, 16, 16))):
         with pytest.raises(BlockstitchError, match="TorchScript"):
             call()
+
+
+def test_an_edit_spec_at_64_is_profiled_and_drawn_at_64(tmp_path: Path) -> None:
+    """Issue 27: a 64×64 edit of timm:resnet18 was profiled at 224×224 (1.814 GMACs instead of 0.149)."""
+    from blockstitch.graph import graph_record
+
+    path = tmp_path / "edit64.yaml"
+    path.write_text("name: e64\nextends: timm:resnet18\ninput: [3, 64, 64]\n")
+    truth = bs.profile("timm:resnet18", input_shape=(3, 64, 64))  # the same network, the shape given outright
+    got = bs.profile(str(path))
+    assert tuple(got.input_shape) == (3, 64, 64) and got.macs == truth.macs
+    assert got.macs < bs.profile("timm:resnet18").macs / 10
+    assert graph_record(str(path)).input_shape[-2:] == (64, 64)
+
+
+def test_an_edit_spec_at_its_input_is_exported_at_it(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    base = Path(__file__).parent / "hostile" / "lenet_tiny.yaml"
+    path = tmp_path / "edit16.yaml"
+    path.write_text(f"name: e16\nextends: {base}\ninput: [1, 16, 12]\n")
+    bs.export(str(path), tmp_path / "e16.onnx")
+    dims = onnx.load(str(tmp_path / "e16.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims][1:] == [1, 16, 12]

@@ -202,7 +202,7 @@ def check_input_shape(shape: Any, what: str = "input_shape", file: str | None = 
     (3, 64, 64)
     >>> check_input_shape((3, -1, 8))
     Traceback (most recent call last):
-    SpecError: input_shape: every size must be a positive integer …
+    SpecError: input_shape: every size must be a positive integer of at most 65,536 …
     """
     line, column = where
     try:
@@ -217,7 +217,7 @@ def check_input_shape(shape: Any, what: str = "input_shape", file: str | None = 
     elif math.prod(sizes) > MAX_INPUT_ELEMENTS:
         problem = f"{math.prod(sizes):,} elements per sample (at most {MAX_INPUT_ELEMENTS:,})"
     if problem is not None:
-        raise SpecError(f"{what}: {problem}", file=file, line=line, column=column, path=what,
+        raise SpecError(problem, file=file, line=line, column=column, path=what,
                         found=repr(shape)[:200], hint="limits before loops: see SECURITY.md")
     return sizes
 
@@ -229,5 +229,5 @@ def check_batch(batch: Any, what: str = "batch") -> int:
     8
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or not 0 < batch <= MAX_INPUT_DIM:
-        raise SpecError(f"{what} must be an integer from 1 to {MAX_INPUT_DIM:,}", path=what, found=repr(batch)[:200])
+        raise SpecError(f"must be an integer from 1 to {MAX_INPUT_DIM:,}", path=what, found=repr(batch)[:200])
     return batch

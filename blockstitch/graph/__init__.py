@@ -57,10 +57,10 @@ def graph_record(target: Subject | Any, input_shape: Sequence[int] | None = None
     """
     if depth is not None and depth < 1:
         raise SpecError(f"depth must be ≥ 1, got {depth}")
-    found = subject(target, accept=NETWORK_KINDS | {"code"})  # a class named on the command line: its defaults
+    found = subject(target, accept=NETWORK_KINDS | {"code"}, input_shape=input_shape)  # a class: its defaults
     model, name = found.module("meta"), found.name
     report = report or found.report
-    shape = tuple(input_shape) if input_shape is not None else natural_input(model)
+    shape = found.input_shape or natural_input(model)  # the caller's, an edit spec's `input:`, the network's
     if shape is None:
         raise SpecError(f"drawing {name} needs an input shape without the batch, e.g. input_shape=(3, 224, 224)",
                         hint="on the command line: --input 3,224,224")

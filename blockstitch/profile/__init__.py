@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from ..assemble import Plan
+from ..assemble.limits import check_batch
 from ..errors import SpecError
-from ..meta import natural_input, shape_run
+from ..meta import shape_run
 from ..networks import Source, build
 from ..subject import NETWORK_KINDS, Subject, subject
 from .counter import OpCounter
@@ -161,10 +162,11 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
     for their weights. ``input_shape`` is without the batch; a timm model's default input is used if omitted.
     Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children).
     """
-    found = subject(source, accept=NETWORK_KINDS)  # resolved once: a spec file is read and parsed once
+    found = subject(source, accept=NETWORK_KINDS, input_shape=input_shape)  # resolved once, the shape checked
+    check_batch(batch)
     if found.what not in ("spec", "plan"):  # a module: the user's own, a foreign model, a stitched edit (on meta)
         module = found.module("meta")
-        shape = tuple(input_shape) if input_shape is not None else natural_input(module)
+        shape = found.input_shape  # the caller's, an edit spec's `input:`, else the module's natural input
         if shape is None:
             raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
         targets = [(n, m) for n, m in module.named_modules() if n and n.count(".") == depth - 1]
