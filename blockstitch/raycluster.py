@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from .errors import BlockstitchError
+from .errors import BlockstitchError, SpecError
 
-__all__ = ["LOOPBACK", "OOM_RETRIES", "RayUnavailable", "as_completed", "error_line", "loopback_only", "ray_session", "require_ray"]
+__all__ = ["check_gpus", "LOOPBACK", "OOM_RETRIES", "RayUnavailable", "as_completed", "error_line", "loopback_only", "ray_session", "require_ray"]
 
 LOOPBACK = "127.0.0.1"
 """The only address a Ray started by blockstitch binds to."""
@@ -96,6 +96,19 @@ def ray_session(address: str | None = None, *, num_cpus: float | None = None,
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_gpus(device: str, gpus_per_trial: float, what: str = "trial") -> None:
+    """Refuse a CUDA run that reserves no GPU: Ray hides every GPU from a task that asks for none, so it would
+    fail on every node. One line, before anything starts.
+
+    >>> check_gpus("cuda", 0)
+    Traceback (most recent call last):
+    blockstitch.errors.SpecError: device 'cuda' on Ray needs --gpus-per-trial > 0 …
+    """
+    if device.startswith("cuda") and gpus_per_trial <= 0:
+        raise SpecError(f"device '{device}' on Ray needs --gpus-per-trial > 0: Ray hides the GPUs from a {what} "
+                        "that reserves none", hint="--gpus-per-trial 1 (a whole GPU), or 0.5 to share one")
 
 
 def _is_loopback(address: str) -> bool:

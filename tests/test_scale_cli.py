@@ -47,3 +47,27 @@ def test_fractions_are_allowed() -> None:
     args = parser().parse_args(["sweep", "s.yaml", "--backend", "ray", "--address", "auto",
                                 "--cpus-per-trial", "0.5", "--gpus-per-trial", "0.25"])
     assert (args.backend, args.address, args.cpus_per_trial, args.gpus_per_trial) == ("ray", "auto", 0.5, 0.25)
+
+
+def test_cuda_on_ray_without_a_gpu_reserved_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("ray")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("targets: [lenet5]\ndevice: cuda\n")
+    assert main(["sweep", str(sweep), "--backend", "ray", "--no-plots"]) == 2
+    assert "--gpus-per-trial > 0" in capsys.readouterr().err
+    assert not (tmp_path / "sweep.jsonl").exists()
+
+
+def test_ray_backend_refuses_cuda_jobs_without_gpus() -> None:
+    pytest.importorskip("ray")
+    import ray
+
+    from blockstitch.ablate.backends.ray_backend import RayBackend
+    from blockstitch.ablate.trial import TrialJob
+    from blockstitch.errors import SpecError
+
+    job = TrialJob(key="k", variant="baseline", seed=0, digest="d", base="lenet5", edits={}, recipe={},
+                   task="classify", trainer=None, data="data", device="cuda:0", trial_dir="t", input_shape=None)
+    with pytest.raises(SpecError, match="gpus-per-trial"):
+        RayBackend(None, gpus_per_trial=0).run([job], lambda job, row: None)
+    assert not ray.is_initialized()  # refused before a Ray started

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
-from ..raycluster import as_completed, error_line, ray_session
+from ..raycluster import as_completed, check_gpus, error_line, ray_session
 from . import BenchResult, bench
 from .trial import measure, per_block_times
 
@@ -54,6 +54,7 @@ def measure_on_ray(todo: list[dict[str, Any]], spec: SweepSpec, write: Callable[
 
     >>> measure_on_ray(todo, spec, rows.append, address="auto", gpus_per_trial=1)  # doctest: +SKIP
     """
+    check_gpus(spec.device, gpus_per_trial, "measurement")
     with ray_session(address) as ray:
         options = {"num_cpus": cpus_per_trial, "num_gpus": gpus_per_trial, "max_retries": MAX_RETRIES}
         task = ray.remote(_measure_task).options(**options)

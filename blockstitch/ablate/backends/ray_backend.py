@@ -22,7 +22,7 @@ from contextlib import closing
 from typing import Any
 
 from ...errors import SpecError
-from ...raycluster import as_completed, error_line, ray_session, require_ray
+from ...raycluster import as_completed, check_gpus, error_line, ray_session, require_ray
 from ..trial import TrialJob, run_trial
 
 __all__ = ["RayBackend"]
@@ -96,6 +96,8 @@ class RayBackend:
         """Run every job; ``on_result(job, row)`` here, once per job, as each finishes. Returns when all have."""
         if not jobs:
             return
+        for device in sorted({job.device for job in jobs}):
+            check_gpus(device, self.gpus_per_trial)
         with ray_session(self.address, num_cpus=self.num_cpus, num_gpus=self.num_gpus) as ray:
             mailbox = _mailbox(ray) if on_progress is not None else None
             task = ray.remote(_trial_task).options(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial,
