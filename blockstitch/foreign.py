@@ -241,6 +241,7 @@ def class_factory(cls: Callable[..., Any], args: dict[str, Any]) -> tuple[Factor
     """
     c_in, c_out = channel_params(cls)
     follows = c_in is not None and c_in not in args
+    _refuse_missing(cls, args, {c_in, c_out if c_in is not None else None})
 
     def factory(shape: Shape, layout: str, channels: int) -> nn.Module:
         kwargs = dict(args)
@@ -251,3 +252,18 @@ def class_factory(cls: Callable[..., Any], args: dict[str, Any]) -> tuple[Factor
         return cls(**kwargs)
 
     return factory, follows
+
+
+def _refuse_missing(cls: Callable[..., Any], args: dict[str, Any], bound: set[str | None]) -> None:
+    """A constructor argument nobody gives is a usage error naming the ``--arg`` line to add."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in args
+               and n not in bound and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if missing:
+        name = getattr(cls, "__name__", "the class")
+        raise SpecError(f"{name} needs {', '.join(map(repr, missing))}, which blockstitch cannot infer",
+                        expected=f"{name}({', '.join(params)})",
+                        hint="add " + " ".join(f"--arg {n}=VALUE" for n in missing))

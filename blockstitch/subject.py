@@ -122,7 +122,10 @@ class Subject:
             from pydantic import ValidationError
 
             from .errors import pydantic_error
+            from .required import filled_factory, missing_required
 
+            if missing_required(self.obj, args):  # an output width, a paper default: bound where it goes
+                return filled_factory(self.obj, self.name, args), True
             try:
                 spec = self.obj.model_validate({"kind": self.name, **args})
             except ValidationError as err:  # a field given with --arg is wrong

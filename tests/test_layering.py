@@ -36,7 +36,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "blockstitch"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "generated", "meta", "counting", "raycluster", "output"),
-    ("blockspec", "registry", "foreign", "catalogue"),
+    ("blockspec", "registry", "foreign", "catalogue", "required"),
     ("blocks",),
     ("assemble", "transfer"),
     ("sources", "sources_ultralytics"),

@@ -80,6 +80,28 @@ def _load_plugins(files: Sequence[str]) -> None:
             raise SpecError(f"--plugin {plugin}: importing it failed: {type(e).__name__}: {e}") from e
 
 
+def _plugins_first(argv: list[str]) -> list[str]:
+    """``--plugin FILE`` (or ``--plugin=FILE``) is accepted anywhere on the line: moved before the command.
+
+    >>> _plugins_first(["check", "net.yaml", "--plugin", "mine.py"])
+    ['--plugin', 'mine.py', 'check', 'net.yaml']
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            rest += argv[i:]
+            break
+        if argv[i] == "--plugin" and i + 1 < len(argv):
+            front += argv[i:i + 2]
+            i += 2
+            continue
+        (front if argv[i].startswith("--plugin=") else rest).append(argv[i])
+        i += 1
+    return front + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `blockstitch` console script; returns the exit code.
 
@@ -88,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    args = parser().parse_args([a for a in argv if a != "--debug"])
+    args = parser().parse_args(_plugins_first([a for a in argv if a != "--debug"]))
     common.reset()
     if isinstance(getattr(args, "target", None), str):  # typed by the user: the only text that may name code
         from ..sources import CommandLine

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+from typing import Any
 
 from ..errors import SpecError
 from .common import positive, shape_arg, stdout
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     axes = parse_args(args.axis)
     if any(not isinstance(v, int) for v in axes.values()):
         raise SpecError("--axis expects name=integer, e.g. --axis c=64")
-    ctor = parse_args(args.arg)
+    ctor = _classes(parse_args(args.arg), str(args.target))
     if args.into:  # a bad network file fails now, not after the checks
         from ..subject import subject
 
@@ -64,7 +66,35 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=list))
     else:
         out = stdout()
+        for note in _bound_notes(str(args.target), ctor):
+            out.print(f"bound: {note}", highlight=False)
         render_check(report, out)
         if rows is not None:
             render_stitch_rows(args.into, *rows, console=out)
     return 0 if report.ok else 1
+
+
+_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _classes(ctor: dict[str, Any], target: str) -> dict[str, Any]:
+    """``--arg norm=torch.nn:BatchNorm2d`` passes the class itself to a class target's constructor (text typed
+    on the command line is the only text that may name code)."""
+    if ":" not in target:
+        return ctor
+    from ..sources import CommandLine, user_class
+
+    return {k: user_class(CommandLine(v)) if isinstance(v, str) and _CLASS.match(v) else v for k, v in ctor.items()}
+
+
+def _bound_notes(target: str, ctor: dict[str, Any]) -> list[str]:
+    """What check-module bound for a kind's required fields (at a 64-wide input, as the checks start)."""
+    if ":" in target:
+        return []
+    from ..registry import get_block
+    from ..required import fill_required
+
+    try:
+        return fill_required(get_block(target), ctor, 64)[1]
+    except Exception:  # noqa: BLE001 — an unknown kind was already reported by the checks
+        return []
