@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from blockstitch.assemble import limits
+from blockstitch import errors
+from blockstitch.assemble import limits, names
 from blockstitch.bench import sweep
 
 DOC = Path(__file__).resolve().parents[1] / "SECURITY.md"
@@ -29,6 +30,8 @@ ROWS = {  # a row's label in SECURITY.md → the constant it states (MiB rows ar
     "`extends:` chain length": limits.MAX_EXTENDS,
     "measurements in one sweep file": sweep.MAX_COMBINATIONS,
     "share of free memory": limits.MEMORY_FRACTION,
+    "characters in a name": names.MAX_NAME,
+    "characters of one message field echoed": errors.MAX_SHOWN,
 }
 
 
@@ -55,3 +58,16 @@ def test_security_md_names_the_resolver_and_weights_loading() -> None:
     assert "blockstitch/sources.py" in text and Path(DOC.parent / "blockstitch" / "sources.py").is_file()
     assert "weights_only=True" in text and "safetensors" in text
     assert "--plugin" in text and "CommandLine" in text
+
+
+def test_security_md_states_the_no_network_memory_and_output_rules() -> None:
+    from blockstitch.stitch import weights
+
+    text = DOC.read_text(encoding="utf-8")
+    assert "## No network" in text and "weights_backbone=None" in text
+    assert (DOC.parent / "tests" / "test_no_network.py").is_file()
+    assert "## Memory: limits before work" in text
+    assert "four times the state" in text and "plus 16 MiB" in text
+    assert weights.SLACK_BYTES == 16 * 2**20 and weights.weights_budget.__doc__ is not None
+    assert "four times" in weights.weights_budget.__doc__
+    assert f"at most {errors.MAX_SHOWN} characters" in text
