@@ -71,3 +71,16 @@ def test_ray_backend_refuses_cuda_jobs_without_gpus() -> None:
     with pytest.raises(SpecError, match="gpus-per-trial"):
         RayBackend(None, gpus_per_trial=0).run([job], lambda job, row: None)
     assert not ray.is_initialized()  # refused before a Ray started
+
+
+def test_workers_with_ray_is_said_to_be_ignored(tmp_path: Path, monkeypatch, capsys) -> None:
+    pytest.importorskip("ray")
+    import blockstitch.ablate as ablate_api
+    from blockstitch.errors import BlockstitchError
+
+    def stop(*args, **kwargs):
+        raise BlockstitchError("stopped here: the test only reads the warnings")
+
+    monkeypatch.setattr(ablate_api, "ablate", stop)
+    assert main(["ablate", str(tmp_path / "a.yaml"), "--backend", "ray", "--workers", "4"]) == 2
+    assert "--workers is for the local backend" in capsys.readouterr().err

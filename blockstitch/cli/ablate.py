@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         from ..raycluster import require_ray
 
         require_ray()  # before anything runs: without Ray, one line and exit 2
+        if args.workers is not None:  # nothing ignored silently
+            stderr().print("warning: --workers is for the local backend; on Ray, --cpus-per-trial and the "
+                           "cluster's CPUs decide how many trials run at once", highlight=False)
     events: Events
     if args.json:
         events = Events()
