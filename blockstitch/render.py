@@ -98,17 +98,18 @@ def render_stitch(r: StitchReport, console: Console) -> None:
     table = Table(title=f"{r.name} — edits at input {'×'.join(map(str, r.input_shape))}", title_justify="left",
                   header_style="bold")
     for col, justify in (("edit", "left"), ("glob", "left"), ("module", "left"), ("block", "left"),
-                         ("in shape", "left"), ("out shape", "left"), ("params", "right")):
+                         ("in shape", "left"), ("out shape", "left"), ("params", "right"), ("new", "right"),
+                         ("removed", "right")):
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for e in r.edits:
         table.add_row(e.op, e.pattern, e.module, e.kind, fmt_shape(e.in_shape), fmt_shape(e.out_shape),
-                      f"{e.params:+,}")
+                      f"{e.params:+,}", f"{e.new:,}", f"{e.removed:,}")
     console.print(table)
     dp, dm = r.params_after - r.params_before, r.macs_after - r.macs_before
     console.print(f"params {r.params_before:,} → [bold]{r.params_after:,}[/bold] ({dp:+,}, "
                   f"{100 * dp / max(r.params_before, 1):+.2f}%) · GMACs {r.macs_before / 1e9:.3f} → "
                   f"[bold]{r.macs_after / 1e9:.3f}[/bold] ({100 * dm / max(r.macs_before, 1):+.2f}%) · "
-                  f"{r.new_params:,} newly initialised, {r.untouched_params:,} kept")
+                  f"{r.new_params:,} newly initialised, {r.kept_params:,} kept, {r.removed_params:,} removed")
 
 
 _STATUS = {"passed": "[green]passed[/green]", "failed": "[red]FAILED[/red]", "skipped": "[dim]skipped[/dim]"}

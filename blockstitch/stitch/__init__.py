@@ -40,34 +40,40 @@ class StitchReport:
     params_after: int
     macs_before: int
     macs_after: int
-
-    @property
-    def new_params(self) -> int:
-        """Parameters that are new (newly initialised) after the stitch."""
-        return sum(e.params for e in self.edits if e.params > 0)
+    new_params: int = 0
+    """Parameters of the stitched network that the base did not have (newly initialised), every edit kind."""
+    kept_params: int = 0
+    """Base parameters still in the stitched network, the same tensors with their values."""
+    removed_params: int = 0
+    """Base parameters the edits took out (replaced or removed modules)."""
 
     @property
     def untouched_params(self) -> int:
-        """Base parameters kept as they were."""
-        return self.params_after - self.new_params
+        """Base parameters kept as they were (:attr:`kept_params`)."""
+        return self.kept_params
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"name": self.name, "input_shape": list(self.input_shape), "params_before": self.params_before,
                 "params_after": self.params_after, "macs_before": self.macs_before, "macs_after": self.macs_after,
-                "new_params": self.new_params,
+                "new_params": self.new_params, "kept_params": self.kept_params,
+                "removed_params": self.removed_params,
                 "edits": [{"op": e.op, "pattern": e.pattern, "path": e.path, "kind": e.kind, "module": e.module,
-                           "in_shape": list(e.in_shape), "out_shape": list(e.out_shape), "params": e.params}
+                           "in_shape": list(e.in_shape), "out_shape": list(e.out_shape), "params": e.params,
+                           "new": e.new, "removed": e.removed}
                           for e in self.edits]}
 
     def __str__(self) -> str:
         dp, dm = self.params_after - self.params_before, self.macs_after - self.macs_before
         lines = [f"{self.name}: {len(self.edits)} edit(s) at input {fmt_shape(self.input_shape)}"]
         lines += [f"  {e.op:7s} {e.kind:12s} {e.module:28s} {fmt_shape(e.in_shape):>16s} → "
-                  f"{fmt_shape(e.out_shape):16s} {e.params:+,} params" for e in self.edits]
+                  f"{fmt_shape(e.out_shape):16s} {e.params:+,} params"
+                  + (f" ({e.new:,} new, {e.removed:,} removed)" if e.removed else "")
+                  for e in self.edits]
         lines.append(f"  params {self.params_before:,} → {self.params_after:,} ({dp:+,}, "
                      f"{100 * dp / max(self.params_before, 1):+.2f}%); MACs {self.macs_before:,} → {self.macs_after:,} "
-                     f"({100 * dm / max(self.macs_before, 1):+.2f}%); {self.new_params:,} newly initialised")
+                     f"({100 * dm / max(self.macs_before, 1):+.2f}%); {self.new_params:,} newly initialised, "
+                     f"{self.kept_params:,} kept, {self.removed_params:,} removed")
         return "\n".join(lines)
 
 
@@ -112,11 +118,22 @@ def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: 
     with torch_state_guard():  # new blocks draw their weights from the RNG; the caller's stream is kept
         if not inplace:
             model = real_copy(model)
+        base = _tensors(model)
         records = apply_edits(model, rec, parsed)
+    now = _tensors(model)
     after = record_shapes(model, full)  # the stitched network, whole, on meta tensors
     report = StitchReport(name or type(model).__name__, shape, records, rec.params, after.params, rec.macs,
-                          after.macs)
+                          after.macs, new_params=sum(p.numel() for k, p in now.items() if k not in base),
+                          kept_params=sum(p.numel() for k, p in now.items() if k in base),
+                          removed_params=sum(p.numel() for k, p in base.items() if k not in now))
     return Stitched(model, report)
+
+
+def _tensors(model: nn.Module) -> dict[int, nn.Parameter]:
+    """Every parameter of ``model`` by identity: new, kept and removed are counted by which tensors the stitched
+    network holds, whatever the edit kind (a same-size replace is all new, not "0 added"). The dict holds the
+    tensors, so a removed one's id cannot be reused by a new one while both dicts live."""
+    return {id(p): p for p in model.parameters()}
 
 
 def is_edit(located: Located) -> bool:

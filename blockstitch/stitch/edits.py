@@ -38,7 +38,11 @@ class EditRecord:
     in_shape: Shape
     out_shape: Shape
     params: int
-    """Parameters the edit added (negative when it removed some)."""
+    """Net change in parameters (negative when it removed some); a same-size replace nets 0."""
+    new: int = 0
+    """Parameters the edit brought in, newly initialised (a replace's whole new block)."""
+    removed: int = 0
+    """Parameters of the base the edit took out (a replaced or removed module's)."""
 
 
 @dataclass
@@ -160,8 +164,8 @@ class BoundInsert(Bound):
                                             dtype=like.dtype if like is not None and like.dtype.is_floating_point
                                             else None)
         name = run_beside(model, self.path, self.target, block, self.spec.kind, before=self.edit.before is not None)
-        return EditRecord("insert", self.pattern, self.path, self.spec.kind, name, self.x_in, self.x_out,
-                          param_count(block))
+        n = param_count(block)
+        return EditRecord("insert", self.pattern, self.path, self.spec.kind, name, self.x_in, self.x_out, n, n)
 
 
 class ReplaceEdit(_BlockEdit):
@@ -190,8 +194,9 @@ class BoundReplace(Bound):
     def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
         block = build_block(self.spec, self.x_in, like)
         old = swap_module(model, self.target, block)
+        n = param_count(block)
         return EditRecord("replace", self.pattern, self.target, self.spec.kind, self.target, self.x_in, self.x_out,
-                          param_count(block) - old)
+                          n - old, n, old)
 
 
 def _shape_kept(rec: Recording, path: str, where: Loc, verb: str, done: str) -> tuple[str, Shape]:
@@ -232,8 +237,8 @@ class BoundWrap(Bound):
                 gate = gate.to(like.device, like.dtype)
             name = add_sibling(model, self.target, "gate", gate)
         model.get_submodule(self.target).register_forward_hook(ResidualAround(gate))
-        return EditRecord("wrap", self.pattern, self.target, self.edit.wrapper, name, self.x_in, self.x_out,
-                          param_count(gate) if gate is not None else 0)
+        n = param_count(gate) if gate is not None else 0
+        return EditRecord("wrap", self.pattern, self.target, self.edit.wrapper, name, self.x_in, self.x_out, n, n)
 
 
 class RemoveEdit(Edit):
@@ -252,7 +257,8 @@ class RemoveEdit(Edit):
 class BoundRemove(Bound):
     def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
         old = swap_module(model, self.target, nn.Identity())
-        return EditRecord("remove", self.pattern, self.target, "identity", self.target, self.x_in, self.x_out, -old)
+        return EditRecord("remove", self.pattern, self.target, "identity", self.target, self.x_in, self.x_out, -old,
+                          0, old)
 
 
 class EditSpec(_Edit):
