@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 
+from ..errors import SpecError
+from ..output import locked, os_error
 from .timing import measure
 
 __all__ = ["device_name", "peaks"]
@@ -51,17 +54,37 @@ def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> di
     ``~/.cache/blockstitch/peaks.json`` (keyed by device name, dtype and torch version)."""
     key = f"{device_name(device)}|{dtype}|torch {torch.__version__}|v2"
     file = _cache_file()
-    cache: dict[str, dict[str, float]] = {}
-    if file.is_file():
-        try:
-            cache = json.loads(file.read_text())
-        except (OSError, ValueError):
-            cache = {}
-    if key not in cache or refresh:
-        cache[key] = _measure(device, dtype)
-        try:
+    with ExitStack() as held:
+        try:  # read-modify-write under the lock: a second bench waits, then reads what the first measured
             file.parent.mkdir(parents=True, exist_ok=True)
-            file.write_text(json.dumps(cache, indent=2))
-        except OSError:
-            pass  # a read-only home still gets its numbers, just not cached
-    return cache[key]
+            held.enter_context(locked(file, what="another bench (measuring this device's peaks)"))
+            cached = True
+        except (OSError, SpecError):
+            cached = False  # a read-only home (or a lock never freed) still gets its numbers, just not cached
+        cache = _read(file)
+        if key not in cache or refresh:
+            cache[key] = _measure(device, dtype)
+            if cached:
+                try:
+                    _write(file, cache)
+                except SpecError:
+                    pass  # a full disk: the numbers are still right, just not cached
+        return cache[key]
+
+
+def _read(file: Path) -> dict[str, dict[str, float]]:
+    try:
+        cache = json.loads(file.read_text()) if file.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _write(file: Path, cache: dict[str, dict[str, float]]) -> None:
+    """Replace the cache whole, beside the lock already held (write_file would take it a second time)."""
+    partial = file.with_name(f".{file.name}.partial")
+    try:
+        partial.write_text(json.dumps(cache, indent=2))
+        os.replace(partial, file)
+    except OSError as err:
+        raise os_error(err, file) from None

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..assemble import load_file
 from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT, check_spec_numbers
 from ..errors import SpecError, pydantic_error
+from ..output import append_line, locked, os_error, writable, write_file
 from . import BenchResult, bench
 from .trial import measure, per_block_times
 
@@ -168,16 +169,8 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, line: str) -> None:
-    """One result on disk, whole, before the next measurement starts: one write on an O_APPEND descriptor."""
-    data = (line + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        written = os.write(fd, data)
-        while written < len(data):  # a short write (rare): finish the line
-            written += os.write(fd, data[written:])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """One result on disk, whole, before the next measurement starts (:func:`blockstitch.output.append_line`)."""
+    append_line(path, line)
 
 
 def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
@@ -198,6 +191,18 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
     ``backend="ray"`` makes each combination a Ray task (``cpus_per_trial``/``gpus_per_trial`` declared, fractions
     allowed) on the cluster at ``address`` (default: a private local Ray); this process still writes every row.
     """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise os_error(err, out) from None
+    writable(out)  # a folder, a missing or read-only place: said before anything is measured
+    with locked(out, wait_s=0, what="another sweep"):  # one sweep per results file, however it is spelled
+        return _run_sweep(spec, out, progress, runner, backend, address, cpus_per_trial, gpus_per_trial)
+
+
+def _run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None,
+               runner: Callable[..., BenchResult], backend: str, address: str | None, cpus_per_trial: float,
+               gpus_per_trial: float) -> list[dict[str, Any]]:
     done = {entry_key(e) for e in scan_results(out).entries}
     todo = []
     for combo in _grid(spec):  # a value listed twice is measured once
@@ -205,7 +210,6 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
         if key not in done:
             done.add(key)
             todo.append(combo)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.is_file() and out.stat().st_size:
         with out.open("rb") as f:
             f.seek(-1, os.SEEK_END)
@@ -228,12 +232,24 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
         if want_blocks:
             blocks = per_block_times(spec)
     if blocks is not None:
-        partial = blocks_file.with_suffix(".json.partial")
-        partial.write_text(json.dumps(blocks, indent=1))
-        os.replace(partial, blocks_file)  # atomic: a kill leaves the old file or the new one
+        write_file(blocks_file, json.dumps(blocks, indent=1))  # atomic: a kill leaves the old file or the new one
     if progress is not None:
         progress(len(todo), len(todo), "done")
     return read_results(out)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """A figure as PNG through the one writer (whole file or none; a located line on a full disk, a folder…)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+    return write_file(path, buffer.getvalue())
 
 
 def plot(entries: list[dict[str, Any]], folder: Path, blocks: dict[str, Any] | None = None) -> list[Path]:
@@ -243,7 +259,11 @@ def plot(entries: list[dict[str, Any]], folder: Path, blocks: dict[str, Any] | N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise os_error(err, folder) from None
+    writable(folder / "latency_vs_batch.png")
     written = []
     series: dict[str, list[tuple[int, float]]] = {}
     for e in entries:
@@ -264,9 +284,7 @@ def plot(entries: list[dict[str, Any]], folder: Path, blocks: dict[str, Any] | N
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        written.append(folder / "latency_vs_batch.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        written.append(_save(fig, folder / "latency_vs_batch.png"))
     for target, rows in (blocks or {}).items():
         rows = [r for r in rows if "median_ms" in r][:25]
         if not rows:
@@ -276,7 +294,5 @@ def plot(entries: list[dict[str, Any]], folder: Path, blocks: dict[str, Any] | N
         ax.set_xlabel("median ms (each block alone, at its own input)")
         ax.set_title(f"{target}: slowest blocks")
         fig.tight_layout()
-        written.append(folder / f"blocks_{target.replace(':', '_').replace('/', '_')}.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        written.append(_save(fig, folder / f"blocks_{target.replace(':', '_').replace('/', '_')}.png"))
     return written

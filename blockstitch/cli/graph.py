@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import writable
     from ..graph import graph_record, render
     from ..graph.mermaid import github_limits
+    from ..output import write_file
 
     target = writable(Path(args.output)) if args.output else None
     record = graph_record(args.target, args.input, args.depth)
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if target is None:
         print(text, end="")
         return 0
-    target.write_text(text, encoding="utf-8")
+    write_file(target, text)
     legend = "; ".join(f"{op}: {len(names)}" for op, names in record.legend.items())
     stdout().print(f"{target}: {args.format}, {len(record.nodes)} nodes, {len(record.edges)} edges"
                    + (f"; edits {legend}" if legend else ""))

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import SpecError, did_you_mean
 from ..meta import natural_input
-from ..output import writable
+from ..output import writable, write_file
 from ..subject import NETWORK_KINDS, Subject, subject
 from .records import GraphNode, GraphRecord, collapse
 from .trace import trace_graph
@@ -125,5 +125,5 @@ def graph(target: Subject | Any, format: str = "mermaid", path: str | Path | Non
     target_file = writable(Path(path)) if path is not None else None  # both checked before any work
     text = render(graph_record(target, input_shape, depth, report), _known(format))
     if target_file is not None:
-        target_file.write_text(text, encoding="utf-8")
+        write_file(target_file, text)  # whole or not at all, under the path's lock; OS failures in one line
     return text
