@@ -101,3 +101,32 @@ def test_a_second_driver_is_refused(tmp_path: Path) -> None:
             RunStore(tmp_path).__enter__()
     with RunStore(tmp_path):  # released when the first closed
         pass
+
+
+def test_a_module_as_base_is_left_as_it_was(tmp_path: Path) -> None:
+    """bs.ablate with an nn.Module as the base and a module class as a block: the module is copied, never
+    changed; each variant's parameter count is what the trainer saw."""
+    from blockstitch.meta import fingerprint
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                            torch.nn.ReLU())
+            self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.body(x))
+
+    torch.manual_seed(0)
+    net = Net()
+    before = fingerprint(net)
+    result = ablate(base=net, grid={"block": [Flaky, "eca"], "after": ["body"]}, data=spec()["data"],
+                    recipe={"epochs": 1, "input": [3, 16, 16]}, seeds=[0], latency={"enabled": False},
+                    run_dir=tmp_path / "run", trainer=trainer_file(tmp_path))
+    assert fingerprint(net) == before
+    rows = {r["variant"]: r for r in result.table["rows"]}
+    assert list(rows) == ["baseline", "Flaky@body", "eca@body"]
+    assert rows["baseline"]["params"] == sum(p.numel() for p in net.parameters())
+    assert rows["Flaky@body"]["delta_params"] == 8 and rows["Flaky@body"]["status"] == "ok"  # nothing trains
+    assert all(r["seeds"] == {"0": r["params"]} for r in rows.values())

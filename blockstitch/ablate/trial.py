@@ -170,6 +170,7 @@ def run_trial(job: TrialJob, reporter: Reporter | None = None) -> dict[str, Any]
     import numpy as np
     import torch
 
+    from ..meta import torch_state_guard
     from ..train.recipe import Recipe
     from ..train.reporter import Reporter
 
@@ -179,6 +180,9 @@ def run_trial(job: TrialJob, reporter: Reporter | None = None) -> dict[str, Any]
                            "resumed_from_epoch": None}
     threads = torch.get_num_threads()
     trial_dir = Path(job.trial_dir)
+    py_rng, np_rng = random.getstate(), np.random.get_state()
+    guard = torch_state_guard()  # run in the caller's process (sequential), a trial leaves no global trace
+    guard.__enter__()
     try:
         trial_dir.mkdir(parents=True, exist_ok=True)
         row["resumed_from_epoch"] = _resumed_epoch(trial_dir)
@@ -203,6 +207,9 @@ def run_trial(job: TrialJob, reporter: Reporter | None = None) -> dict[str, Any]
         row["error"] = _describe(err)
     finally:
         torch.set_num_threads(threads)
+        guard.__exit__(None, None, None)
+        random.setstate(py_rng)
+        np.random.set_state(np_rng)
     row["seconds"] = round(time.perf_counter() - t0, 3)
     return row
 
