@@ -59,7 +59,9 @@ def test_user_trainer_from_the_command_line(tmp_path: Path, capsys: pytest.Captu
     assert main(args) == 2  # a shape error: refused before anything trains
     assert "variant 'bad'" in capsys.readouterr().err and not (tmp_path / "run" / "results.jsonl").exists()
     assert main(args + ["--keep-going"]) == 1  # the bad variant is a failed row; the others trained
-    table = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.err == ""  # --json: the table on stdout, nothing else anywhere
+    table = json.loads(captured.out)
     rows = {r["variant"]: r for r in table["rows"]}
     assert table["metric"] == "acc" and rows["bad"]["status"] == "failed"
     for name in ("baseline", "eca1"):  # the trainer scored each model by its parameter count (+ seed)
@@ -130,3 +132,21 @@ def test_a_module_as_base_is_left_as_it_was(tmp_path: Path) -> None:
     assert rows["baseline"]["params"] == sum(p.numel() for p in net.parameters())
     assert rows["Flaky@body"]["delta_params"] == 8 and rows["Flaky@body"]["status"] == "ok"  # nothing trains
     assert all(r["seeds"] == {"0": r["params"]} for r in rows.values())
+
+
+def test_progress_display_on_a_terminal(tmp_path: Path) -> None:
+    """The rich display (trials done/total, epochs, ETA) draws on a terminal and says what was reused."""
+    import io
+
+    from rich.console import Console
+
+    from blockstitch.ablate import RichEvents
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    ablate(spec(), run_dir=tmp_path / "run", trainer=trainer_file(tmp_path), events=RichEvents(console))
+    first = screen.getvalue()
+    assert "plan" in first and "eca1 seed 1: ok" in first and "trials" in first
+    screen.truncate(0)
+    ablate(spec(), run_dir=tmp_path / "run", trainer=trainer_file(tmp_path), events=RichEvents(console))
+    assert "reused 4 finished trial(s)" in screen.getvalue()
