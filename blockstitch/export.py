@@ -24,6 +24,7 @@ from torch.utils._pytree import tree_flatten
 from .assemble.limits import check_batch
 from .errors import SpecError, did_you_mean, fmt_shape
 from .meta import natural_input, real_copy, torch_state_guard
+from .output import locked
 from .output import writable as _writable
 from .subject import NETWORK_KINDS, Subject, subject
 
@@ -197,7 +198,7 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
         raise ExportError(f"{name} has no weights (meta tensors): build it on a real device to export it")
     copy = real_copy(module).eval()  # the user's model is never switched to eval, traced or run
     device = next((t.device for t in copy.parameters()), torch.device("cpu"))
-    with torch_state_guard(), torch.no_grad():
+    with locked(target, error=ExportError), torch_state_guard(), torch.no_grad():  # one writer per file
         gen = torch.Generator().manual_seed(0)
         example = torch.randn((2, *shape), generator=gen).to(device)
         if not _flat(copy(example)):

@@ -109,3 +109,27 @@ def test_an_edit_spec_at_its_input_is_exported_at_it(tmp_path: Path) -> None:
     bs.export(str(path), tmp_path / "e16.onnx")
     dims = onnx.load(str(tmp_path / "e16.onnx")).graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in dims][1:] == [1, 16, 12]
+
+
+def test_the_peak_measurement_stops_at_a_matmul_size_that_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench --dtype float16 on a CPU spent ~5 minutes on its roofline peak whatever --budget said: a size
+    whose single matmul is slow is not measured once a smaller one was."""
+    import importlib
+    from types import SimpleNamespace
+
+    peaks = importlib.import_module("blockstitch.bench.peaks")
+    sizes: list[int] = []
+
+    def fake_measure(fn, device, budget_s, min_reps):  # noqa: ANN001 — the timing itself is not under test
+        out = fn()
+        sizes.append(out.shape[0] if out.dim() == 2 else 0)
+        return SimpleNamespace(samples_ms=[1.0])
+
+    monkeypatch.setattr(peaks, "measure", fake_measure)
+    monkeypatch.setattr(peaks, "SLOW_MATMUL_S", -1.0)  # every matmul "slow": only the smallest is measured
+    peaks._measure(torch.device("cpu"), torch.float32)
+    assert sizes == [256, 0]
+    sizes.clear()
+    monkeypatch.setattr(peaks, "SLOW_MATMUL_S", 1e9)  # none slow: every size, the best of them
+    peaks._measure(torch.device("cpu"), torch.float32)
+    assert sizes == [256, 512, 1024, 2048, 0]

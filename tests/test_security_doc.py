@@ -71,3 +71,13 @@ def test_security_md_states_the_no_network_memory_and_output_rules() -> None:
     assert weights.SLACK_BYTES == 16 * 2**20 and weights.weights_budget.__doc__ is not None
     assert "four times" in weights.weights_budget.__doc__
     assert f"at most {errors.MAX_SHOWN} characters" in text
+
+
+def test_security_md_states_the_write_rules_of_the_one_writer() -> None:
+    from blockstitch import output
+
+    text = DOC.read_text(encoding="utf-8")
+    assert "## Writing files" in text and "blockstitch/output.py" in text
+    for name in ("ENOSPC", "EACCES", "EISDIR", "ENOTDIR", "ENAMETOOLONG"):
+        assert name in text
+        assert name in str(output.os_error(OSError(getattr(__import__("errno"), name), "x"), "f"))

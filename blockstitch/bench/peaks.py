@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -29,6 +30,11 @@ def device_name(device: torch.device) -> str:
     return f"{name} ({torch.get_num_threads()} threads)"
 
 
+SLOW_MATMUL_S = 0.1
+"""A matmul size that takes longer than this once is not measured (a smaller one was): the peak measurement
+stays within seconds whatever the dtype (float16 matmuls on a CPU are emulated, hundreds of times slower)."""
+
+
 def _cache_file() -> Path:
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return root / "blockstitch" / "peaks.json"
@@ -36,9 +42,14 @@ def _cache_file() -> Path:
 
 def _measure(device: torch.device, dtype: torch.dtype) -> dict[str, float]:
     flops = 0.0
-    for n in ((8192, 16384) if device.type == "cuda" else (1024, 2048)):  # the best of two sizes
+    for n in ((8192, 16384) if device.type == "cuda" else (256, 512, 1024, 2048)):  # the best of the sizes
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
+        start = time.perf_counter()
+        a @ b
+        once = time.perf_counter() - start
+        if flops and once > SLOW_MATMUL_S:  # float16 on a CPU: a 2048² matmul takes seconds; the smaller did
+            break
         t = measure(lambda: a @ b, device, budget_s=1.0, min_reps=5)
         flops = max(flops, 2 * n**3 / (min(t.samples_ms) / 1e3))
     m = (2**30 if device.type == "cuda" else 2**27) // 4  # 4 GiB on a GPU, 512 MiB on a CPU, float32
