@@ -162,3 +162,30 @@ def test_sweep_out_or_plots_that_cannot_be_written_exit_2_before_measuring(tmp_p
         err = capsys.readouterr().err
         assert code == 2 and "please report it" not in err and "Traceback" not in err, (argv, err)
         assert err.strip().startswith("error: "), err
+
+
+def test_a_sweep_resumed_through_another_spelling_of_its_target_measures_nothing_again(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """Targets are keyed by the file they resolve to and its content: `net.yaml` from the sweep's folder and
+    `../sub/net.yaml` from elsewhere are one target; a changed file is a new one."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    net = sub / "net.yaml"
+    net.write_text((Path(__file__).parent / "hostile" / "lenet_tiny.yaml").read_text())
+    calls: list[str] = []
+
+    def runner(target: str, shape: object, batch: int, **_: object) -> _Result:
+        calls.append(target)
+        return _Result(batch)
+
+    out = tmp_path / "r.jsonl"
+    monkeypatch.chdir(sub)
+    run_sweep(SweepSpec(targets=["net.yaml"], batch=[1, 2]), out, runner=runner)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    run_sweep(SweepSpec(targets=["../sub/net.yaml"], batch=[1, 2]), out, runner=runner)
+    assert calls == ["net.yaml", "net.yaml"], calls
+    net.write_text(net.read_text().replace("out_features: 2", "out_features: 3"))
+    run_sweep(SweepSpec(targets=["../sub/net.yaml"], batch=[1]), out, runner=runner)
+    assert calls[2:] == ["../sub/net.yaml"]

@@ -116,9 +116,30 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
 
 def entry_key(entry: dict[str, Any]) -> str:
-    """What identifies a measurement, for resuming."""
-    fields = ("target", "batch", "input_shape_requested", "dtype", "mode", "device", "options")
-    return json.dumps({k: entry.get(k) for k in fields}, sort_keys=True)
+    """What identifies a measurement, for resuming: a spec-file target by the file it resolves to and its
+    content (``target_id``), not by how its path was spelled; other targets by their name."""
+    fields = ("batch", "input_shape_requested", "dtype", "mode", "device", "options")
+    key = {k: entry.get(k) for k in fields}
+    key["target"] = entry.get("target_id") or entry.get("target")
+    return json.dumps(key, sort_keys=True)
+
+
+def target_id(target: str) -> str:
+    """``/abs/path/net.yaml#<sha256 of its bytes, 16 hex>`` for a spec file; the name itself otherwise.
+
+    >>> target_id("timm:resnet18")
+    'timm:resnet18'
+    """
+    path = Path(target)
+    if path.suffix.lower() not in (".yaml", ".yml", ".json") or not path.is_file():
+        return target
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return target
+    return f"{path.resolve()}#{digest}"
 
 
 @dataclass
@@ -178,8 +199,8 @@ def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
             spec.targets, spec.batch, spec.input, spec.dtype, spec.mode, spec.amp, spec.channels_last, spec.compile,
             spec.cuda_graphs):
         options = {"amp": amp, "channels_last": cl, "compile": comp, "cuda_graphs": graphs, "flush_l2": False}
-        yield {"target": target, "batch": batch, "input_shape_requested": shape, "dtype": dtype, "mode": mode,
-               "device": spec.device, "options": options}
+        yield {"target": target, "target_id": target_id(target), "batch": batch, "input_shape_requested": shape,
+               "dtype": dtype, "mode": mode, "device": spec.device, "options": options}
 
 
 def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None = None,
