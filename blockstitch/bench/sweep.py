@@ -23,10 +23,11 @@ from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT, check_spec_numbers
 from ..errors import SpecError, pydantic_error
 from ..output import append_line, locked, os_error, writable, write_file
 from . import BenchResult, bench
+from .digest import target_digest
 from .trial import measure, per_block_times
 
-__all__ = ["SweepSpec", "load_sweep", "run_sweep", "entry_key", "read_results", "scan_results", "Results", "plot",
-           "MAX_COMBINATIONS", "measure", "per_block_times"]
+__all__ = ["SweepSpec", "load_sweep", "run_sweep", "plan_sweep", "SweepPlan", "entry_key", "read_results",
+           "scan_results", "Results", "plot", "MAX_COMBINATIONS", "measure", "per_block_times"]
 
 MAX_COMBINATIONS = 10_000
 """Measurements one sweep file may ask for (the product of its lists)."""
@@ -150,7 +151,9 @@ class Results:
     bad_lines: list[int] = field(default_factory=list)
     """1-based numbers of lines that are not a JSON result (left in the file as they are)."""
     duplicates: int = 0
-    """Lines repeating a measurement already read (the first one counts)."""
+    """Lines repeating a measurement already read with the same digest (the first one counts)."""
+    superseded: int = 0
+    """Rows measured again after their target, options or versions changed (the later row counts)."""
 
 
 def scan_results(path: Path) -> Results:
@@ -163,7 +166,7 @@ def scan_results(path: Path) -> Results:
     out = Results()
     if not path.is_file():
         return out
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     with path.open("rb") as f:
         for number, raw in enumerate(f, 1):
             if not raw.strip():
@@ -177,9 +180,13 @@ def scan_results(path: Path) -> Results:
                 continue
             key = entry_key(entry)
             if key in seen:
-                out.duplicates += 1
+                if out.entries[seen[key]].get("digest") == entry.get("digest"):
+                    out.duplicates += 1
+                else:  # re-measured because what produced the old row changed: the new row stands
+                    out.superseded += 1
+                    out.entries[seen[key]] = entry
                 continue
-            seen.add(key)
+            seen[key] = len(out.entries)
             out.entries.append(entry)
     return out
 
@@ -203,11 +210,52 @@ def _grid(spec: SweepSpec) -> Iterator[dict[str, Any]]:
                "dtype": dtype, "mode": mode, "device": spec.device, "options": options}
 
 
+@dataclass
+class SweepPlan:
+    """What a run of a sweep will do with a results file: measure ``todo``, reuse ``reused`` rows (same
+    measurement, same digest) and measure again the ``stale`` ones (their target, options or versions changed)."""
+
+    todo: list[dict[str, Any]]
+    reused: list[dict[str, Any]]
+    stale: list[dict[str, Any]]
+
+
+def _options_of(spec: SweepSpec) -> dict[str, Any]:
+    """The sweep settings a row's numbers depend on besides its own fields."""
+    return {"args": spec.args, "budget_s": spec.budget_s}
+
+
+def plan_sweep(spec: SweepSpec, out: Path) -> SweepPlan:
+    """Every combination of ``spec`` with its digest, split into rows to measure and rows of ``out`` to reuse.
+
+    >>> plan_sweep(load_sweep("sweep.yaml"), Path("sweep.jsonl")).reused  # doctest: +SKIP
+    """
+    have = {entry_key(e): e for e in scan_results(out).entries}
+    digests = {t: target_digest(t, _options_of(spec)) for t in dict.fromkeys(spec.targets)}
+    plan = SweepPlan([], [], [])
+    seen: set[str] = set()
+    for combo in _grid(spec):  # a value listed twice is measured once
+        key = entry_key(combo)
+        if key in seen:
+            continue
+        seen.add(key)
+        combo["digest"] = digests[combo["target"]]
+        old = have.get(key)
+        if old is not None and old.get("digest") == combo["digest"]:
+            plan.reused.append(old)
+            continue
+        if old is not None:
+            plan.stale.append(old)
+        plan.todo.append(combo)
+    return plan
+
+
 def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None = None,
               runner: Callable[..., BenchResult] = bench, *, backend: Literal["local", "ray"] = "local",
               address: str | None = None, cpus_per_trial: float = 1.0,
               gpus_per_trial: float = 0.0) -> list[dict[str, Any]]:
-    """Measure every combination not already in ``out``; append each result (or its error) as it comes.
+    """Measure every combination not already in ``out`` with the same digest (:func:`plan_sweep`: an edited
+    target is measured again); append each result (or its error) as it comes.
 
     ``backend="ray"`` makes each combination a Ray task (``cpus_per_trial``/``gpus_per_trial`` declared, fractions
     allowed) on the cluster at ``address`` (default: a private local Ray); this process still writes every row.
@@ -224,20 +272,15 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
 def _run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None,
                runner: Callable[..., BenchResult], backend: str, address: str | None, cpus_per_trial: float,
                gpus_per_trial: float) -> list[dict[str, Any]]:
-    done = {entry_key(e) for e in scan_results(out).entries}
-    todo = []
-    for combo in _grid(spec):  # a value listed twice is measured once
-        key = entry_key(combo)
-        if key not in done:
-            done.add(key)
-            todo.append(combo)
+    planned = plan_sweep(spec, out)
+    todo = planned.todo
     if out.is_file() and out.stat().st_size:
         with out.open("rb") as f:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":  # a kill mid-write left half a line: it stays, the next result starts anew
                 _append(out, "")
     blocks_file = out.with_suffix(".blocks.json")
-    want_blocks = spec.per_block and not blocks_file.exists()
+    want_blocks = spec.per_block and (not blocks_file.exists() or bool(planned.stale))
     blocks: dict[str, Any] | None = None
     if backend == "ray" and (todo or want_blocks):  # nothing left to measure: no Ray started
         from .sweep_ray import measure_on_ray

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .common import stderr, stdout
 from .scale_args import scale_arguments
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..bench.sweep import SweepPlan
 
 NAME = "sweep"
 HELP = "run a benchmark sweep from a YAML file (resumable JSONL, plots)"
@@ -22,11 +29,28 @@ def arguments(p: argparse.ArgumentParser) -> None:
     scale_arguments(p, "measurement")
 
 
+def _targets(rows: list[dict[str, Any]]) -> str:
+    counts = Counter(str(r.get("target")) for r in rows)
+    return ", ".join(f"{t} ×{n}" if n > 1 else t for t, n in counts.items())
+
+
+def _say_reused(planned: SweepPlan, target: Path, err: Console) -> None:
+    """Nothing silent: rows taken from the results file, and rows measured again because their target changed."""
+    if planned.reused:
+        n = len(planned.reused)
+        err.print(f"reused {n} row{'s' if n != 1 else ''} ({_targets(planned.reused)}) from {target}: measured "
+                  "before with the same target content, options and versions", highlight=False)
+    if planned.stale:
+        n = len(planned.stale)
+        err.print(f"measuring {n} row{'s' if n != 1 else ''} again ({_targets(planned.stale)}): the target, its "
+                  "options or the versions changed since they were measured", highlight=False)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sweep (resuming what the JSONL file already holds), print the table, write the plots."""
     from rich.progress import Progress
 
-    from ..bench.sweep import load_sweep, plot, run_sweep, scan_results
+    from ..bench.sweep import load_sweep, plan_sweep, plot, run_sweep, scan_results
     from ..render import render_sweep
 
     out, err = stdout(), stderr()
@@ -46,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if bad:  # a kill mid-write or a hand edit: those lines stay as they are, the good rows count
         shown = ", ".join(map(str, bad[:10])) + (f", … ({len(bad) - 10} more)" if len(bad) > 10 else "")
         err.print(f"warning: {target}: line(s) {shown} are not results; left as they are", highlight=False)
+    planned = plan_sweep(spec, target)  # said before measuring: which rows are old, which are measured again
+    _say_reused(planned, target, err)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("sweep", total=None)
 
