@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ def versions() -> dict[str, str | None]:
     """blockstitch's and torch's versions: the code every measurement runs through."""
     import torch
 
-    from .. import __version__
-
-    return {"blockstitch": __version__, "torch": torch.__version__}
+    # the top package is loaded before any of its modules: its version is read, nothing is imported upward
+    top = sys.modules[__name__.split(".")[0]]
+    return {"blockstitch": getattr(top, "__version__", None), "torch": torch.__version__}
 
 
 def _file_bytes(path: Path) -> str:
