@@ -210,8 +210,8 @@ def module_block(cls: type, kind: str | None = None) -> type[ModuleBlockSpec]:
     if (cls, name) not in _made:
         spec_cls = create_model(f"{cls.__name__}BlockSpec", __base__=ModuleBlockSpec,
                                 __doc__=f"{cls.__name__} ({cls.__module__}) as a block: {ModuleBlockSpec.__doc__}",
-                                kind=(Literal[name], name))  # type: ignore[call-overload]
-        spec_cls.module_class = cls
+                                kind=(Literal[name], name))  # type: ignore[call-overload, arg-type]  # a kind made at run time
+        spec_cls.module_class = cls  # type: ignore[assignment]  # an nn.Module class: is_module_class said so
         _made[(cls, name)] = spec_cls
     return _made[(cls, name)]
 

@@ -61,7 +61,8 @@ CASES = [
      SpecError, r"'conv' takes 1 input\(s\) but 'from' gives 2.*", 5, "b"),
     ("nested_kind", HEAD + "  - {id: a, kind: basic, out_channels: 8, attention: {kind: sse}}\n",
      SpecError, r"unknown block kind 'sse' — did you mean 'se'\?", 4, "a"),
-    ("bad_default", "name: n\ninput: [3, 32, 32]\ndefaults: {nrom: batchnorm}\nnodes:\n  - {id: a, kind: conv, out_channels: 8}\n",
+    ("bad_default", "name: n\ninput: [3, 32, 32]\ndefaults: {nrom: batchnorm}\n"
+     "nodes:\n  - {id: a, kind: conv, out_channels: 8}\n",
      SpecError, r"'nrom' is not a field of any block — did you mean 'norm'\?", 3, None),
     ("unknown_top_field", "name: n\ninputs: [3, 32, 32]\nnodes:\n  - {id: a, kind: conv, out_channels: 8}\n",
      SpecError, r"unknown field 'inputs' for the network spec — did you mean 'input'\?", 2, None),

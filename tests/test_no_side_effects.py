@@ -51,7 +51,8 @@ def _export(tmp: Path) -> Callable[[nn.Module, tuple[int, ...]], Any]:
 
 
 def _fuse(model: nn.Module, shape: tuple[int, ...]) -> Any:
-    return bs.fuse(model, example=torch.randn(1, *shape, generator=torch.Generator().manual_seed(0)))  # the comparison run must happen on a copy
+    # the comparison run must happen on a copy
+    return bs.fuse(model, example=torch.randn(1, *shape, generator=torch.Generator().manual_seed(0)))
 
 
 def _transfer(model: nn.Module, shape: tuple[int, ...]) -> Any:

@@ -9,6 +9,7 @@ found in them after the change is reported at the derived file's `base:` line, w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
 from .source import Located, load_file
@@ -55,7 +56,7 @@ def with_base(located: Located, depth: int = 0) -> Located:
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    marks = dict(located.marks)
+    marks: dict[Any, Any] = dict(located.marks)  # (None, None) where the base has no mark either
     for key in merged:  # keys that came from the base point at the `base:` line of this file
         marks.setdefault((key,), located.marks.get(("base",), (None, None)))
     return Located(merged, located.file, marks)

@@ -112,10 +112,10 @@ def _bridge(node: Node, src: str, info: TensorInfo, accepted: Sequence[str], suf
             errors.append(err)
             continue
         return _run(f"{node.id}_bridge{suffix}", spec, (src,), (info,), node.origin, True, observe, verify)
-    err = errors[0] if errors else ShapeError(f"no bridge from '{info.layout}'")
-    err.message = (f"'{node.spec.kind}' takes layout {' or '.join(accepted)} but '{src}' gives {info.layout}: "
-                   + err.message)
-    raise err.located(node=node.id, **node.origin.where())
+    failure = errors[0] if errors else ShapeError(f"no bridge from '{info.layout}'")
+    failure.message = (f"'{node.spec.kind}' takes layout {' or '.join(accepted)} but '{src}' gives {info.layout}: "
+                       + failure.message)
+    raise failure.located(node=node.id, **node.origin.where())
 
 
 def make_plan(net: Network, input_shape: Sequence[int] | None = None, batch: int = 1,

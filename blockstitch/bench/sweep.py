@@ -34,6 +34,12 @@ MAX_COMBINATIONS = 10_000
 _Size = Annotated[int, Field(ge=1, le=MAX_INPUT_DIM)]
 
 
+def _one(value: Any) -> Callable[[], list[Any]]:
+    """A default factory: a fresh one-item list ``[value]`` for each spec."""
+    return lambda: [value]
+
+
+
 class SweepSpec(BaseModel):
     """A sweep file: every combination of the lists is measured once."""
 
@@ -42,25 +48,25 @@ class SweepSpec(BaseModel):
     targets: list[str] = Field(min_length=1, max_length=MAX_REPEAT)
     """Spec files (relative to the sweep file), zoo names, `timm:<model>`, `torchvision:<model>` or block kinds
     (kinds need `input`). Never code: `file.py:Name` is refused."""
-    batch: list[_Size] = Field(default_factory=lambda: [1], min_length=1)
+    batch: list[_Size] = Field(default_factory=_one(1), min_length=1)
     """Batch sizes."""
     input: list[Annotated[list[_Size], Field(min_length=1, max_length=4)] | None] = Field(
-        default_factory=lambda: [None], min_length=1)
+        default_factory=_one(None), min_length=1)
     """Input shapes without the batch (null: the target's own)."""
-    dtype: list[Literal["float32", "bfloat16", "float16"]] = Field(default_factory=lambda: ["float32"])
+    dtype: list[Literal["float32", "bfloat16", "float16"]] = Field(default_factory=_one("float32"))
     """Data types."""
-    mode: list[Literal["infer", "train"]] = Field(default_factory=lambda: ["infer"])
+    mode: list[Literal["infer", "train"]] = Field(default_factory=_one("infer"))
     """infer, or train (forward + backward + optimizer step)."""
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d{1,2})?|mps)$")
     """cpu or cuda."""
-    amp: list[bool] = Field(default_factory=lambda: [False])
+    amp: list[bool] = Field(default_factory=_one(False))
     """Autocast instead of pure dtype."""
-    channels_last: list[bool] = Field(default_factory=lambda: [False])
+    channels_last: list[bool] = Field(default_factory=_one(False))
     """channels_last memory format."""
     compile: list[Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | bool | None] = \
-        Field(default_factory=lambda: [None])
+        Field(default_factory=_one(None))
     """torch.compile modes (null = eager)."""
-    cuda_graphs: list[bool] = Field(default_factory=lambda: [False])
+    cuda_graphs: list[bool] = Field(default_factory=_one(False))
     """CUDA graphs (CUDA only)."""
     args: dict[str, Any] = Field(default_factory=dict)
     """Fields for block-kind targets."""

@@ -9,7 +9,7 @@ torchvision MobileNet's weights transfer one to one (`transfer_weights`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import Field, PositiveFloat, PositiveInt
@@ -168,6 +168,11 @@ def zero_last_norm(module: nn.Module) -> bool:
 class ExpandedSpec(BlockSpec):
     """Shared by inverted residuals and MBConv: 1×1 expand (when the width changes) → k×k depthwise → 1×1
     project. Subclasses declare ``out_channels``, ``kernel_size``, ``stride`` and ``hidden(cin)``."""
+
+    if TYPE_CHECKING:  # the fields every subclass declares (here they would come first in the schema)
+        out_channels: int
+        kernel_size: int
+        stride: int
 
     def hidden(self, cin: int) -> int:
         """The hidden (expanded) width for ``cin`` input channels."""

@@ -63,7 +63,7 @@ class RepBranches(nn.Module):
     def fuse(self) -> nn.Module:
         """One k×k conv (+ the activation) equal to this block in eval mode."""
         conv = self.conv1.conv
-        k = conv.kernel_size[0]
+        k = int(conv.kernel_size[0])
         w, b = fold_bn(conv.weight, None, self.conv1.bn)
         w1, b1 = fold_bn(self.conv2.conv.weight, None, self.conv2.bn)
         w = w + F.pad(w1, [k // 2] * 4)

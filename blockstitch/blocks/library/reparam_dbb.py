@@ -35,7 +35,7 @@ class BNPad(nn.BatchNorm2d):
         if self.training:  # batch statistics: BN(0) uses this batch's mean and variance
             mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
         else:
-            mean, var = self.running_mean, self.running_var
+            mean, var = self.running_mean, self.running_var  # type: ignore[assignment]  # tracked: never None
         fill = (self.bias - mean * self.weight / (var + self.eps).sqrt()).reshape(1, -1, 1, 1)
         out = F.pad(out, [self.pad] * 4)  # zeros, then the border gets BN(0) channel by channel
         border = torch.ones_like(out)
@@ -67,7 +67,7 @@ class DiverseBranchBlock(nn.Module):
     def fuse(self) -> nn.Module:
         """One k×k conv (+ the activation) equal to this block in eval mode."""
         conv = self.dbb_origin.conv
-        k = conv.kernel_size[0]
+        k = int(conv.kernel_size[0])
         w, b = fold_bn(conv.weight, None, self.dbb_origin.bn)
         w1, b1 = fold_bn(self.dbb_1x1.conv.weight, None, self.dbb_1x1.bn)
         w, b = w + F.pad(w1, [k // 2] * 4), b + b1
@@ -145,10 +145,10 @@ class DilatedReparam(nn.Module):
     def fuse(self) -> nn.Module:
         """One depthwise K×K conv equal to this block in eval mode (a dilated kernel is a sparse larger one)."""
         conv = self.lk.conv
-        k = conv.kernel_size[0]
+        k = int(conv.kernel_size[0])
         w, b = fold_bn(conv.weight, None, self.lk.bn)
         for branch in self.dilated:
-            r, kk = branch.conv.dilation[0], branch.conv.kernel_size[0]
+            r, kk = int(branch.conv.dilation[0]), int(branch.conv.kernel_size[0])
             wd, bd = fold_bn(branch.conv.weight, None, branch.bn)
             span = (kk - 1) * r + 1
             sparse = wd.new_zeros(*wd.shape[:2], span, span)

@@ -50,7 +50,7 @@ class AsymmetricConvBlock(nn.Module):
     def fuse(self) -> nn.Module:
         """One k×k conv (+ the activation): the 1×k and k×1 kernels added to the centre row and column."""
         conv = self.square.conv
-        p = conv.kernel_size[0] // 2
+        p = int(conv.kernel_size[0]) // 2
         w, b = fold_bn(conv.weight, None, self.square.bn)
         wh, bh = fold_bn(self.hor.conv.weight, None, self.hor.bn)
         wv, bv = fold_bn(self.ver.conv.weight, None, self.ver.bn)
@@ -120,8 +120,9 @@ class MobileOneBlock(nn.Module):
     def fuse(self) -> nn.Module:
         """One k×k conv (+ the activation) equal to this block in eval mode."""
         conv = self.conv_kxk[0].conv
-        p = conv.kernel_size[0] // 2
-        w = b = 0
+        p = int(conv.kernel_size[0]) // 2
+        w: Any = 0  # sums of the branches' folded kernels and biases
+        b: Any = 0
         for branch in self.conv_kxk:
             wi, bi = fold_bn(branch.conv.weight, None, branch.bn)
             w, b = w + wi, b + bi
@@ -140,7 +141,7 @@ class MobileOneSpec(_RepSpec):
     "scale" branch and an identity BN, summed; ``fuse()`` leaves one conv — a 1 ms mobile backbone's unit."""
 
     kind: Literal["mobileone"] = "mobileone"
-    kernel_size: Literal[1, 3, 5, 7] = 3
+    kernel_size: Literal[1, 3, 5, 7] = 3  # type: ignore[assignment]  # wider than _RepSpec's: 1×1 MobileOne blocks
     """Kernel of the k×k branches (1 for MobileOne's pointwise blocks, which have no scale branch)."""
     branches: int = Field(4, ge=1, le=8)
     """Number of over-parameterised k×k branches (the paper's k)."""

@@ -145,7 +145,7 @@ class C2fSpec(_CSPSpec):
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         t, c = Tally(), self.hidden()
         y = t.conv(in_shapes[0], 2 * c, 1)
-        piece = (y[0], c, y[2], y[3])
+        piece: tuple[int, ...] = (y[0], c, y[2], y[3])
         for _ in range(self.depth):
             piece = _bottleneck_macs(t, piece, c, (3, 3), self.groups)
         t.conv((y[0], (2 + self.depth) * c, y[2], y[3]), self.out_channels, 1)
@@ -244,7 +244,7 @@ class RepNCSPELAN4Spec(BlockSpec):
         c3, c4 = self.widths()
         t = Tally()
         y = t.conv(in_shapes[0], c3, 1)
-        piece = (y[0], c3 // 2, y[2], y[3])
+        piece: tuple[int, ...] = (y[0], c3 // 2, y[2], y[3])
         for _ in range(2):
             piece = t.conv(_c3_macs(t, piece, c4, self.depth, 1, c4 // 2, rep=True), c4, 3)
         t.conv((y[0], c3 + 2 * c4, y[2], y[3]), self.out_channels, 1)
