@@ -13,6 +13,7 @@ import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ __all__ = ["library_markdown", "example_cost", "doc_paths", "main"]
 STANDARD_INPUT: dict[str, Shape] = {"b c h w": (1, 64, 32, 32), "b n c": (1, 256, 64), "b h w c": (1, 32, 32, 64)}
 """Where a single-input block is measured for the tables (its example's own input when it does not fit)."""
 
-TEXT = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "title": "# The block library",
         "intro": "Generated from the registry by `python -m blockstitch.catalogue_docs --write` (or `blockstitch "

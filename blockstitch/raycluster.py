@@ -21,7 +21,8 @@ from typing import Any
 
 from .errors import BlockstitchError, SpecError
 
-__all__ = ["check_gpus", "LOOPBACK", "OOM_RETRIES", "RayUnavailable", "as_completed", "error_line", "loopback_only", "ray_session", "require_ray"]
+__all__ = ["check_gpus", "LOOPBACK", "OOM_RETRIES", "RayUnavailable", "as_completed", "error_line", "loopback_only",
+           "ray_session", "require_ray"]
 
 LOOPBACK = "127.0.0.1"
 """The only address a Ray started by blockstitch binds to."""

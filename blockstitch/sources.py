@@ -294,7 +294,7 @@ def _zoo_has(name: str) -> bool:
     return True
 
 
-def timm_model(name: str, device: torch.device | str | None = None, **kwargs: object) -> nn.Module:
+def timm_model(name: str, device: torch.device | str | None = None, **kwargs: Any) -> nn.Module:
     """``timm.create_model(name, pretrained=False)``, with a clear error (and the nearest name) for a typo.
 
     >>> timm_model("resnet50", device="meta").fc.out_features

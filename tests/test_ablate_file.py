@@ -76,7 +76,8 @@ def test_a_base_naming_code_is_refused(tmp_path: Path) -> None:
 
 def test_shape_error_refused_before_training_located(tmp_path: Path) -> None:
     """A variant whose block cannot take the shape at its place fails in phase (a), located at its edit."""
-    text = (f"base: {TINY}\ndata: d\nmetric: top1\nvariants:\n  - name: ok\n    insert: [{{after: layer1, block: {{kind: eca}}}}]\n"
+    text = (f"base: {TINY}\ndata: d\nmetric: top1\nvariants:\n"
+            "  - name: ok\n    insert: [{after: layer1, block: {kind: eca}}]\n"
             "  - name: bad\n    replace:\n      - {path: layer3.0.conv2, block: {kind: conv, out_channels: 7}}\n")
     path = write(tmp_path, text)
     with pytest.raises(SpecError, match="variant 'bad'") as info:

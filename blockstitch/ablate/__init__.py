@@ -82,8 +82,9 @@ def ablate(source: str | Path | dict[str, Any] | None = None, *, run_dir: str | 
 
     ``run_dir`` (default ``runs/ablate/<name>``) holds one fsynced row per finished trial and the trials'
     checkpoints: calling again resumes (finished trials reused and counted as such). ``workers``/``backend``
-    (and ``address``, ``cpus_per_trial``, ``gpus_per_trial`` for Ray) override the file's; ``trainer`` is command-line text ``file.py:fit`` (a :class:`~blockstitch.sources.
-    CommandLine`) or a Python function ``fit(model, recipe, reporter, *, data, seed, device, trial_dir)``.
+    (and ``address``, ``cpus_per_trial``, ``gpus_per_trial`` for Ray) override the file's; ``trainer`` is
+    command-line text ``file.py:fit`` (a :class:`~blockstitch.sources.CommandLine`) or a Python function
+    ``fit(model, recipe, reporter, *, data, seed, device, trial_dir)``.
     ``keep_going`` makes a variant that cannot be built a failed row instead of an error. ``mlflow``: True for a
     local store under the run directory, or a tracking URI.
 

@@ -9,6 +9,7 @@ refused before any training), then timed against the baseline, paired and interl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -117,7 +118,8 @@ def time_variants(base: Any, variants: list[Variant], input_shape: tuple[int, ..
         dev = torch.device(device)
         torch.manual_seed(0)
         x = torch.randn(batch, *input_shape, device=dev)
-        fns, kept = [], []
+        fns: list[Callable[[], object]] = []
+        kept: list[Variant] = []
         for variant in variants:
             try:
                 model, _ = build_variant(base, variant.edits, input_shape, None)

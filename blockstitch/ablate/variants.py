@@ -49,7 +49,7 @@ def _grid(grid: GridSpec) -> list[Variant]:
     anchor = "after" if grid.after is not None else "before" if grid.before is not None else "path"
     places: list[str] = getattr(grid, anchor)
     inits: list[bool | None] = list(grid.identity_init) if grid.identity_init is not None else [None]
-    out = []
+    out: list[Variant] = []
     for block, place, init in itertools.product(grid.block, places, inits):
         mapping = {"kind": block} if isinstance(block, str) else block
         edit: dict[str, Any] = {anchor: place, "block": mapping}
@@ -70,8 +70,8 @@ def expand(spec: AblationFile, located: Located | None = None) -> list[Variant]:
     Variant(name='baseline', edits={}, index=0, origin=())
     """
     rows = [Variant(BASELINE)]
-    for i, v in enumerate(spec.variants):
-        rows.append(Variant(v.name, v.edits(), i, ("variants", i)))
+    for i, named in enumerate(spec.variants):
+        rows.append(Variant(named.name, named.edits(), i, ("variants", i)))
     if spec.grid is not None:
         rows += _grid(spec.grid)
     if len(rows) - 1 > MAX_VARIANTS:

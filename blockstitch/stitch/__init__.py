@@ -158,6 +158,8 @@ def _base(spec: EditSpec, located: Located, device: str | None) -> nn.Module:
     if model is not None:
         return model
     base_loc = found.located
+    if base_loc is None:  # not a network the resolver knows how to build (a foreign one was built above)
+        raise SpecError(f"'extends: {spec.extends}' names no network", hint="a zoo name, a spec file or timm:<name>")
     if is_edit(base_loc):
         return build_edit(base_loc, device=device).model
     plan = make_plan(resolve(base_loc), spec.input)
