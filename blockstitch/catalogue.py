@@ -158,7 +158,8 @@ def _entry(cls: type[BlockSpec]) -> Entry:
     layout_in = cls.in_layouts[0] if cls.in_layouts else None
     spec = example_spec(cls)
     layout_out = "same" if layout_in is None else (spec.out_layout(layout_in) if spec is not None else layout_in)
-    return Entry(kind, card.category if card else "op", summary(cls.__doc__ or ""), card.paper if card else None, card.aliases if card else (), cls.arity, cls.in_layouts,
+    return Entry(kind, card.category if card else "op", summary(cls.__doc__ or ""), card.paper if card else None,
+                 card.aliases if card else (), cls.arity, cls.in_layouts,
                  layout_out, card.size_rule if card else "any", card.channel_rule if card else "any",
                  card.insert_where if card else "", card.notes if card else "",
                  cls.__module__.startswith("blockstitch."))

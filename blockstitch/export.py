@@ -175,7 +175,7 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
     fmt = format or ("torch-export" if str(path).endswith(".pt2") else "onnx")
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format '{fmt}'{did_you_mean(fmt, FORMATS)}", expected=" | ".join(FORMATS))
-    ort = _need_onnx() if fmt == "onnx" else None
+    ort: Any = _need_onnx() if fmt == "onnx" else None
     if fmt == "onnx":
         import onnx
 

@@ -206,7 +206,7 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
             model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
         model.train(mode == "train")
         if compile:
-            model = torch.compile(model, mode=None if compile is True else str(compile))
+            model = torch.compile(model, mode=None if compile is True else str(compile))  # type: ignore[assignment]
 
         def autocast() -> Any:
             return torch.autocast(dev.type, dtype=DTYPES[dtype]) if amp else nullcontext()
