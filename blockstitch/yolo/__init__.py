@@ -18,9 +18,10 @@ from ..sources_ultralytics import require_ultralytics
 
 require_ultralytics()
 
-from .bridge import StitchedYOLO, to_ultralytics  # noqa: I001  (after the one-line check above)
-from .dataset import make_boxes_dataset
-from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer, match_classes
+# after the one-line check above: without Ultralytics, importing these would fail with a traceback
+from .bridge import StitchedYOLO, to_ultralytics  # noqa: E402
+from .dataset import make_boxes_dataset  # noqa: E402
+from .trainer import StitchedDetectionTrainer, StitchedSegmentationTrainer, match_classes  # noqa: E402
 
 __all__ = ["StitchedDetectionTrainer", "StitchedSegmentationTrainer", "StitchedYOLO", "make_boxes_dataset",
            "match_classes", "to_ultralytics"]
