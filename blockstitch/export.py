@@ -142,7 +142,7 @@ def _rel_error(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> flo
         if g.shape != w.shape:
             return float("inf")
         g = g.to(w.dtype)
-        odd = ~torch.isfinite(w) | ~torch.isfinite(g) if w.is_floating_point() else torch.zeros_like(w, dtype=bool)
+        odd = ~torch.isfinite(w) | ~torch.isfinite(g) if w.is_floating_point() else torch.zeros_like(w, dtype=torch.bool)
         same = (g == w) | (torch.isnan(g) & torch.isnan(w)) if w.is_floating_point() else g == w
         if not bool(same[odd].all()):
             return float("inf")
