@@ -120,6 +120,9 @@ class BlockSpec(BaseModel):
     stride_fields: ClassVar[tuple[str, ...]] = ("stride",)
     first_only_fields: ClassVar[tuple[str, ...]] = ()
     size_only_inputs: ClassVar[tuple[int, ...]] = ()
+    map_size_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields stating the (H, W) map the block's weights are built for; a stitch binds them from the shape where
+    the block goes unless they are given."""
     card: ClassVar[BlockCard | None] = None
     """The block's card (paper, category, aliases, contract); every block of the verified library has one."""
     _layout: str | None = PrivateAttr(default=None)

@@ -27,7 +27,8 @@ from .blockspec import BlockCard, BlockSpec, Shape
 from .errors import ShapeError, SpecError
 from .meta import shape_run, torch_state_guard
 
-__all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class", "Factory",
+__all__ = ["ModuleBlockSpec", "module_block", "IN_CHANNEL_ARGS", "OUT_CHANNEL_ARGS", "is_module_class", "MAP_SIZE_ARGS",
+           "TOKEN_COUNT_ARGS", "Factory",
            "CHANNEL_ARGS", "OUT_ARGS", "channel_params", "class_factory"]
 
 IN_CHANNEL_ARGS = ("in_channels", "channels", "c1", "dim", "num_channels", "in_planes", "inplanes", "inp",
@@ -46,6 +47,36 @@ shape-keeping module when the constructor requires them)."""
 
 Factory = Callable[[Shape, str, int], nn.Module]
 """Builds the module for (input shape, its layout, its channel count), so channels can follow the input."""
+
+MAP_SIZE_ARGS = ("in_size", "feat_size", "feature_size", "resolution", "input_resolution", "img_size",
+                 "image_size", "input_size", "map_size", "spatial_size", "fmap_size", "hw")
+"""Constructor parameters taken to be the feature map's size: bound to ``h`` (or ``(h, w)`` when the map is not
+square or the default is a pair) where the block goes."""
+TOKEN_COUNT_ARGS = ("num_tokens", "seq_len", "seq_length", "sequence_length", "num_patches", "n_tokens",
+                    "token_num", "num_token", "len_seq")
+"""Constructor parameters taken to be the token count: ``h × w`` on a feature map, ``n`` on tokens."""
+_HW_ARGS = (("h", "w"), ("height", "width"), ("H", "W"))
+
+
+def _sizes(params: dict[str, inspect.Parameter], given: dict[str, Any], shape: Shape, layout: str) -> dict[str, Any]:
+    """Spatial-size arguments the user left out, bound from the shape where the block goes."""
+    axes = dict(zip(layout.split(), shape))
+    h, w, n = axes.get("h"), axes.get("w"), axes.get("n")
+    tokens = h * w if h is not None and w is not None else n
+    out: dict[str, Any] = {}
+    for name, param in params.items():
+        if name in given:
+            continue
+        if name in TOKEN_COUNT_ARGS and tokens is not None:
+            out[name] = int(tokens)
+        elif name in MAP_SIZE_ARGS and h is not None and w is not None:
+            pair = isinstance(param.default, (tuple, list)) or h != w
+            out[name] = (int(h), int(w)) if pair else int(h)
+    for a, b in _HW_ARGS:
+        if a in params and b in params and a not in given and b not in given and h is not None and w is not None:
+            out[a], out[b] = int(h), int(w)
+    return out
+
 
 _made: dict[tuple[type, str], type[ModuleBlockSpec]] = {}
 
@@ -95,6 +126,7 @@ class ModuleBlockSpec(BlockSpec):
             c_out = next((p for p in OUT_CHANNEL_ARGS if p in params), None)
             if c_out is not None and c_out not in kwargs and params[c_out].default is inspect.Parameter.empty:
                 kwargs[c_out] = channels
+        kwargs.update(_sizes(params, kwargs, in_shapes[0], self.layout_for(in_shapes[0])))
         missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in kwargs]
         if missing:
             example = ", ".join(f"{k}: ..." for k in missing)

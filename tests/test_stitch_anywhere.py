@@ -80,3 +80,192 @@ def test_a_module_that_insists_on_cuda_gets_its_own_error() -> None:
     with pytest.raises(bs.BlockstitchError, match=r"NeedsCuda's constructor raised .*(CUDA|cuda|NVIDIA)") as info:
         bs.stitch(Toy(), input_shape=(3, 8, 8), insert=[{"after": "stem", "block": NeedsCuda}])
     assert "channels=" not in str(info.value)  # the arguments are not the cause
+
+
+# ---- any container -----------------------------------------------------------------------------------------------
+class Gain(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+class Listed(nn.Module):
+    """Layers held in a ModuleList, run in a loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class Keyed(nn.Module):
+    """Layers held in a ModuleDict, run in a loop over its values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleDict({"stem": nn.Conv2d(3, 8, 3, padding=1), "act": nn.ReLU(),
+                                     "out": nn.Conv2d(8, 8, 1)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks.values():
+            x = block(x)
+        return x
+
+
+class Looping(nn.Module):
+    """A forward that iterates its own children."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.out = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for child in self.children():
+            x = child(x)
+        return x
+
+
+def _root_sequential() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU()))
+
+
+@pytest.mark.parametrize(("make", "after", "by_hand"), [
+    (_root_sequential, "0", lambda m, b, x: m[2](m[1](b(m[0](x))))),
+    (_root_sequential, "2", lambda m, b, x: b(m[2](m[1](m[0](x))))),
+    (Listed, "layers.0", lambda m, b, x: m.layers[2](m.layers[1](b(m.layers[0](x))))),
+    (Keyed, "blocks.act", lambda m, b, x: m.blocks["out"](b(m.blocks["act"](m.blocks["stem"](x))))),
+    (Looping, "stem", lambda m, b, x: m.out(m.act(b(m.stem(x))))),
+])
+def test_any_container_takes_a_stitched_block(make, after: str, by_hand) -> None:
+    torch.manual_seed(0)
+    model = make()
+    before, keys = fingerprint(model), dict(model.state_dict())
+    new, report = bs.stitch(model, input_shape=(3, 7, 9), insert=[{"after": after, "block": Gain}])
+    assert fingerprint(model) == before  # the original is untouched
+    state = new.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in keys.items())  # every untouched key and value kept
+    assert set(state) - set(keys) == {f"{report.edits[0].module}.conv.{p}" for p in ("weight", "bias")}
+    block = new.get_submodule(report.edits[0].module)
+    x = torch.randn(2, 3, 7, 9)
+    with torch.no_grad():
+        assert torch.allclose(new(x), by_hand(model, block, x))
+
+
+# ---- bind from the target what it shows ------------------------------------------------------------------------
+def _resnet18() -> nn.Module:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    return resnet18().eval()
+
+
+def test_a_token_block_after_a_cnn_stage_runs_through_a_bridge() -> None:
+    model = _resnet18()
+    new, report = bs.stitch(model, input_shape=(3, 57, 71), insert=[{"after": "layer2", "block": {"kind": "mhsa"}}])
+    assert report.edits[0].in_shape == report.edits[0].out_shape == (1, 128, 8, 9)
+    assert "bridged b c h w <-> b n c" in str(report)
+    attn = new.get_submodule(report.edits[0].module).block  # the mhsa module itself, on tokens
+    x = torch.randn(2, 3, 57, 71)
+    with torch.no_grad():  # truth: the einops rearrange written out by hand around the same module
+        from einops import rearrange
+
+        feat = model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x))))))
+        y = rearrange(attn(rearrange(feat, "b c h w -> b (h w) c")), "b (h w) c -> b c h w", h=8, w=9)
+        truth = model.fc(torch.flatten(model.avgpool(model.layer4(model.layer3(y))), 1))
+        assert torch.allclose(new(x), truth, atol=1e-5)
+
+
+def test_swin_without_heads_takes_the_papers_default_and_says_so() -> None:
+    new, report = bs.stitch(_resnet18(), input_shape=(3, 64, 64),
+                            insert=[{"after": "layer2", "block": {"kind": "swin_block"}}])
+    block = new.get_submodule(report.edits[0].module).block
+    assert block.attn.heads == 128 // 32 and "heads = 4 (Swin: dim / 32)" in str(report)
+    assert report.to_dict()["edits"][0]["notes"] == list(report.edits[0].notes)
+
+
+class TokenMixer(nn.Module):
+    """gMLP-style: weights across the tokens, sized by a constructor argument."""
+
+    def __init__(self, dim: int, seq_len: int, in_size: tuple[int, int] = (14, 14)) -> None:
+        super().__init__()
+        self.mix = nn.Linear(seq_len, seq_len)
+        self.pos = nn.Parameter(torch.randn(1, dim, *in_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        return x + self.pos + self.mix(x.flatten(2)).view(b, c, h, w)
+
+
+def test_size_bound_constructor_arguments_come_from_the_map() -> None:
+    model = _resnet18()
+    new, report = bs.stitch(model, input_shape=(3, 57, 71), insert=[{"after": "layer2", "block": TokenMixer}])
+    block = new.get_submodule(report.edits[0].module)
+    assert block.mix.in_features == 8 * 9 and tuple(block.pos.shape) == (1, 128, 8, 9)
+    x = torch.randn(1, 3, 57, 71)
+    with torch.no_grad():
+        feat = model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x))))))
+        truth = model.fc(torch.flatten(model.avgpool(model.layer4(model.layer3(block(feat)))), 1))
+        assert torch.allclose(new(x), truth, atol=1e-5)
+
+
+def test_a_size_bound_library_block_is_built_for_the_map_where_it_goes() -> None:
+    new, report = bs.stitch(_resnet18(), input_shape=(3, 57, 71), insert=[{"after": "layer2", "block": {"kind": "gmlp"}}])
+    assert "size = 8×9" in str(report)
+
+
+def _shape_keeping_kinds(shape: tuple[int, ...]) -> tuple[list[str], dict[str, str]]:
+    """Every library kind that binds at ``shape`` keeping it (shapes only), and why each other one does not."""
+    from blockstitch.registry import block_kinds
+    from blockstitch.stitch.binding import bind_block, block_spec
+
+    keep, refused = [], {}
+    for kind in block_kinds():
+        try:
+            spec, out = bind_block(block_spec({"kind": kind}, (), shape), shape, "here", ())
+        except bs.BlockstitchError as err:
+            refused[kind] = str(err)
+            continue
+        (keep.append(kind) if out == shape else refused.__setitem__(kind, f"gives {out}"))
+    return keep, refused
+
+
+@pytest.mark.parametrize("size", [(64, 64), (57, 71)])
+def test_every_shape_keeping_library_block_stitches_into_resnet18_as_the_identity(size: tuple[int, int]) -> None:
+    model = _resnet18()
+    at = bs.stitch(model, input_shape=(3, *size), insert=[])[1]  # nothing stitched: the shape after layer2
+    shape = (1, 128, -(-size[0] // 8), -(-size[1] // 8))
+    keep, refused = _shape_keeping_kinds(shape)
+    assert len(keep) >= 90, refused  # the library is mostly shape-keeping; the rest say why not
+    assert all(("gives" in why or "inputs" in why or "tile" in why or "multiple" in why) for why in refused.values()), refused
+    # all of them at once, chained after layer2, each starting as the identity: the network is unchanged
+    new, report = bs.stitch(model, input_shape=(3, *size),
+                            insert=[{"after": "layer2", "block": {"kind": k}, "identity_init": True} for k in keep])
+    assert [e.kind for e in report.edits] == keep and at.params_before == report.params_before
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        assert torch.equal(new(x), model(x))
+
+
+def test_every_shape_keeping_library_block_stitches_into_yolov8n_as_the_identity() -> None:
+    pytest.importorskip("ultralytics")
+    from foreign_models import MODELS
+
+    model, _ = MODELS["yolov8n"]()
+    keep, _ = _shape_keeping_kinds((1, 64, 8, 8))  # model.4 of YOLOv8n at 64²: 64 channels, 8×8
+    new, report = bs.stitch(model, input_shape=(3, 64, 64),
+                            insert=[{"after": "model.4", "block": {"kind": k}, "identity_init": True} for k in keep])
+    assert report.edits[0].in_shape == (1, 64, 8, 8) and len(report.edits) == len(keep)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = new(x), model(x)
+    a, b = (a[0], b[0]) if isinstance(a, (tuple, list)) else (a, b)
+    assert torch.equal(a, b)

@@ -22,7 +22,7 @@ from ..meta import natural_input, real_copy, torch_state_guard
 from ..sources_ultralytics import unwrap_ultralytics
 from .apply import apply_edits
 from .edits import EDIT_KINDS, EditRecord, EditSpec, parse_edits
-from .points import record_shapes
+from .points import Recording, record_shapes
 from .weights import load_into, read_weights, weights_budget
 
 __all__ = ["stitch", "Stitched", "StitchReport", "EditRecord", "EditSpec", "EDIT_KINDS", "is_edit", "load_edit",
@@ -60,7 +60,7 @@ class StitchReport:
                 "removed_params": self.removed_params,
                 "edits": [{"op": e.op, "pattern": e.pattern, "path": e.path, "kind": e.kind, "module": e.module,
                            "in_shape": list(e.in_shape), "out_shape": list(e.out_shape), "params": e.params,
-                           "new": e.new, "removed": e.removed}
+                           "new": e.new, "removed": e.removed, "notes": list(e.notes)}
                           for e in self.edits]}
 
     def __str__(self) -> str:
@@ -69,6 +69,7 @@ class StitchReport:
         lines += [f"  {e.op:7s} {e.kind:12s} {e.module:28s} {fmt_shape(e.in_shape):>16s} → "
                   f"{fmt_shape(e.out_shape):16s} {e.params:+,} params"
                   + (f" ({e.new:,} new, {e.removed:,} removed)" if e.removed else "")
+                  + (f" ({'; '.join(e.notes)})" if e.notes else "")
                   for e in self.edits]
         lines.append(f"  params {self.params_before:,} → {self.params_after:,} ({dp:+,}, "
                      f"{100 * dp / max(self.params_before, 1):+.2f}%); MACs {self.macs_before:,} → {self.macs_after:,} "
@@ -122,6 +123,7 @@ def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: 
         records = apply_edits(model, rec, parsed)
     now = _tensors(model)
     after = record_shapes(model, full)  # the stitched network, whole, on meta tensors
+    _runs_once(records, after)
     report = StitchReport(name or type(model).__name__, shape, records, rec.params, after.params, rec.macs,
                           after.macs, new_params=sum(p.numel() for k, p in now.items() if k not in base),
                           kept_params=sum(p.numel() for k, p in now.items() if k in base),
@@ -134,6 +136,17 @@ def _tensors(model: nn.Module) -> dict[int, nn.Parameter]:
     network holds, whatever the edit kind (a same-size replace is all new, not "0 added"). The dict holds the
     tensors, so a removed one's id cannot be reused by a new one while both dicts live."""
     return {id(p): p for p in model.parameters()}
+
+
+def _runs_once(records: list[EditRecord], after: Recording) -> None:
+    """Every inserted block runs once per run of its target: a holder whose forward runs its children in turn
+    (found only by running it) would run it again."""
+    for r in records:
+        if r.op == "insert" and r.path in after.shapes and after.order.count(r.module) > after.order.count(r.path):
+            holder = r.module.rpartition(".")[0] or "the model"
+            raise SpecError(f"cannot stitch '{r.kind}' at '{r.path}': '{holder}' runs its children in turn, so "
+                            f"the new block would run {after.order.count(r.module)} times per forward",
+                            hint="stitch at a module inside it, or wrap the model in a Module first")
 
 
 def is_edit(located: Located) -> bool:

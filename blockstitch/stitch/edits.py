@@ -19,7 +19,7 @@ from ..blockspec import BlockSpec, Shape
 from ..errors import ShapeError, SpecError, did_you_mean, fmt_shape, path_text, pydantic_error
 from .binding import Loc, bind_block, block_spec, build_block
 from .points import Recording, add_sibling, called, param_count, run_beside, swap_module
-from .wrappers import Gate, GatedResidual, ResidualAround
+from .wrappers import Gate, GatedResidual, LayoutBridge, ResidualAround
 
 __all__ = ["InsertEdit", "ReplaceEdit", "WrapEdit", "RemoveEdit", "EditSpec", "Edit", "Bound", "EditRecord",
            "EDIT_KINDS", "parse_edits"]
@@ -43,6 +43,13 @@ class EditRecord:
     """Parameters the edit brought in, newly initialised (a replace's whole new block)."""
     removed: int = 0
     """Parameters of the base the edit took out (a replaced or removed module's)."""
+    notes: tuple[str, ...] = ()
+    """What the stitch decided for the block: a layout bridge, fields bound from the place or the paper."""
+
+
+def _notes(block: nn.Module, notes: list[str]) -> tuple[str, ...]:
+    bridge = [f"bridged b c h w <-> {block.layout}"] if isinstance(block, LayoutBridge) else []
+    return (*bridge, *notes)
 
 
 @dataclass
@@ -144,28 +151,34 @@ class InsertEdit(_BlockEdit):
         target = called(rec, path, anchor)
         x_in, x_out = rec.shapes[target]
         shape = x_out if anchor == "after" else x_in
-        spec, out = bind_block(block_spec(self.block_mapping(), (*where, "block")), shape, path, where)
+        notes: list[str] = []
+        spec, out = bind_block(block_spec(self.block_mapping(), (*where, "block"), shape, notes),
+                               shape, path, where)
         if out != shape:
             raise ShapeError(f"inserting '{spec.kind}' {anchor} '{path}' changes {fmt_shape(shape)} into "
                              f"{fmt_shape(out)}, but the network continues with {fmt_shape(shape)}",
                              path=path_text(where), hint="insert a block that keeps the shape, or use replace")
-        return BoundInsert(self.glob(), path, target, shape, out, self, spec)
+        return BoundInsert(self.glob(), path, target, shape, out, self, spec, notes)
 
 
 @dataclass
 class BoundInsert(Bound):
     edit: InsertEdit
     spec: BlockSpec
+    notes: list[str]
 
     def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
         block = build_block(self.spec, self.x_in, like)
-        if self.edit.identity_init and not self.spec.init_identity(block):
+        inner = block.block if isinstance(block, LayoutBridge) else block
+        notes = _notes(block, self.notes)
+        if self.edit.identity_init and not self.spec.init_identity(inner):
             block = GatedResidual(block).to(device=like.device if like is not None else None,
                                             dtype=like.dtype if like is not None and like.dtype.is_floating_point
                                             else None)
         name = run_beside(model, self.path, self.target, block, self.spec.kind, before=self.edit.before is not None)
         n = param_count(block)
-        return EditRecord("insert", self.pattern, self.path, self.spec.kind, name, self.x_in, self.x_out, n, n)
+        return EditRecord("insert", self.pattern, self.path, self.spec.kind, name, self.x_in, self.x_out, n, n,
+                          notes=notes)
 
 
 class ReplaceEdit(_BlockEdit):
@@ -178,25 +191,28 @@ class ReplaceEdit(_BlockEdit):
     def bind(self, rec: Recording, path: str, where: Loc) -> BoundReplace:
         target = called(rec, path, doing="replaced")
         x_in, x_out = rec.shapes[target]
-        spec, out = bind_block(block_spec(self.block_mapping(), (*where, "block")), x_in, path, where)
+        notes: list[str] = []
+        spec, out = bind_block(block_spec(self.block_mapping(), (*where, "block"), x_in, notes),
+                               x_in, path, where)
         if out != x_out:
             raise ShapeError(f"replacing '{path}' with '{spec.kind}' changes its output from {fmt_shape(x_out)} "
                              f"to {fmt_shape(out)}, which the rest of the network needs", path=path_text(where),
                              expected=fmt_shape(x_out), found=fmt_shape(out),
                              hint="adjust the block's fields (out_channels, stride) to keep the output shape")
-        return BoundReplace(self.path, target, target, x_in, out, spec)
+        return BoundReplace(self.path, target, target, x_in, out, spec, notes)
 
 
 @dataclass
 class BoundReplace(Bound):
     spec: BlockSpec
+    notes: list[str]
 
     def apply(self, model: nn.Module, like: torch.Tensor | None) -> EditRecord:
         block = build_block(self.spec, self.x_in, like)
         old = swap_module(model, self.target, block)
         n = param_count(block)
         return EditRecord("replace", self.pattern, self.target, self.spec.kind, self.target, self.x_in, self.x_out,
-                          n - old, n, old)
+                          n - old, n, old, notes=_notes(block, self.notes))
 
 
 def _shape_kept(rec: Recording, path: str, where: Loc, verb: str, done: str) -> tuple[str, Shape]:

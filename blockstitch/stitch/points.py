@@ -11,6 +11,9 @@ Stitch's edits and check-module's stitch table both stand on these:
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +25,8 @@ from ..errors import ShapeError, SpecError, fmt_shape
 from ..meta import shape_run
 from .wrappers import RunAfter, RunBefore
 
-__all__ = ["Recording", "record_shapes", "called", "add_sibling", "run_beside", "swap_module", "param_count"]
+__all__ = ["Recording", "record_shapes", "called", "add_sibling", "iterates", "run_beside", "swap_module",
+           "param_count"]
 
 
 @dataclass
@@ -110,27 +114,60 @@ def called(rec: Recording, path: str, anchor: Literal["after", "before"] | None 
 
 
 _ITERATING = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+_CALLS_CHILDREN = re.compile(r"\.(?:named_)?(?:children|modules)\(|\b_modules\b|\bin\s+self\s*[:)]")
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_iterates(cls: type) -> bool:
+    """True for a module class whose ``forward`` runs its children in turn (``for m in self.children()``)."""
+    if issubclass(cls, _ITERATING):
+        return True
+    try:
+        source = inspect.getsource(cls.forward)  # type: ignore[attr-defined]
+    except (OSError, TypeError, AttributeError):
+        return False
+    return bool(_CALLS_CHILDREN.search(source))
+
+
+def iterates(module: nn.Module) -> bool:
+    """True when ``module`` would run a new child by itself (an nn.Sequential/ModuleList/ModuleDict, or a forward
+    that iterates its children), so a stitched block must not be registered in it.
+
+    >>> iterates(nn.Sequential()), iterates(nn.Conv2d(1, 1, 1))
+    (True, False)
+    """
+    return _forward_iterates(type(module))
+
+
+def _holders(model: nn.Module, path: str) -> list[str]:
+    """Where a new module for ``path`` may live, best first: its ancestors (nearest first), then the module itself,
+    then its descendants — the first that does not run its children in turn takes it."""
+    parts = path.split(".")
+    ancestors = [".".join(parts[:cut]) for cut in range(len(parts) - 1, -1, -1)]
+    below = [f"{path}.{name}" if name else path for name, _ in model.get_submodule(path).named_modules()]
+    return ancestors + below
 
 
 def add_sibling(model: nn.Module, path: str, suffix: str, module: nn.Module) -> str:
     """Register ``module`` next to ``path`` — in the nearest ancestor that does not run its children in turn
-    (an nn.Sequential would call the new module a second time) — and return its path.
+    (an nn.Sequential would call the new module a second time); where every ancestor does (a root
+    ``nn.Sequential``, a forward iterating its children), in ``path`` itself or in a module inside it — and return
+    its path. No existing parameter changes its name.
 
     >>> add_sibling(model, "layer1.0.conv2", "se", block)    # layer1.0 is a block, not a Sequential
     'layer1.0.conv2_se'
+    >>> add_sibling(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), "0", "se", block)   # a root Sequential
+    '0.stitched_se'
     """
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, -1, -1):
-        holder_path = ".".join(parts[:cut])
-        holder = model.get_submodule(holder_path) if holder_path else model
-        if not isinstance(holder, _ITERATING):
-            break
-    else:  # pragma: no cover — the loop always reaches the root
-        holder_path, holder = "", model
-    if isinstance(holder, _ITERATING):
-        raise SpecError(f"cannot stitch into '{path}': every module holding it is an {type(holder).__name__}, "
-                        "which would run the new block as one of its own", hint="wrap the model in a Module first")
-    stem = "_".join(parts[len(holder_path.split(".")) if holder_path else 0:])
+    holder_path = next((h for h in _holders(model, path)
+                        if not iterates(model.get_submodule(h) if h else model)), None)
+    if holder_path is None:
+        raise SpecError(f"cannot stitch into '{path}': it and every module holding it or inside it run their "
+                        "children in turn, which would run the new block as one of their own",
+                        hint="wrap the model in a Module first")
+    holder = model.get_submodule(holder_path) if holder_path else model
+    inside = holder_path == path or holder_path.startswith(path + ".")
+    stem = "stitched" if inside else "_".join(path.split(".")[len(holder_path.split(".")) if holder_path else 0:])
     name, i = f"{stem}_{suffix}", 2
     while name in holder._modules:
         name, i = f"{stem}_{suffix}{i}", i + 1

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["RunAfter", "RunBefore", "ResidualAround", "GatedResidual", "Gate"]
+__all__ = ["RunAfter", "RunBefore", "ResidualAround", "GatedResidual", "Gate", "LayoutBridge"]
 
 
 class RunAfter:
@@ -60,3 +60,24 @@ class GatedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.gate * self.block(x)
+
+
+class LayoutBridge(nn.Module):
+    """A block that takes another layout, run on a feature map: ``b c h w`` → its layout (tokens ``b (h w) c``
+    or channels-last ``b h w c``) → the block → back to ``b c h w``, with h and w read from the input."""
+
+    def __init__(self, block: nn.Module, layout: str) -> None:
+        super().__init__()
+        self.block = block
+        self.layout = layout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        if self.layout == "b n c":
+            y = self.block(x.flatten(2).transpose(1, 2))  # b c h w -> b (h w) c
+            return y.transpose(1, 2).reshape(b, y.shape[-1], h, w)  # b (h w) c -> b c h w
+        y = self.block(x.permute(0, 2, 3, 1))  # b c h w -> b h w c
+        return y.permute(0, 3, 1, 2)  # b h w c -> b c h w
+
+    def extra_repr(self) -> str:
+        return f"b c h w <-> {self.layout}"

@@ -31,6 +31,7 @@ class _FixedSizeSpec(KeepShapeSpec):
     """A block whose weights span the H×W map: the spec names the size and refuses any other."""
 
     size: Size
+    map_size_fields = ("size",)
 
     def out_shape(self, in_shapes: Sequence[Shape]) -> Shape:
         b, c, h, w = self.check_input(in_shapes)
