@@ -313,4 +313,8 @@ def subject(source: Any, accept: Collection[str] = ANY_KIND, input_shape: Sequen
             name = data["name"]
         elif found.located.file is not None:
             name = Path(found.located.file).stem
-    return Subject(found.what, name, found.file, found, found.obj, shape)
+    made = Subject(found.what, name, found.file, found, found.obj, shape)
+    if found.what == "edit" and found.located is not None and isinstance(found.located.data, dict) \
+            and found.located.data.get("input") is not None:
+        _ = Subject(found.what, name, found.file, found).input_shape  # validated now, like a network's `input:`
+    return made

@@ -54,6 +54,9 @@ def test_an_edit_specs_input_is_validated_like_a_networks(given: object, tmp_pat
     with pytest.raises(SpecError, match="input") as caught:
         _ = subject(str(path)).input_shape
     assert caught.value.file == str(path) and caught.value.line == 3
+    from blockstitch.cli import main
+
+    assert main(["check", str(path)]) == 2  # refused when checked, not only when used
 
 
 def test_an_edit_specs_input_is_its_input(tmp_path: Path) -> None:
