@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # records to draw; rendering one kind must not import the too
     from .check import CheckReport
     from .check.stitch_report import StitchRow
     from .profile import Profile
+    from .profile.compare import Comparison
     from .stitch import StitchReport
 
 __all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "render_check", "render_stitch_rows",
@@ -79,17 +80,23 @@ def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
         console.print(f"[yellow]warning:[/yellow] analytic and counted MACs disagree — {line}")
 
 
-def render_compare(a: Profile, b: Profile, console: Console) -> None:
-    """Δ of b against a: params, MACs, FLOPs, activations."""
-    table = Table(title=f"{b.name} vs {a.name}", title_justify="left", header_style="bold")
-    for col in ("", a.name, b.name, "Δ", "Δ %"):
-        table.add_column(col, justify="left" if not col else "right")
-    rows = (("params", a.params, b.params, "{:,}"), ("MACs", a.macs, b.macs, "{:,}"),
-            ("FLOPs", a.flops, b.flops, "{:,}"), ("activation bytes", a.activation_bytes, b.activation_bytes, "{:,}"))
-    for label, x, y, fmt in rows:
-        delta = y - x
-        pct = f"{100 * delta / x:+.2f}%" if x else "—"
-        table.add_row(label, fmt.format(x), fmt.format(y), ("+" if delta >= 0 else "") + fmt.format(delta), pct)
+def render_compare(c: Comparison, console: Console) -> None:
+    """Every network's totals under its own name, and each one's Δ against the first."""
+    from .profile.compare import METRICS
+
+    table = Table(title=c.title, title_justify="left", header_style="bold")
+    table.add_column("")
+    table.add_column(c.names[0], justify="right")
+    for name in c.names[1:]:
+        table.add_column(name, justify="right")
+        table.add_column("Δ", justify="right")
+        table.add_column("Δ %", justify="right")
+    for metric, label in METRICS:
+        cells = [f"{c.value(0, metric):,}"]
+        for i in range(1, len(c.names)):
+            d, pct = c.delta(i, metric)
+            cells += [f"{c.value(i, metric):,}", f"{d:+,}", "—" if pct is None else f"{pct:+.2f}%"]
+        table.add_row(label, *cells)
     console.print(table)
 
 

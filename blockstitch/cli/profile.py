@@ -23,23 +23,34 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-ops", action="store_true", help="also estimate FLOPs of norms, softmax, elementwise ops")
     p.add_argument("--torchinfo", action="store_true", help="also print torchinfo's layer table")
     p.add_argument("--depth", type=positive, default=1, help="module depth for timm models and --torchinfo")
-    p.add_argument("--compare", metavar="OTHER", help="print the difference against another network")
+    p.add_argument("--compare", metavar="OTHER", nargs="+", default=None,
+                   help="compare with other networks (A --compare B C …): each one's totals and Δ against A, in "
+                        "the chosen format")
 
 
 def run(args: argparse.Namespace) -> int:
     """Profile the network (and ``--compare`` another); print it in the chosen format."""
     from ..profile import profile
+    from ..profile.compare import compare
     from ..render import render_compare, render_profile
     from ..subject import NETWORK_KINDS, subject
 
+    out = stdout()
+    if args.compare:  # every OTHER against SPEC: `profile resnet50 --compare cbam_resnet50 seresnet50`
+        names = [args.spec, *args.compare]
+        comparison = compare([subject(n, accept=NETWORK_KINDS) for n in names], args.input, args.batch,
+                             depth=args.depth, names=names)
+        if args.json:
+            print(json.dumps(comparison.to_dict(), indent=2))
+        elif args.csv:
+            print(comparison.to_csv(), end="")
+        elif args.markdown:
+            print(comparison.to_markdown())
+        else:
+            render_compare(comparison, out)
+        return 0
     target = subject(args.spec, accept=NETWORK_KINDS)
     prof = profile(target, args.input, args.batch, depth=args.depth)
-    out = stdout()
-    if args.compare:
-        other = profile(subject(args.compare, accept=NETWORK_KINDS), args.input, args.batch,
-                        depth=args.depth)
-        render_compare(prof, other, out)  # OTHER relative to SPEC: `profile resnet50 --compare cbam_resnet50`
-        return 0
     if args.json:
         print(json.dumps(prof.to_dict(), indent=2))
     elif args.csv:
