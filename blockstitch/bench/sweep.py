@@ -123,8 +123,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
 
 def entry_key(entry: dict[str, Any]) -> str:
-    """What identifies a measurement, for resuming: a spec-file target by the file it resolves to and its
-    content (``target_id``), not by how its path was spelled; other targets by their name."""
+    """What identifies a measurement, for resuming: a spec-file target by the file it resolves to
+    (``target_id``), not by how its path was spelled; other targets by their name. What the target *contains*
+    is the row's ``digest`` (:func:`~blockstitch.bench.digest.target_digest`): a row with this key and another
+    digest is stale, measured again, and superseded."""
     fields = ("batch", "input_shape_requested", "dtype", "mode", "device", "options")
     key = {k: entry.get(k) for k in fields}
     key["target"] = entry.get("target_id") or entry.get("target")
@@ -132,7 +134,7 @@ def entry_key(entry: dict[str, Any]) -> str:
 
 
 def target_id(target: str) -> str:
-    """``/abs/path/net.yaml#<sha256 of its bytes, 16 hex>`` for a spec file; the name itself otherwise.
+    """``/abs/path/net.yaml`` for a spec file (however its path was spelled); the name itself otherwise.
 
     >>> target_id("timm:resnet18")
     'timm:resnet18'
@@ -140,13 +142,7 @@ def target_id(target: str) -> str:
     path = Path(target)
     if path.suffix.lower() not in (".yaml", ".yml", ".json") or not path.is_file():
         return target
-    import hashlib
-
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return target
-    return f"{path.resolve()}#{digest}"
+    return str(path.resolve())
 
 
 @dataclass
