@@ -202,14 +202,23 @@ def entry(name: str) -> Entry:
 
 
 def search(query: str, pool: list[Entry] | None = None) -> list[Entry]:
-    """Entries whose kind, an alias or the paper title contains ``query`` (case, ``-``, ``_``, spaces ignored)."""
+    """Entries whose kind, an alias or the paper title contains ``query`` (case, ``-``, ``_``, spaces ignored),
+    best first: the kind itself, then an exact alias, then a kind or alias starting with it, then the rest in
+    catalogue order.
+
+    >>> [e.kind for e in search("ema")][0]
+    'ema'
+    """
     key = normalise(query)
-    out = []
-    for e in entries() if pool is None else pool:
-        texts = [e.kind, *e.aliases, e.paper.title if e.paper else ""]
-        if any(key in normalise(t) for t in texts):
-            out.append(e)
-    return out
+    ranked = []
+    for i, e in enumerate(entries() if pool is None else pool):
+        names = [normalise(t) for t in (e.kind, *e.aliases)]
+        texts = [*names, normalise(e.paper.title) if e.paper else ""]
+        if not any(key in t for t in texts):
+            continue
+        rank = 0 if names[0] == key else 1 if key in names[1:] else 2 if any(n.startswith(key) for n in names) else 3
+        ranked.append((rank, i, e))
+    return [e for _, _, e in sorted(ranked, key=lambda r: (r[0], r[1]))]
 
 
 def by_category(category: str, pool: list[Entry] | None = None) -> list[Entry]:

@@ -177,6 +177,30 @@ class _Where(Protocol):
     def error(self, message: str, loc: tuple[Any, ...] = (), **kw: Any) -> SpecError: ...
 
 
+def _nested_fields(model: Any, loc: Sequence[Any]) -> list[str]:
+    """The fields of the pydantic model found at ``loc`` inside ``model`` (``("insert", 0)`` → InsertEdit's)."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(model, "model_fields", {}).get(str(part))
+        if info is None:
+            return []
+        pending, model = [info.annotation], None
+        while pending:
+            tp = pending.pop()
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                model = tp
+                break
+            pending += list(get_args(tp))
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
 def pydantic_error(err: ValidationError, loc: Sequence[Any] = (), *, model: type[BaseModel] | None = None,
                    what: str | None = None, also: Sequence[str] = (), node: str | None = None,
                    located: _Where | None = None) -> SpecError:
@@ -201,7 +225,9 @@ def pydantic_error(err: ValidationError, loc: Sequence[Any] = (), *, model: type
     fields = [f for f in fields if f != "kind"] + list(also)
     problem, found, expected, hint = first["type"], None, None, None
     if problem == "extra_forbidden" and len(here) > 1:  # inside a nested mapping (an edit, a sub-block)
-        message = f"unknown field '{here[-1]}' in {path_text(here[:-1])}"
+        inner = [f for f in _nested_fields(model, here[:-1]) if f != "kind"]
+        message = f"unknown field '{here[-1]}' in {path_text(here[:-1])}{did_you_mean(str(here[-1]), inner)}"
+        expected = ", ".join(inner) or None
     elif problem == "extra_forbidden":
         message = f"unknown field '{field}' for {what}{did_you_mean(field or '', fields)}"
         expected = ", ".join(fields)

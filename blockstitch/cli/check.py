@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING, Any
 
 from .common import positive, shape_arg, stdout
 
+if TYPE_CHECKING:
+    from ..subject import Subject
+
 NAME = "check"
-HELP = "validate a spec and print its plan (shapes, params, MACs)"
+HELP = "validate a spec and print its plan (shapes, params, MACs); a timm:/torchvision: model's shapes"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     """The command's arguments."""
-    p.add_argument("spec", help="a spec file, or the name of a bundled spec (e.g. resnet50)")
+    p.add_argument("spec", help="a spec file, the name of a bundled spec (e.g. resnet50), or timm:<model>")
     p.add_argument("--input", type=shape_arg, default=None, metavar="C,H,W", help="input shape without batch")
     p.add_argument("--batch", type=positive, default=1, metavar="N", help="batch size (default 1)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -28,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from ..render import render_plan, render_stitch
     from ..subject import subject
 
-    target = subject(args.spec, accept={"spec", "edit"})
+    target = subject(args.spec, accept={"spec", "edit", "timm", "torchvision", "ultralytics"})
+    if target.what in ("timm", "torchvision", "ultralytics"):
+        return _check_network(target, args)
     if target.what == "edit":
         report = target.report
         assert report is not None  # an edit spec always has one
@@ -60,3 +66,36 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"vs baseline [bold]{delta['baseline']}[/bold]: {delta['params']:+,} params "
                   f"({delta['params_pct']:+.2f}%), {int(delta['macs']) / 1e9:+.4f} GMACs ({delta['macs_pct']:+.2f}%)")
     return 0
+
+
+def _check_network(target: Subject, args: argparse.Namespace) -> int:
+    """A model from a library (``timm:resnet18``) has no spec to validate: it is run on meta tensors at its input
+    (or ``--input``) and its shapes, parameters and MACs printed, as ``profile`` counts them."""
+    from ..profile import profile
+
+    prof = profile(target, args.input, args.batch)
+    shape = (args.batch, *prof.input_shape)
+    outputs = _output_shapes(target.with_input(args.input).module("meta"), shape)
+    if args.json:
+        print(json.dumps({"name": target.name, "batch": args.batch, "input": list(shape), "params": prof.params,
+                          "macs": prof.macs, "flops": 2 * prof.macs, "outputs": outputs}, indent=2))
+        return 0
+    stdout().print(f"[bold]{target.name}[/bold] ({target.what}): input {'×'.join(map(str, shape))} → "
+                   f"{', '.join('×'.join(map(str, o)) for o in outputs)}; {prof.params:,} params, "
+                   f"{prof.macs / 1e9:.4f} GMACs ({2 * prof.macs / 1e9:.4f} GFLOPs); shapes checked on meta tensors",
+                   highlight=False)
+    return 0
+
+
+def _output_shapes(model: Any, shape: tuple[int, ...]) -> list[list[int]]:
+    import torch
+
+    from ..meta import shape_run
+
+    def run(net: Any, xs: list[torch.Tensor]) -> list[list[int]]:
+        with torch.no_grad():
+            out = net.eval()(*xs)
+        flat = out if isinstance(out, (list, tuple)) else list(out.values()) if isinstance(out, dict) else [out]
+        return [list(t.shape) for t in flat if isinstance(t, torch.Tensor)]
+
+    return shape_run(model, [shape], run)[0]

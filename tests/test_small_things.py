@@ -1,0 +1,39 @@
+"""Issue 25 (6): small things a user trips on — typos in edit specs, search order, `check timm:…`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from blockstitch import catalogue
+from blockstitch.cli import main
+
+
+def test_an_edit_field_typo_gets_did_you_mean_and_the_valid_fields(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "e.yaml"
+    spec.write_text("name: x\nextends: resnet18\ninsert:\n  - {afer: layer1, block: {kind: se}}\n")
+    assert main(["check", str(spec)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "did you mean 'after'?" in err and f"{spec}:4:" in err and "identity_init" in err
+
+
+def test_search_ranks_the_exact_kind_and_alias_first() -> None:
+    entries = catalogue.entries()
+    for e in entries:  # truth: the entry named exactly, whatever else contains the word
+        assert catalogue.search(e.kind)[0].kind == e.kind
+    aliased = [e for e in entries if e.aliases]
+    for e in aliased:
+        owners = [o.kind for o in entries if catalogue.normalise(e.aliases[0]) in
+                  [catalogue.normalise(n) for n in (o.kind, *o.aliases)]]
+        assert catalogue.search(e.aliases[0])[0].kind in owners
+
+
+def test_check_accepts_a_timm_model(capsys) -> None:
+    timm = pytest.importorskip("timm")
+    assert main(["check", "timm:resnet18", "--input", "3,64,64", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    model = timm.create_model("resnet18", pretrained=False)
+    assert data["params"] == sum(p.numel() for p in model.parameters())
+    assert data["outputs"] == [[1, 1000]] and data["flops"] == 2 * data["macs"] > 0
