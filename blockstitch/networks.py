@@ -1,8 +1,6 @@
 """Networks from sources: a spec (file, zoo name, dict) loaded, planned on meta tensors, built — or, for an edit
-spec, its base built and stitched.
-
-This is the floor the tools stand on (``profile``, ``check``, ``bench``, ``graph`` import it); :mod:`blockstitch.api`
-re-exports it as the public API. Names are looked up by the one resolver, :mod:`blockstitch.sources`.
+spec, its base built and stitched. The API's face (:mod:`blockstitch.api` re-exports it) over the Subject: each
+source is resolved once, by :func:`blockstitch.subject.subject`, and its located data handed on.
 
 >>> plan("resnet50").params
 25557032
@@ -12,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from torch import nn
 
-from .assemble import Located, Network, Plan, build_module, make_plan, resolve
+from .assemble import Network, Plan, build_within_limits, make_plan, resolve
 from .assemble.planner import StepContext
 from .errors import SpecError
+
+if TYPE_CHECKING:
+    from .subject import Subject
 
 __all__ = ["Source", "load_spec", "plan", "build", "is_edit_source"]
 
@@ -27,27 +28,15 @@ Source = Union[str, Path, dict[str, Any], Network]
 """A spec file path, a zoo name (`resnet50`), a spec as a dict, or an already loaded :class:`Network`."""
 
 
-def _located(source: str | Path | dict[str, Any]) -> Located:
-    from .sources import resolve as resolve_source  # the one resolver: names are looked up, never imported
+def _spec(source: str | Path | dict[str, Any] | Subject) -> Subject:
+    from .subject import subject  # the one way in: names are looked up, never imported
 
-    return resolve_source(source, accept={"spec", "edit"}).located  # type: ignore[return-value]  # set for specs
-
-
-def is_edit(located: Located) -> bool:
-    """True for a spec that edits another (`extends:`); the same test as :func:`blockstitch.stitch.is_edit`,
-    here so that planning a plain spec does not import the stitcher."""
-    return isinstance(located.data, dict) and "extends" in located.data
-
-
-def _build_edit(located: Located, device: str | None) -> Any:
-    from .stitch import build_edit  # only edit specs need the stitcher
-
-    return build_edit(located, device)
+    return subject(source, accept={"spec", "edit"})
 
 
 def is_edit_source(source: object) -> bool:
     """True when ``source`` is a spec that edits another network (`extends:`)."""
-    return isinstance(source, (str, Path, dict)) and is_edit(_located(source))
+    return isinstance(source, (str, Path, dict)) and _spec(source).what == "edit"
 
 
 def load_spec(source: Source) -> Network:
@@ -60,12 +49,13 @@ def load_spec(source: Source) -> Network:
     if isinstance(source, Network):
         return source
     if isinstance(source, (str, Path, dict)):
-        located = _located(source)
-        if is_edit(located):
-            raise SpecError(f"'{located.data.get('name', source)}' edits '{located.data['extends']}': it has no "
-                            "plan of its own", file=located.file,
+        found = _spec(source)
+        data = found.located.data  # type: ignore[union-attr]  # set for specs
+        if found.what == "edit":
+            raise SpecError(f"'{data.get('name', source)}' edits '{data['extends']}': it has no plan of its own",
+                            file=found.origin,
                             hint="`blockstitch check` shows what it changes; blockstitch.build / stitch build it")
-        return resolve(located)
+        return resolve(found.located)  # type: ignore[arg-type]
     raise SpecError(f"cannot load a spec from {type(source).__name__}",
                     expected="a path, a zoo name, a dict or a Network")
 
@@ -97,20 +87,11 @@ def build(source: Source | Plan, input_shape: Sequence[int] | None = None, devic
     >>> model(torch.randn(1, 3, 224, 224)).shape
     torch.Size([1, 1000])
     """
-    meta = device is not None and torch.device(device).type == "meta"
     if isinstance(source, (str, Path, dict)):
-        located = _located(source)
-        if is_edit(located):
-            if not meta:  # limits before allocation: the stitched weights, counted on meta, must fit
-                from .assemble.limits import check_fits
-
-                params = sum(p.numel() for p in _build_edit(located, "meta").model.parameters())
-                check_fits(params * 4, 0, str(device or "cpu"), f"building '{located.data.get('name')}'", located.file)
-            return _build_edit(located, "meta" if meta else (str(device) if device is not None else None)).model
+        found = _spec(source)
+        if found.what == "edit":  # its base built and stitched (real weights: checked first that they fit)
+            meta = device is not None and torch.device(device).type == "meta"
+            return found.module("meta" if meta else (str(device) if device is not None else None))
+        source = resolve(found.located)  # type: ignore[arg-type]  # the file read once, planned below
     the_plan = source if isinstance(source, Plan) else plan(source, input_shape)
-    if not meta:  # limits before allocation: the weights must fit in free memory
-        from .assemble.limits import check_fits
-
-        itemsize = torch.empty((), dtype=dtype).element_size() if dtype is not None else 4
-        check_fits(the_plan.params * itemsize, 0, str(device or "cpu"), f"building '{the_plan.name}'", the_plan.file)
-    return build_module(the_plan, None if meta else device, dtype, reuse_meta=meta)
+    return build_within_limits(the_plan, device, dtype)

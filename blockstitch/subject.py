@@ -13,7 +13,8 @@ hands the located data on; the module, plan and stitch report are made lazily, o
 >>> subject("timm:resnet18").module().__class__.__name__     # built on meta: nothing allocated
 'ResNet'
 
-Layering: this module sits on the networks floor (beside :mod:`blockstitch.networks`), below every tool.
+Layering: this module sits on the networks floor, below every tool; it builds from the floors beneath it
+(sources, stitch, assemble), and :mod:`blockstitch.networks`, the API's face, stands on it.
 """
 
 from __future__ import annotations
@@ -146,10 +147,10 @@ class Subject:
                         expected="a block kind or a module class")
 
     def _build(self, device: str | None) -> nn.Module:
-        from .networks import build
+        from .assemble import build_within_limits
 
         if self.what == "plan":
-            return build(self.obj, device=device)
+            return build_within_limits(self.obj, device)
         if self.what in ("timm", "torchvision", "ultralytics"):
             from .sources import foreign_model
 
@@ -161,7 +162,7 @@ class Subject:
             stitched = self._stitched(device)
             return stitched
         if self.what == "spec":
-            return build(self.plan(), device=device)
+            return build_within_limits(self.plan(), device)
         if self.what == "code":
             import torch
 
@@ -202,7 +203,8 @@ class Subject:
              verify: bool = True) -> Plan:
         """The plan of a blockstitch network spec (``spec`` or ``plan``); a located error for anything else.
         Plans made without ``observe`` are cached per (input, batch, verify)."""
-        from .assemble import make_plan, resolve
+        from .assemble import make_plan
+        from .assemble import resolve as expand  # the spec's nodes, validated (not the source resolver)
 
         if self.what == "plan":
             return self.obj  # type: ignore[no-any-return]
@@ -216,7 +218,7 @@ class Subject:
         shape = tuple(input_shape) if input_shape is not None else self.input_override
         key = (shape, batch, verify)
         if observe is not None or key not in self._plans:
-            network = self.obj if self.resolved is None else resolve(self.located)  # type: ignore[arg-type]
+            network = self.obj if self.resolved is None else expand(self.located)  # type: ignore[arg-type]
             made = make_plan(network, shape, batch, observe, verify)
             if observe is not None:
                 return made

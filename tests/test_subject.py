@@ -13,6 +13,7 @@ import blockstitch.sources as sources
 from blockstitch.bench import bench_blocks
 from blockstitch.errors import SpecError
 from blockstitch.graph import graph_record
+from blockstitch.networks import build, plan
 from blockstitch.profile import profile
 from blockstitch.subject import subject
 
@@ -32,15 +33,20 @@ def resolved(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
 
 @pytest.mark.parametrize("tool", [lambda s: profile(s), lambda s: graph_record(s, depth=1),
-                                  lambda s: bench_blocks(s, budget_s=0.001)], ids=["profile", "graph", "bench_blocks"])
+                                  lambda s: bench_blocks(s, budget_s=0.001), lambda s: plan(s),
+                                  lambda s: build(s, device="meta")],
+                         ids=["profile", "graph", "bench_blocks", "plan", "build"])
 def test_each_tool_resolves_its_source_once(tool: Any, resolved: Counter[str]) -> None:
     tool("lenet5")
     assert resolved["lenet5"] == 1, resolved
 
 
-def test_an_edit_spec_is_resolved_once_by_profile(resolved: Counter[str]) -> None:
+def test_an_edit_spec_is_resolved_once_by_profile_and_by_build(resolved: Counter[str]) -> None:
     p = profile("cbam_resnet50", (3, 32, 32))
-    assert resolved["cbam_resnet50"] == 1 and p.params == subject("cbam_resnet50").report.params_after
+    assert resolved["cbam_resnet50"] == 1
+    model = build("cbam_resnet50", device="meta")
+    assert resolved["cbam_resnet50"] == 2 and p.params == sum(t.numel() for t in model.parameters())
+    assert p.params == subject("cbam_resnet50").report.params_after
 
 
 def test_a_subject_given_is_not_resolved_again(resolved: Counter[str]) -> None:

@@ -10,17 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "build_module": ".builder", "Plan": ".plan", "Step": ".plan", "make_plan": ".planner",
+    "build_module": ".builder", "build_within_limits": ".builder", "Plan": ".plan", "Step": ".plan", "make_plan": ".planner",
     "Located": ".source", "load_file": ".source", "load_text": ".source",
     "Network": ".spec", "NetworkSpec": ".spec", "Node": ".spec", "resolve": ".spec",
     "find_spec": ".zoo", "specs_dir": ".zoo", "zoo_names": ".zoo",
 }
 
-__all__ = ["Located", "Network", "NetworkSpec", "Node", "Plan", "Step", "build_module", "find_spec", "load_file",
-           "load_text", "make_plan", "resolve", "specs_dir", "zoo_names"]
+__all__ = ["Located", "Network", "NetworkSpec", "Node", "Plan", "Step", "build_module", "build_within_limits",
+           "find_spec", "load_file", "load_text", "make_plan", "resolve", "specs_dir", "zoo_names"]
 
 if TYPE_CHECKING:
-    from .builder import build_module
+    from .builder import build_module, build_within_limits
     from .plan import Plan, Step
     from .planner import make_plan
     from .source import Located, load_file, load_text

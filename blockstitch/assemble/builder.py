@@ -38,6 +38,23 @@ def _class_name(name: str) -> str:
     return text if text and text[0].isalpha() else f"Net{text}"
 
 
+def build_within_limits(plan: Plan, device: torch.device | str | None = None,
+                        dtype: torch.dtype | None = None) -> fx.GraphModule:
+    """:func:`build_module`, limits first: on a real device the weights must fit in free memory (refused with the
+    figures); on ``"meta"`` nothing is allocated and the plan's meta modules are used as they are.
+
+    >>> build_within_limits(plan, "meta").meta["blockstitch_plan"] is plan
+    True
+    """
+    meta = device is not None and torch.device(device).type == "meta"
+    if not meta:  # limits before allocation: the weights must fit in free memory
+        from .limits import check_fits
+
+        itemsize = torch.empty((), dtype=dtype).element_size() if dtype is not None else 4
+        check_fits(plan.params * itemsize, 0, str(device or "cpu"), f"building '{plan.name}'", plan.file)
+    return build_module(plan, None if meta else device, dtype, reuse_meta=meta)
+
+
 def build_module(plan: Plan, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  reuse_meta: bool = False) -> fx.GraphModule:
     """Build every step's module (on ``device``) and wire them as the plan says.

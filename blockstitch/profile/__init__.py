@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..assemble import Plan
+from ..assemble import Plan, build_module
 from ..assemble.limits import check_batch
 from ..errors import SpecError
 from ..meta import shape_run
-from ..networks import Source, build
+from ..networks import Source
 from ..subject import NETWORK_KINDS, Subject, subject
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
@@ -177,14 +177,14 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
         counter = OpCounter()
         if found.what == "plan":  # a plan already made: run its meta network once under the counter
             the_plan = found.plan()
-            module = build(the_plan, device="meta")
+            module = build_module(the_plan, reuse_meta=True)
             targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
             counter, _, method = _count(module, [n for n, _ in targets], _meta_inputs([the_plan.input.shape]),
                                         real=False)
         else:  # one meta forward only: the planner's own, counted step by step
             method = "meta"
             the_plan = found.plan(input_shape, batch, observe=counter.step)
-            module = build(the_plan, device="meta")
+            module = build_module(the_plan, reuse_meta=True)
             targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
         shapes = {s.name: ([list(x) for x in s.in_shapes], list(s.out.shape)) for s in the_plan.steps}
         shape, name = the_plan.input.shape[1:], the_plan.name
