@@ -133,8 +133,8 @@ class Subject:
                 problem = pydantic_error(err, model=self.obj)
                 problem.message = f"'{self.name}': {problem.message}"
                 problem.path = f"--arg {problem.path or self.name}"
-                problem.hint = (problem.hint + "; " if problem.hint else "") + \
-                    "`blockstitch schema` lists every field of every kind"
+                schema = "`blockstitch schema` lists every field of every kind"
+                problem.hint = f"{problem.hint}; {schema}" if problem.hint else schema
                 raise problem.located() from None
             return lambda shape, layout, channels: spec.with_layout(layout).build([shape]), True
         if self.constructor is not None:
