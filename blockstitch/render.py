@@ -55,7 +55,7 @@ def render_plan(plan: Plan, console: Console) -> None:
 
 def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
     """Per-node table, totals (MACs and FLOPs labelled), memory, uncounted ops and disagreements."""
-    from .profile.report import human_bytes  # the profile's own formatting
+    from .profile.report import human_bytes, train_line  # the profile's own formatting
     table = Table(title=f"{p.name} — batch {p.batch}, input {'×'.join(map(str, p.input_shape))}",
                   title_justify="left", header_style="bold")
     for col, justify in (("node", "left"), ("kind", "left"), ("in shape", "left"), ("out shape", "left"),
@@ -76,6 +76,9 @@ def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
     if all_ops:
         console.print(f"with them (--all-ops): ≈ {(p.flops + p.uncounted_flops_estimate) / 1e9:.3f} GFLOPs "
                       f"(+{p.uncounted_flops_estimate / 1e9:.3f} estimated)")
+    train = train_line(p)
+    if train is not None:
+        console.print(train, highlight=False)
     for line in p.disagreements:
         console.print(f"[yellow]warning:[/yellow] analytic and counted MACs disagree — {line}")
 

@@ -20,6 +20,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="print JSON (params, macs, flops, nodes, uncounted…)")
     fmt.add_argument("--csv", action="store_true", help="print CSV, one row per node")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table to paste into a paper")
+    p.add_argument("--train", action="store_true",
+                   help="also count one training step: forward + backward FLOPs, and the optimizer step apart")
     p.add_argument("--all-ops", action="store_true", help="also estimate FLOPs of norms, softmax, elementwise ops")
     p.add_argument("--torchinfo", action="store_true", help="also print torchinfo's layer table")
     p.add_argument("--depth", type=positive, default=1, help="module depth for timm models and --torchinfo")
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             render_compare(comparison, out)
         return 0
     target = subject(args.spec, accept=NETWORK_KINDS)
-    prof = profile(target, args.input, args.batch, depth=args.depth)
+    prof = profile(target, args.input, args.batch, depth=args.depth, train=args.train)
     if args.json:
         print(json.dumps(prof.to_dict(), indent=2))
     elif args.csv:

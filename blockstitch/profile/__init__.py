@@ -75,6 +75,12 @@ class Profile:
     method: str = "meta"
     """How it was counted: "meta" (a meta shadow, nothing allocated), or why a real run on a copy was needed
     (forwards with data-dependent ops such as a detector's NMS; their counts can depend on the data)."""
+    train_flops: int | None = None
+    """FLOPs of one training step's forward and backward (``profile(..., train=True)``), counted on meta tensors:
+    ≈ 3 × forward, less the input gradient the first layer does not need. None when not asked for."""
+    optimizer_flops: int | None = None
+    """Elementwise work of one AdamW step over the trainable parameters (an estimate: one FLOP per element per
+    op), apart from :attr:`train_flops`. None when not asked for."""
 
     @property
     def flops(self) -> int:
@@ -155,12 +161,14 @@ def _unique_params(module: nn.Module) -> tuple[int, int, int]:
 
 
 def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
-            depth: int = 1) -> Profile:
+            depth: int = 1, train: bool = False) -> Profile:
     """Profile a spec file, a zoo name, a plan, ``"timm:<model>"``, or any ``nn.Module`` (timm, torchvision…).
 
     Nothing is allocated: blockstitch networks are built on meta, other modules are run with meta stand-ins
     for their weights. ``input_shape`` is without the batch; a timm model's default input is used if omitted.
     Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children).
+    ``train=True`` also counts one training step: forward + backward (:attr:`Profile.train_flops`) and the
+    optimizer step's elementwise work (:attr:`Profile.optimizer_flops`), both on meta tensors.
     """
     found = subject(source, accept=NETWORK_KINDS, input_shape=input_shape)  # resolved once, the shape checked
     check_batch(batch)
@@ -206,6 +214,11 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
     for per_node in counter.uncounted.values():
         uncounted.update(per_node)
     params, trainable, param_bytes = _unique_params(module)
-    return Profile(name, list(shape), batch, params, trainable, total_macs, param_bytes,
-                   sum(counter.bytes.values()), nodes, dict(sorted(uncounted.items())),
-                   sum(counter.estimate.values()), disagreements, method)
+    result = Profile(name, list(shape), batch, params, trainable, total_macs, param_bytes,
+                     sum(counter.bytes.values()), nodes, dict(sorted(uncounted.items())),
+                     sum(counter.estimate.values()), disagreements, method)
+    if train:
+        from .train import train_counts
+
+        result.train_flops, result.optimizer_flops = train_counts(module, shape, batch)
+    return result

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import Profile
 
-__all__ = ["to_json", "to_markdown", "to_csv", "human_bytes"]
+__all__ = ["to_json", "to_markdown", "to_csv", "human_bytes", "train_line"]
 
 
 def human_bytes(n: float) -> str:
@@ -33,7 +33,18 @@ def to_json(p: Profile) -> dict[str, Any]:
                    "activation_bytes": n.activation_bytes, "analytic_macs": n.analytic_macs} for n in p.nodes],
         "uncounted": p.uncounted, "uncounted_flops_estimate": p.uncounted_flops_estimate,
         "disagreements": p.disagreements, "method": p.method,
+        **({"train_flops": p.train_flops, "optimizer_step_flops_estimate": p.optimizer_flops}
+           if p.train_flops is not None else {}),
     }
+
+
+def train_line(p: Profile) -> str | None:
+    """One training step's FLOPs, labelled (None when the profile was made without ``train=True``)."""
+    if p.train_flops is None:
+        return None
+    ratio = f"{p.train_flops / p.flops:.2f}× forward; " if p.flops else ""
+    return (f"Training step: forward + backward {p.train_flops / 1e9:.3f} GFLOPs ({ratio}counted, batch {p.batch}) · "
+            f"optimizer step (AdamW) ≈ {(p.optimizer_flops or 0) / 1e9:.3f} GFLOPs elementwise (estimate, apart)")
 
 
 def to_markdown(p: Profile, all_ops: bool = False) -> str:
@@ -50,6 +61,9 @@ def to_markdown(p: Profile, all_ops: bool = False) -> str:
     if all_ops:
         lines.append(f"Uncounted ops (norms, softmax, elementwise…): ≈ {p.uncounted_flops_estimate / 1e9:.3f} "
                      "GFLOPs more (estimate, not in the totals)")
+    train = train_line(p)
+    if train is not None:
+        lines.append(train)
     return "\n".join(lines)
 
 
