@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "Fused": ".fuse", "FuseReport": ".fuse", "fuse": ".fuse",
     "NodeProfile": ".profile", "Profile": ".profile", "profile": ".profile",
     "block_kinds": ".registry", "get_block": ".registry", "register_block": ".registry",
-    "Stitched": ".stitch", "StitchReport": ".stitch", "stitch": ".stitch",
+    "Stitched": ".stitch", "StitchReport": ".stitch", "stitch": ".stitch", "load": ".stitch.archive",
     "TransferError": ".transfer", "TransferReport": ".transfer", "transfer_weights": ".transfer",
     "graph": ".graph", "GraphRecord": ".graph",
     "export": ".export", "ExportReport": ".export", "ExportError": ".export",
@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ablate": ".ablate", "AblationResult": ".ablate",
 }
 
-__all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "NodeProfile",
+__all__ = ["BenchResult", "bench", "CheckReport", "check_module", "StitchReport", "Stitched", "stitch", "load", "NodeProfile",
            "Profile", "profile", "Plan", "build", "load_spec", "plan", "BlockSpec", "BlockstitchError",
            "RegistryError", "ShapeError", "SpecError", "block_kinds", "get_block", "register_block", "TransferError",
            "TransferReport", "transfer_weights", "fuse", "Fused", "FuseReport", "graph", "GraphRecord", "export",

@@ -37,3 +37,29 @@ def test_check_accepts_a_timm_model(capsys) -> None:
     model = timm.create_model("resnet18", pretrained=False)
     assert data["params"] == sum(p.numel() for p in model.parameters())
     assert data["outputs"] == [[1, 1000]] and data["flops"] == 2 * data["macs"] > 0
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_stitch_writes_a_network_bs_load_reads_back(tmp_path: Path, suffix: str, capsys) -> None:
+    import torch
+
+    import blockstitch as bs
+    from blockstitch.stitch.archive import portable_spec, save_stitched
+    from blockstitch.subject import subject
+
+    spec = tmp_path / "edit.yaml"
+    spec.write_text("name: x\nextends: resnet18\ninput: [3, 32, 32]\ninsert:\n  - {after: layer1, block: {kind: se}}\n")
+    out = tmp_path / f"model{suffix}"
+    assert main(["stitch", str(spec), "-o", str(out)]) == 0 and out.is_file()
+    target = subject(str(spec), accept={"edit"})
+    assert sum(p.numel() for p in bs.load(out).parameters()) == target.report.params_after
+    torch.manual_seed(1)
+    model = target.module("cpu").eval()  # another build, other weights: the archive must carry them all
+    save_stitched(model, portable_spec(target.located.data, target.located.file), out)
+    loaded = bs.load(out)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    with pytest.raises(bs.SpecError, match="not a stitched network"):
+        bs.load(tmp_path / "plain.pt")

@@ -24,7 +24,7 @@ from . import common
 __all__ = ["main", "parser", "COMMANDS"]
 
 COMMANDS: tuple[str, ...] = ("check", "profile", "check_module", "bench", "sweep", "ablate", "blocks", "schema",
-                             "zoo", "graph", "export")
+                             "zoo", "graph", "export", "stitch")
 """The subcommands' modules, in the order ``--help`` lists them."""
 
 
