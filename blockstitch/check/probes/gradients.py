@@ -1,7 +1,11 @@
-"""Gradients: in train mode, does every parameter get a gradient at one of a few sizes (and the input)?
+"""Gradients: in train mode, does every parameter get a non-zero gradient at one of a few sizes (and the input)?
 
 Up to four working real sizes: the base, the smallest, the largest up to four times the base's input, and a
-non-square one. A parameter no gradient reaches at any of them is structurally dead.
+non-square one. A parameter no gradient reaches at any of them — or whose gradient is exactly zero at every one
+(a query projection whose softmax sees a single key) — is structurally dead. A gradient that is zero only
+because a parameter starts at zero is not: where some gradient is all zero, the backward is run once more on a
+copy whose all-zero parameters (a zero-initialised gate or scale) are given small random values, so the branch
+behind a zero gate is alive, and so is the gate (its own gradient is non-zero).
 """
 
 from __future__ import annotations
@@ -32,11 +36,41 @@ class GradTask:
 
 @dataclass
 class GradRun:
-    """The parameters a gradient reached, the trainable ones, and whether the input got one."""
+    """The parameters a non-zero gradient reached, the trainable ones, whether the input got a gradient, and
+    the parameters any gradient reached (non-zero or not)."""
 
     alive: list[str]
     trainable: list[str]
     input_grad: bool
+    reached: list[str] | None = None
+
+
+def _backward(module: torch.nn.Module, shape: tuple[int, ...]) -> tuple[list[str], list[str], bool]:
+    """One backward pass: (parameters with a non-zero gradient, parameters any gradient reached, input's)."""
+    module.zero_grad(set_to_none=True)
+    with torch.inference_mode(False), torch.enable_grad():  # whatever mode the caller left on
+        leaf = sample_input(shape, 6).requires_grad_(True)
+        out = [t for t in tensors(module(leaf * 1)) if t.is_floating_point() and t.requires_grad]
+        if out:
+            sum(t.float().square().mean() for t in out).backward()  # type: ignore[union-attr]
+    reached = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is not None]
+    # NaN counts as non-zero: a non-finite gradient is another check's finding, not a dead parameter
+    alive = [n for n, p in module.named_parameters()
+             if p.requires_grad and p.grad is not None and bool(p.grad.count_nonzero())]
+    return alive, reached, leaf.grad is not None
+
+
+def _unzeroed(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy whose all-zero floating parameters hold small reproducible random values instead."""
+    from ...meta import real_copy
+
+    copy = real_copy(module)
+    with torch.no_grad():
+        for i, p in enumerate(copy.parameters()):
+            if p.requires_grad and p.is_floating_point() and p.numel() and not bool(p.count_nonzero()):
+                gen = torch.Generator(device=p.device).manual_seed(1000 + i)
+                p.copy_(torch.randn(p.shape, generator=gen, device=p.device, dtype=p.dtype) * 0.1)
+    return copy
 
 
 def grad_tasks(records: list[dict[str, Any]], base: dict[str, Any], layout: str) -> list[GradTask]:
@@ -65,18 +99,17 @@ class Gradients(Check[GradTask, GradRun]):
 
     def run(self, held: UnderTest, task: GradTask) -> GradRun:
         module = held.copy("grad", task.at.c, module_at(held, task.at, train=True)).train()
-        module.zero_grad(set_to_none=True)
-        with torch.inference_mode(False), torch.enable_grad():  # whatever mode the caller left on
-            leaf = sample_input(task.at.shape, 6).requires_grad_(True)
-            out = [t for t in tensors(module(leaf * 1)) if t.is_floating_point() and t.requires_grad]
-            if out:
-                sum(t.float().square().mean() for t in out).backward()  # type: ignore[union-attr]
-        alive = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is not None]
+        shape = tuple(task.at.shape)
+        alive, reached, input_grad = _backward(module, shape)
         trainable = [n for n, p in module.named_parameters() if p.requires_grad]
-        return GradRun(alive, trainable, leaf.grad is not None)
+        if set(reached) - set(alive):  # a zero gradient: zero by structure, or only because a gate starts at 0?
+            again, _, _ = _backward(_unzeroed(module).train(), shape)
+            alive = [n for n in trainable if n in set(alive) | set(again)]
+        return GradRun(alive, trainable, input_grad, reached)
 
     def judge(self, found: Evidence, report: CheckReport) -> CheckResult:
         alive: set[str] = set()
+        reached: set[str] = set()
         trainable: list[str] = []
         sizes, errors, base_error = [], [], False
         for answer in found.of(Gradients):
@@ -87,6 +120,7 @@ class Gradients(Check[GradTask, GradRun]):
                 continue
             sizes.append(at)
             alive |= set(answer.value.alive)
+            reached |= set(answer.value.reached if answer.value.reached is not None else answer.value.alive)
             trainable = answer.value.trainable
         if not sizes or base_error:
             return CheckResult(self.name, "failed", "backward fails (train, batch 2): " + "; ".join(errors),
@@ -94,12 +128,24 @@ class Gradients(Check[GradTask, GradRun]):
         dead = [n for n in trainable if n not in alive]
         report.dead_params = dead
         tried = ", ".join(sizes)
+        unreached = [n for n in dead if n not in reached]
+        zero = [n for n in dead if n in reached]
+        said = []
+        if unreached:
+            said.append(f"no gradient reaches {_names(unreached)}")
+        if zero:
+            said.append(f"the gradient of {_names(zero)} is exactly zero (also with zero-valued parameters "
+                        "made non-zero)")
         return CheckResult(
             self.name, "failed" if dead else "passed",
-            f"no gradient reaches {', '.join(dead[:8])}{' …' if len(dead) > 8 else ''} at any of {tried} (train, "
-            f"batch 2): structurally dead" if dead else
-            f"every parameter ({len(trainable)}) gets a gradient at one of {tried} (train, batch 2)",
-            evidence={"dead": dead, "sizes": sizes, "errors": errors})
+            f"{'; '.join(said)} at every one of {tried} (train, batch 2): structurally dead" if dead else
+            f"every parameter ({len(trainable)}) gets a non-zero gradient at one of {tried} (train, batch 2)",
+            evidence={"dead": dead, "no_gradient": unreached, "zero_gradient": zero, "sizes": sizes,
+                      "errors": errors})
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
 
 
 def input_gets_gradient(found: Evidence) -> bool | None:
