@@ -269,3 +269,21 @@ def test_every_shape_keeping_library_block_stitches_into_yolov8n_as_the_identity
         a, b = new(x), model(x)
     a, b = (a[0], b[0]) if isinstance(a, (tuple, list)) else (a, b)
     assert torch.equal(a, b)
+
+
+def test_a_window_block_at_a_non_multiple_size_pads_as_its_paper_does() -> None:
+    import torch.nn.functional as F
+
+    model = _resnet18()
+    new, report = bs.stitch(model, input_shape=(3, 57, 71), insert=[{"after": "layer2", "block": {"kind": "biformer"}}])
+    assert "auto_pad = true" in str(report) and report.edits[0].out_shape == (1, 128, 8, 9)
+    block = new.get_submodule(report.edits[0].module)
+    feat = torch.randn(2, 128, 8, 9)
+    with torch.no_grad():  # truth: zeros to 14×14 by hand, the same weights without padding, then the crop
+        block.auto_pad = False
+        truth = block(F.pad(feat, (0, 5, 0, 6)))[:, :, :8, :9]
+        block.auto_pad = True
+        assert torch.allclose(block(feat), truth, atol=1e-6)
+    with pytest.raises(bs.BlockstitchError, match="does not tile"):  # said, not padded, when asked so
+        bs.stitch(model, input_shape=(3, 57, 71),
+                  insert=[{"after": "layer2", "block": {"kind": "biformer", "auto_pad": False}}])

@@ -50,9 +50,17 @@ def block_spec(block: dict[str, Any], where: Loc, shape: Shape | None = None,
                 if name not in given:
                     given[name] = [int(shape[2]), int(shape[3])]
                     found.append(f"{name} = {shape[2]}×{shape[3]} (the map where it goes)")
+        spec = spec_cls.model_validate(given)
+        pad = getattr(spec_cls, "pad_field", None)
+        multiple = getattr(spec, "size_multiple", lambda: 1)()
+        if pad and pad not in given and shape is not None and len(shape) == 4 and (shape[2] % multiple
+                                                                                   or shape[3] % multiple):
+            spec = spec.model_copy(update={pad: True})  # the paper's own padding, where the map does not tile
+            found.append(f"{pad} = true ({shape[2]}×{shape[3]} padded to multiples of {multiple}, as the paper's "
+                         "code does)")
         if notes is not None:
             notes += found
-        return spec_cls.model_validate(given)
+        return spec
     except RegistryError as err:
         raise SpecError(str(err), path=path_text((*where, "kind"))) from None
     except ValidationError as err:

@@ -5,7 +5,7 @@ agent attention — each on `b c h w`, in pure PyTorch (grid_sample, topk + gath
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -137,15 +137,22 @@ class BiLevelRoutingAttention(nn.Module):
     related regions; each token attends to the tokens of those regions only. A depthwise conv on the values
     (local context enhancement) is added before the output linear."""
 
-    def __init__(self, c: int, heads: int, regions: int, topk: int, lce_kernel: int) -> None:
+    def __init__(self, c: int, heads: int, regions: int, topk: int, lce_kernel: int, auto_pad: bool = False) -> None:
         super().__init__()
-        self.heads, self.regions, self.topk = heads, regions, topk
+        self.heads, self.regions, self.topk, self.auto_pad = heads, regions, topk, auto_pad
         self.scale, self.route_scale = (c // heads) ** -0.5, c**-0.5
         self.qkv = nn.Linear(c, 3 * c)
         self.lepe = nn.Conv2d(c, c, lce_kernel, padding=lce_kernel // 2, groups=c)
         self.wo = nn.Linear(c, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = -h % self.regions, -w % self.regions
+        if self.auto_pad and (ph or pw):  # BiFormer's auto_pad: zeros at the bottom/right, the output cropped
+            return self._attend(torch.nn.functional.pad(x, (0, pw, 0, ph)))[:, :, :h, :w]
+        return self._attend(x)
+
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         s = self.regions
         if h % s or w % s:
@@ -185,6 +192,10 @@ class BiFormerSpec(KeepShapeSpec):
     """Regions each region attends to; at most S²."""
     lce_kernel: OddKernel = 5
     """Kernel of the depthwise local-context conv on the values."""
+    auto_pad: bool = False
+    """Zero-pad H and W up to multiples of S and crop the output (BiFormer's own `auto_pad` option; the padding
+    takes part in routing and attention). A stitch turns it on where the map does not tile, and says so."""
+    pad_field: ClassVar[str] = "auto_pad"
 
     card = BlockCard(
         category="attention",
@@ -195,7 +206,8 @@ class BiFormerSpec(KeepShapeSpec):
         channel_rule="multiple_of:heads",
         insert_where="as the attention of backbone blocks; YOLO forks add it after the last C2f of the backbone",
         notes="Size rule: H and W multiples of the region grid S (7 by default — the paper's n_win; regions "
-              "may be non-square), stated rather than padded. Routing is "
+              "may be non-square), stated rather than padded unless auto_pad (BiFormer's own option) is on; a "
+              "stitch turns it on where the map does not tile. Routing is "
               "detached (BiFormer's default) and made in float32; still, a hard top-k can pick other regions in "
               "bfloat16 than in float32 (near ties), so the two differ more than for soft attention. Token "
               "attention is scaled by head_dim^-0.5, routing by C^-0.5. "
@@ -212,17 +224,18 @@ class BiFormerSpec(KeepShapeSpec):
         return self.heads
 
     def size_multiple(self) -> int:
-        return self.regions
+        return 1 if self.auto_pad else self.regions
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         b, c, h, w = self.check_input(in_shapes)
+        h, w = h + -h % self.regions, w + -w % self.regions  # counted where it runs: on the padded map
         n, r, t = h * w, self.regions**2, (h // self.regions) * (w // self.regions)
         dense = b * n * c * (3 * c + self.lce_kernel**2 + c) + b * r * r * c
         return dense + attention_macs(b * r, self.heads, t, self.topk * t, c // self.heads)
 
     def build(self, in_shapes: Sequence[Shape]) -> nn.Module:
         c = self.check_input(in_shapes, sizes=False)[1]
-        return BiLevelRoutingAttention(c, self.heads, self.regions, self.topk, self.lce_kernel)
+        return BiLevelRoutingAttention(c, self.heads, self.regions, self.topk, self.lce_kernel, self.auto_pad)
 
     @classmethod
     def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
