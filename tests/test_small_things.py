@@ -63,3 +63,28 @@ def test_stitch_writes_a_network_bs_load_reads_back(tmp_path: Path, suffix: str,
     torch.save(model.state_dict(), tmp_path / "plain.pt")
     with pytest.raises(bs.SpecError, match="not a stitched network"):
         bs.load(tmp_path / "plain.pt")
+
+
+@pytest.mark.parametrize("block", ["{kind: se}", "{kind: gmlp}"])
+def test_check_sizes_states_the_input_rule_real_runs_confirm(tmp_path: Path, block: str, capsys) -> None:
+    import torch
+
+    from blockstitch.check.constraints import infer_rule
+    from blockstitch.subject import subject
+
+    spec = tmp_path / "edit.yaml"
+    spec.write_text(f"name: x\nextends: resnet18\ninput: [3, 32, 32]\ninsert:\n  - {{after: layer1, block: {block}}}\n")
+    assert main(["check", str(spec), "--sizes", "--json"]) == 0
+    rule = json.loads(capsys.readouterr().out)["input_rule"]
+    model = subject(str(spec), accept={"edit"}).module("cpu").eval()
+    sizes = [tuple(int(v) for v in s.split("×")) for s in rule["tried"].split(", ")]
+    real = {}
+    for size in sizes:  # truth: the real network, run for real at each size
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, 3, *size))
+            real[size] = True
+        except RuntimeError:
+            real[size] = False
+    assert infer_rule(("h", "w"), real).text == rule["text"]
+    assert (rule["text"] == "any size") == (block == "{kind: se}")
