@@ -119,7 +119,7 @@ def _input_rule(model: Any, input_shape: tuple[int, ...]) -> dict[str, Any] | No
     c, h, _ = input_shape
     sides = sorted({h, h + 1, h - 1, h // 2, h + 16, h + 32, 2 * h, 32, 48, 64, 96, 100} - {0})
     sizes = [(s, s) for s in sides if s > 0] + [(h, 2 * h), (2 * h, h), (h, h + 1)]
-    obs = {}
+    obs: dict[tuple[int, ...], bool] = {}
     for size in sizes:
         try:
             record_shapes(model, (1, c, *size))
