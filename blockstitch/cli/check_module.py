@@ -82,9 +82,11 @@ def _classes(ctor: dict[str, Any], target: str) -> dict[str, Any]:
     on the command line is the only text that may name code)."""
     if ":" not in target:
         return ctor
-    from ..sources import CommandLine, user_class
+    from ..sources import CommandLine
+    from ..subject import subject
 
-    return {k: user_class(CommandLine(v)) if isinstance(v, str) and _CLASS.match(v) else v for k, v in ctor.items()}
+    return {k: subject(CommandLine(v), accept={"code"}).obj if isinstance(v, str) and _CLASS.match(v) else v
+            for k, v in ctor.items()}
 
 
 def _bound_notes(target: str, ctor: dict[str, Any]) -> list[str]:
