@@ -93,7 +93,10 @@ class GlobalContext(nn.Module):
 @register_block
 class GCBlockSpec(GateSpec):
     """Global Context block (Cao et al., GCNet): the query-independent non-local block — one attention-pooled
-    context for all positions — with an SE-like bottleneck, fused by addition. Example: ``{kind: gc_block}``."""
+    context for all positions — with an SE-like bottleneck, fused by addition. Example: ``{kind: gc_block}``.
+
+    Keep ``channels / reduction ≥ 2``: a one-channel bottleneck makes its LayerNorm constant and the whole
+    context branch untrainable (as in the paper's code at such widths)."""
 
     kind: Literal["gc_block"] = "gc_block"
     card = BlockCard(
@@ -118,6 +121,12 @@ class GCBlockSpec(GateSpec):
     def init_identity(self, module: nn.Module) -> bool:
         zero_(module.transform[3])
         return True
+
+    @classmethod
+    def example(cls) -> tuple[dict[str, Any], list[list[Shape]]]:
+        # reduction 4, not 16: at 16 channels a reduction of 16 leaves a one-channel bottleneck, whose LayerNorm
+        # output is constant, so every gradient before it is exactly zero (check-module rightly calls it dead)
+        return {"reduction": 4}, [[(2, 16, 8, 8)], [(1, 16, 13, 9)]]
 
 
 class DualAttention(nn.Module):
