@@ -1,6 +1,8 @@
 """Compute the generated files live (see :mod:`blockstitch.generated`), and write or check them::
 
-    python -m blockstitch.regenerate           # rewrite blocks/index.json, assemble/schema.json, assemble/zoo.json
+    python -m blockstitch.regenerate           # rewrite every generated artifact: blocks/index.json,
+                                               # assemble/schema.json, assemble/zoo.json, docs/library*.md and
+                                               # the zoo table regions of README.md / README.zh-CN.md
     python -m blockstitch.regenerate --check   # exit 1 naming the stale ones
 
 The live functions are also what the CLI runs when a generated file is stale or plugins add blocks.
@@ -15,7 +17,11 @@ from typing import Any
 
 from .generated import INDEX_FILE, SCHEMA_FILE, ZOO_FILE, block_sources, digest, package_sources, read, write
 
-__all__ = ["spec_files", "zoo_digest", "live_index", "live_schema", "live_zoo_rows", "stale", "main"]
+__all__ = ["spec_files", "zoo_digest", "live_index", "live_schema", "live_zoo_rows", "stale", "pages", "stale_pages",
+           "main"]
+
+ZOO_REGION = ("<!-- zoo:start -->", "<!-- zoo:end -->")
+"""The markers around the README's zoo table (both languages)."""
 
 
 def spec_files() -> list[Path]:
@@ -76,20 +82,58 @@ def stale() -> list[Path]:
     return [file for file, sources in checks if read(file, sources) is None]
 
 
+def pages(zoo_rows: list[dict[str, Any]] | None = None) -> dict[Path, str]:
+    """Every generated page and README region: path → the whole text the file must hold (the library pages in
+    both languages; each README with its zoo table region as ``blockstitch zoo --markdown`` prints it). READMEs
+    that are not there (an installed wheel) are left out.
+
+    >>> sorted(p.name for p in pages())
+    ['README.md', 'README.zh-CN.md', 'library.md', 'library.zh-CN.md']
+    """
+    from .assemble.zoo import zoo_markdown
+    from .catalogue_docs import doc_paths, library_markdown
+    from .generated import PACKAGE
+
+    out = {path: library_markdown(lang) for lang, path in doc_paths().items()}
+    rows = zoo_rows if zoo_rows is not None else (read(ZOO_FILE, zoo_digest()) or live_zoo_rows())
+    table = zoo_markdown(rows).strip()
+    start, end = ZOO_REGION
+    for readme in (PACKAGE.parent / "README.md", PACKAGE.parent / "README.zh-CN.md"):
+        if not readme.is_file():
+            continue
+        text = readme.read_text(encoding="utf-8")
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            out[readme] = f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
+    return out
+
+
+def stale_pages() -> list[Path]:
+    """The generated pages and README regions that differ from what the code generates now."""
+    return [path for path, text in pages().items()
+            if not path.is_file() or path.read_text(encoding="utf-8") != text]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write every generated file, or with ``--check`` list the stale ones (exit 1 when any is)."""
+    """Write every generated artifact, or with ``--check`` list the stale ones (exit 1 when any is)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "--check" in args:
-        old = stale()
+        old = stale() + stale_pages()
         for file in old:
             print(f"stale: {file} (run `python -m blockstitch.regenerate`)", file=sys.stderr)
         return 1 if old else 0
     blocks = digest(block_sources())
     write(INDEX_FILE, live_index(), blocks)
     write(SCHEMA_FILE, live_schema(), blocks)
-    write(ZOO_FILE, live_zoo_rows(), zoo_digest())
+    rows = live_zoo_rows()
+    write(ZOO_FILE, rows, zoo_digest())
     for file in (INDEX_FILE, SCHEMA_FILE, ZOO_FILE):
         print(f"wrote {file}")
+    for path, text in pages(rows).items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
     return 0
 
 
