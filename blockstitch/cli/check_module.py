@@ -39,24 +39,25 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks (and the stitch report with ``--into``); 0 when every required check holds, else 1."""
     from ..check import check_module, parse_args
     from ..check.stitch_report import stitch_report
-    from ..check.targets import resolve_target
     from ..render import render_check, render_stitch_rows
+    from ..subject import subject
 
     axes = parse_args(args.axis)
     if any(not isinstance(v, int) for v in axes.values()):
         raise SpecError("--axis expects name=integer, e.g. --axis c=64")
     ctor = _classes(parse_args(args.arg), str(args.target))
+    target = subject(args.target, accept={"block", "code"})  # resolved once, handed on
+    into = None
     if args.into:  # a bad network file fails now, not after the checks
-        from ..subject import subject
-
-        subject(args.into, accept={"spec", "edit"}).plan(args.stitch_input)
-    report = check_module(args.target, input=args.input, output=args.output, axes=axes, args=ctor,
+        into = subject(args.into, accept={"spec", "edit"})
+        into.plan(args.stitch_input)
+    report = check_module(target, input=args.input, output=args.output, axes=axes, args=ctor,
                           compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
                           compile_backend=args.compile_backend)
     rows = None
     if args.into:
-        _, factory, _ = resolve_target(args.target, ctor)
-        rows = stitch_report(factory, args.into, [a for a in args.at.split(",") if a], args.stitch_input,
+        factory, _ = target.factory(ctor)
+        rows = stitch_report(factory, into, [a for a in args.at.split(",") if a], args.stitch_input,
                              reps=args.reps)
     if args.json:
         data = report.to_dict()
