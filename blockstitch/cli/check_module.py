@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                           compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
                           compile_backend=args.compile_backend)
     rows = None
-    if args.into:
+    if into is not None:
         factory, _ = target.factory(ctor)
         rows = stitch_report(factory, into, [a for a in args.at.split(",") if a], args.stitch_input,
                              reps=args.reps)
