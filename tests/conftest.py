@@ -9,11 +9,15 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics models are test subjects: never reach for the network
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="blockstitch-tests-ultralytics-"))  # not ~/.config
+# every "internal error … please report it" the CLI prints (in this process or a subprocess) is logged here, and the
+# test during which it happened fails (see `no_internal_error` below)
+INTERNAL_ERRORS = Path(tempfile.mkdtemp(prefix="blockstitch-tests-internal-")) / "internal-errors.log"
+os.environ["BLOCKSTITCH_INTERNAL_ERROR_LOG"] = str(INTERNAL_ERRORS)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import blockstitch  # noqa: F401  (the package; built-in blocks register when first asked for)
+import blockstitch  # noqa: F401, E402  (the package; built-in blocks register when first asked for)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,6 +34,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def no_internal_error():
+    """No test may see the CLI answer "internal error … please report it": every failure a user can cause is a
+    located message."""
+    before = INTERNAL_ERRORS.stat().st_size if INTERNAL_ERRORS.exists() else 0
+    yield
+    if INTERNAL_ERRORS.exists() and INTERNAL_ERRORS.stat().st_size > before:
+        with INTERNAL_ERRORS.open(encoding="utf-8") as log:
+            log.seek(before)
+            pytest.fail("the CLI reported an internal error: " + log.read().strip()[:2000])
 
 
 @pytest.fixture

@@ -131,8 +131,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{_named(args)}: too large to handle ({type(e).__name__})", debug)
     except Exception as e:  # noqa: BLE001 — a bug of ours still ends in one message, not a traceback
         first = (str(e).splitlines() or [""])[0][:300]
-        return _fail(f"{_named(args)}: internal error ({type(e).__name__}: {first}); please report it — "
-                     "`--debug` shows the traceback", debug)
+        message = (f"{_named(args)}: internal error ({type(e).__name__}: {first}); please report it — "
+                   "`--debug` shows the traceback")
+        _log_internal(message)
+        return _fail(message, debug)
+
+
+def _log_internal(message: str) -> None:
+    """Append an internal error to the file ``$BLOCKSTITCH_INTERNAL_ERROR_LOG`` names, if set (the test suite sets
+    it and fails any test during which one reached a user; a support log for anyone else)."""
+    import os
+
+    path = os.environ.get("BLOCKSTITCH_INTERNAL_ERROR_LOG")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(message.replace("\n", " ") + "\n")
+        except OSError:
+            pass  # a log that cannot be written must not hide the error itself
 
 
 def _fail(message: str, debug: bool) -> int:
