@@ -12,7 +12,7 @@ from typing import Any
 
 from .constraints import Constraint, Rule
 
-__all__ = ["CheckResult", "CheckReport"]
+__all__ = ["CheckResult", "CheckReport", "first_line"]
 
 
 @dataclass
@@ -80,3 +80,9 @@ class CheckReport:
                 "channel_sweep": self.channel_sweep, "base": self.base, "modes": self.modes,
                 "batch_independent": self.batch_independent, "writes_input": self.writes_input,
                 "ignores_input": self.ignores_input, "dead_params": self.dead_params, "nonfinite": self.nonfinite}
+
+
+def first_line(err: BaseException) -> str:
+    """``TypeName: first line of the message`` — the module's own words."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .probes.base import first_line
+from .report import first_line
 
 if TYPE_CHECKING:
     from .targets import Factory

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import torch
 from torch import nn
 
-from ..report import CheckReport, CheckResult
+from ..report import CheckReport, CheckResult, first_line
 
 if TYPE_CHECKING:
     from ..sweep import ProbeSettings
@@ -121,12 +121,6 @@ def run_tasks(held: UnderTest, items: Sequence[tuple[Check[Any, Any], Any]]) -> 
             yield check.run(held, task)
         except Exception as err:  # noqa: BLE001 — the module's own failure is the finding
             yield Failed(first_line(err))
-
-
-def first_line(err: BaseException) -> str:
-    """``TypeName: first line of the message`` — the module's own words."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def tensors(out: Any, depth: int = 0) -> list[torch.Tensor]:
