@@ -20,7 +20,7 @@ def _dead_by_hand(hidden: int) -> set[str]:
 
 def test_one_channel_bottleneck_is_dead_and_check_module_says_so() -> None:
     assert {"mask.weight", "transform.0.weight"} <= _dead_by_hand(1)
-    assert not _dead_by_hand(4)
+    assert not _dead_by_hand(4)  # (the mask conv has no bias: a bias before a softmax never gets a gradient)
     dead = bs.check_module("gc_block", input="b c h w", axes={"c": 16}, args={"reduction": 16}, compile=False,
                            export=False, seconds=60)
     assert any(c.name == "gradients" and c.status == "failed" and "mask.weight" in c.message for c in dead.checks)

@@ -43,7 +43,7 @@ def log_to_mlflow(name: str, run_dir: Path, table: dict[str, Any], rows: list[di
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise SpecError("--mlflow needs mlflow (pip install mlflow-skinny)") from None
+        raise SpecError("--mlflow needs MLflow: pip install 'blockstitch[mlflow]' (or mlflow-skinny)") from None
     uri = uri or default_uri(run_dir)
     with _file_store_allowed(uri):
         _log(MlflowClient(tracking_uri=uri), name, table, rows, trial_params, artifacts)

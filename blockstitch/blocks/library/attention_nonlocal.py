@@ -79,7 +79,7 @@ class GlobalContext(nn.Module):
 
     def __init__(self, c: int, hidden: int) -> None:
         super().__init__()
-        self.mask = nn.Conv2d(c, 1, 1)
+        self.mask = nn.Conv2d(c, 1, 1, bias=False)  # a bias before the softmax over positions cancels out
         self.transform = nn.Sequential(nn.Conv2d(c, hidden, 1), nn.LayerNorm([hidden, 1, 1]), nn.ReLU(),
                                        nn.Conv2d(hidden, c, 1))
 
@@ -96,7 +96,9 @@ class GCBlockSpec(GateSpec):
     context for all positions — with an SE-like bottleneck, fused by addition. Example: ``{kind: gc_block}``.
 
     Keep ``channels / reduction ≥ 2``: a one-channel bottleneck makes its LayerNorm constant and the whole
-    context branch untrainable (as in the paper's code at such widths)."""
+    context branch untrainable (as in the paper's code at such widths). The attention-mask conv has no bias: the
+    paper's code (and timm's) gives it one, but a constant added before the softmax over positions cancels out,
+    so that parameter never receives a gradient."""
 
     kind: Literal["gc_block"] = "gc_block"
     card = BlockCard(
