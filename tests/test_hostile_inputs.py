@@ -241,7 +241,8 @@ def zip_bomb(path: Path, state: dict[str, torch.Tensor], chunks: int = 96) -> No
 
 def test_a_zip_bomb_weights_file_is_refused_before_it_inflates(tmp_path: Path) -> None:
     """7 MB on disk, 1.5 GiB inflated: refused from the archive's header, in a fresh process whose peak memory
-    is measured (RSS < 1 GB, and < 2 s of CPU for the refusal)."""
+    is measured (the refusal adds < 256 MiB to the warm-up's peak — RSS < 1 GB where the warm-up itself stays
+    under 744 MiB — and costs < 2 s of CPU)."""
     zip_bomb(tmp_path / "bomb.pt", _lenet_state())
     assert (tmp_path / "bomb.pt").stat().st_size < 16 * 2**20
     edit = _edit(tmp_path, "bomb.pt")
@@ -249,16 +250,20 @@ def test_a_zip_bomb_weights_file_is_refused_before_it_inflates(tmp_path: Path) -
         import json, resource, sys, time
         from blockstitch.cli import main
         main(["check", {str(BASE)!r}])  # warm: imports are not the file's cost
+        warm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.process_time()
         code = main(["check", {str(edit)!r}])
         spent = time.process_time() - start
-        print(json.dumps([code, spent, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+        print(json.dumps([code, spent, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, warm]))
     """)
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
-    code, spent, peak_mib = json.loads(done.stdout.strip().splitlines()[-1])
+    code, spent, peak_mib, warm_mib = json.loads(done.stdout.strip().splitlines()[-1])
     assert code == 2 and "would inflate" in done.stderr, done.stderr
-    assert peak_mib < 1000, f"peak RSS {peak_mib:.0f} MiB"
+    # the file's own cost: the peak over what the same process reached checking the base network (imports,
+    # torch's allocator); that warm peak varies with the machine's state, the bomb's share must not
+    assert peak_mib - warm_mib < 256, f"peak RSS {peak_mib:.0f} MiB, {peak_mib - warm_mib:.0f} MiB over the warm-up"
+    assert peak_mib < 1000 or warm_mib > 744, f"peak RSS {peak_mib:.0f} MiB (warm-up {warm_mib:.0f} MiB)"
     assert spent < CPU_SECONDS, f"refused after {spent:.1f} s of CPU"
 
 
