@@ -162,7 +162,7 @@ def _entry(cls: type[BlockSpec]) -> Entry:
                  card.aliases if card else (), cls.arity, cls.in_layouts,
                  layout_out, card.size_rule if card else "any", card.channel_rule if card else "any",
                  card.insert_where if card else "", card.notes if card else "",
-                 cls.__module__.startswith("blockstitch."))
+                 cls.__module__.startswith("blockstitch.blocks."))
 
 
 def entries(builtin_only: bool = False) -> list[Entry]:
