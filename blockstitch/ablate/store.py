@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..output import append_line
 
 __all__ = ["RunStore", "read_rows"]
 
@@ -90,17 +91,7 @@ class RunStore:
                 f.seek(-1, os.SEEK_END)
                 last = f.read(1)
             if last != b"\n":
-                self._write(b"\n")
-
-    def _write(self, data: bytes) -> None:
-        fd = os.open(self.results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            written = os.write(fd, data)
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+                append_line(self.results, "")
 
     def rows(self) -> tuple[dict[str, dict[str, Any]], list[int]]:
         """The rows so far, by key, and unreadable line numbers."""
@@ -108,7 +99,7 @@ class RunStore:
 
     def append(self, row: dict[str, Any]) -> None:
         """One finished trial on disk, whole, before anything else happens (one write, fsync)."""
-        self._write((json.dumps(row, sort_keys=True, default=str) + "\n").encode("utf-8"))
+        append_line(self.results, json.dumps(row, sort_keys=True, default=str))
 
     def trial_dir(self, key: str) -> Path:
         """Where a trial keeps its checkpoints."""
