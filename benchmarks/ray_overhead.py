@@ -7,7 +7,7 @@ reused. Ray's start-up (``ray.init``, paid once per command) is timed apart from
 includes Ray's worker processes starting, as the local pool's includes its own. The rows of both backends are
 compared (metrics equal) so the timing is of the same work.
 
-    python benchmarks/ray_overhead.py                                   # 4 trials of ~10 s, workers 1 and 2
+    python benchmarks/ray_overhead.py                                   # 8 trials of ~10 s, workers 1 and 2
     python benchmarks/ray_overhead.py --trial-seconds 10 --out benchmarks/results/ray_overhead-cpu.txt
 
 Goal (issue 23): Ray ≤ 1.1× the local wall time with equal workers once trials last ≥ 10 s.
@@ -67,7 +67,9 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4, help="trials in the grid (default 4)")
+    parser.add_argument("--trials", type=int, default=8,
+                        help="trials in the grid (default 8: 4 per worker at 2 workers, so the per-worker start-up "
+                             "— a fresh process importing torch, its first build — is paid as a real grid pays it)")
     parser.add_argument("--trial-seconds", type=float, default=10.0, help="about how long one trial lasts")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report to this file")
