@@ -69,7 +69,7 @@ def test_stitch_writes_a_network_bs_load_reads_back(tmp_path: Path, suffix: str,
 def test_check_sizes_states_the_input_rule_real_runs_confirm(tmp_path: Path, block: str, capsys) -> None:
     import torch
 
-    from blockstitch.check.constraints import infer_rule
+    from blockstitch.rules import infer_rule
     from blockstitch.subject import subject
 
     spec = tmp_path / "edit.yaml"

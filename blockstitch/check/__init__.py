@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import SpecError
 from ..meta import torch_state_guard
 from ..subject import Subject, subject
-from .constraints import Constraint, Rule
+from ..rules import Constraint, Rule
 from .contract import parse_pattern
 from .probes import take_numbers
 from .probes.sizes import channels_verdict, layouts_verdict, sizes_verdict

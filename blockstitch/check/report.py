@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constraints import Constraint, Rule
+from ..rules import Constraint, Rule
 
 __all__ = ["CheckResult", "CheckReport", "first_line"]
 

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from ..errors import SpecError, fmt_shape
-from .constraints import Rule, follow_up_pairs, infer_rule
+from ..rules import Rule, follow_up_pairs, infer_rule
 from .contract import Pattern
 from .probes.sizes import SizeTask, run_sizes
 from .worker import Reply, Worker

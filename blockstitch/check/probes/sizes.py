@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ...meta import meta_call
-from ..constraints import Rule
+from ...rules import Rule
 from ..report import CheckReport, CheckResult
 from .base import first_line, real_run, sample_input, tensors
 
