@@ -26,6 +26,7 @@ from .errors import SpecError, did_you_mean, fmt_shape
 from .meta import natural_input, real_copy, torch_state_guard
 from .output import locked
 from .output import writable as _writable
+from .progress import ProgressLike, Steps
 from .subject import NETWORK_KINDS, Subject, subject
 
 __all__ = ["export", "ExportReport", "ExportError", "FORMATS", "DEFAULT_OPSET", "writable"]
@@ -163,11 +164,12 @@ def _opset_written(path: Path) -> int | None:
 
 def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | None = None, format: str | None = None,
            opset: int = DEFAULT_OPSET, dynamic_batch: bool = True, batches: Sequence[int] = (1, 3),
-           tolerance: float = 1e-4) -> ExportReport:
+           tolerance: float = 1e-4, progress: ProgressLike = None) -> ExportReport:
     """Export ``model`` — an ``nn.Module``, a zoo name, a spec (edit specs too) or ``timm:<name>`` (random
     weights) — to ``path`` as ONNX (default; a ``.pt2`` path means torch-export), then run the file at each of
     ``batches`` and compare it with eager PyTorch. Raises :class:`ExportError` when the export fails (the op and
     module named) or the max relative error exceeds ``tolerance``. ``input_shape`` is without the batch.
+    ``progress`` hears of the steps: tracing, writing, one parity check per batch (:mod:`blockstitch.progress`).
 
     >>> export(torchvision.models.resnet18(), "r18.pt2", input_shape=(3, 64, 64)).errors
     {1: 0.0, 3: 0.0}
@@ -198,7 +200,10 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
         raise ExportError(f"{name} has no weights (meta tensors): build it on a real device to export it")
     copy = real_copy(module).eval()  # the user's model is never switched to eval, traced or run
     device = next((t.device for t in copy.parameters()), torch.device("cpu"))
-    with locked(target, error=ExportError), torch_state_guard(), torch.no_grad():  # one writer per file
+    checked = tuple(batches) if dynamic_batch else (2,)
+    with locked(target, error=ExportError), torch_state_guard(), torch.no_grad(), \
+            Steps(progress, 2 + len(checked)) as steps:  # one writer per file
+        steps.next(f"tracing {name} with torch.export")
         gen = torch.Generator().manual_seed(0)
         example = torch.randn((2, *shape), generator=gen).to(device)
         if not _flat(copy(example)):
@@ -209,6 +214,7 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
             program = torch.export.export(copy, (example,), dynamic_shapes=dims)
         except Exception as err:  # noqa: BLE001 — torch.export raises many kinds; each becomes one message
             raise _located_failure(err, None, f"export {name} with torch.export") from None
+        steps.next(f"writing {target.name}")
         if fmt == "onnx":
             try:
                 torch.onnx.export(program, (example,), str(target), opset_version=opset, verbose=False,
@@ -230,9 +236,9 @@ def export(model: Subject | Any, path: str | Path, input_shape: Sequence[int] | 
 
             def run(x: torch.Tensor) -> list[torch.Tensor]:
                 return _flat(loaded(x))
-        checked = tuple(batches) if dynamic_batch else (2,)
         errors = {}
         for b in checked:
+            steps.next(f"checking parity at batch {b}")
             x = torch.randn((b, *shape), generator=gen).to(device)
             errors[b] = _rel_error(run(x), [t.cpu() for t in _flat(copy(x))])
     report = ExportReport(name, target, fmt, opset if fmt == "onnx" else None, shape, dynamic_batch, errors,

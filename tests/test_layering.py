@@ -3,8 +3,8 @@
 Floors, from the ground up (a module may import its own floor and those below; a new top-level module or
 subpackage must be given a floor here):
 
-0. ``errors``, ``generated``, ``meta``, ``counting``, ``raycluster``, ``output``, ``spread``, ``rules`` — no
-   blockstitch imports but each other
+0. ``errors``, ``generated``, ``meta``, ``counting``, ``raycluster``, ``output``, ``spread``, ``rules``,
+   ``progress`` — no blockstitch imports but each other
 1. ``blockspec``, ``registry``, ``foreign``, ``catalogue`` — what a block is, the registry, its catalogue
 2. ``blocks`` — the built-in families (reached by the registry through its generated index, by data)
 3. ``assemble``, ``transfer`` — spec → plan → module
@@ -35,7 +35,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "blockstitch"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "generated", "meta", "counting", "raycluster", "output", "spread", "rules"),
+    ("errors", "generated", "meta", "counting", "raycluster", "output", "spread", "rules", "progress"),
     ("blockspec", "registry", "foreign", "catalogue", "required"),
     ("blocks",),
     ("assemble", "transfer"),

@@ -1,6 +1,7 @@
 """What the driver tells the user while it runs: phases, notes (reused and new trials), finished epochs and
 trials. :class:`Events` is silent; :class:`RichEvents` draws a progress display (trials done/total, the current
-epoch, ETA) on stderr — the CLI uses it on a terminal, never with ``--json``.
+epoch, ETA) on stderr with :class:`blockstitch.progress.RichProgress`, the display every long command shows — the
+CLI uses it when stdout and stderr are terminals, never with ``--json``.
 
 >>> ablate("examples/ablation.yaml", events=RichEvents())
 """
@@ -8,6 +9,8 @@ epoch, ETA) on stderr — the CLI uses it on a terminal, never with ``--json``.
 from __future__ import annotations
 
 from typing import Any
+
+from ..progress import RichProgress
 
 __all__ = ["Events", "RichEvents", "PrintEvents"]
 
@@ -51,14 +54,19 @@ class PrintEvents(Events):
 
 
 class RichEvents(PrintEvents):
-    """A live progress bar on a rich console (stderr); notes and finished trials printed above it."""
+    """The command line's progress display (:class:`blockstitch.progress.RichProgress`, on stderr) showing trials
+    done/total and the epochs running; notes and finished trials printed above it."""
 
     def __init__(self, console: Any) -> None:
         super().__init__(None)
         self.console = console
-        self.progress: Any = None
-        self.task: Any = None
+        self.shown: RichProgress | None = None
+        self.total = self.count = 0
         self.current: dict[str, str] = {}
+
+    def _text(self) -> str:
+        running = "; ".join(self.current.values())
+        return f"trials {self.count}/{self.total}" + (f" · {running}" if running else "")
 
     def phase(self, name: str, text: str) -> None:
         self.console.print(f"[bold]{name}[/]: {text}", highlight=False)
@@ -67,30 +75,27 @@ class RichEvents(PrintEvents):
         self.console.print(text, highlight=False, markup=False)
 
     def trials(self, total: int, done: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
-
-        self.progress = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[now]}"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
-                                 transient=True)
-        self.progress.start()
-        self.task = self.progress.add_task("trials", total=total, completed=done, now="")
+        self.shown, self.total, self.count = RichProgress(self.console), total, done
+        self.shown.start(total, self._text())
+        for _ in range(done):  # the reused ones count as done
+            self.shown.advance()
 
     def epoch(self, key: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
-        if self.progress is not None:
+        if self.shown is not None:
             self.current[key] = f"{key.rsplit('-', 1)[0]} epoch {epoch}/{epochs}"
-            self.progress.update(self.task, now="; ".join(self.current.values()))
+            self.shown.describe(self._text())
 
     def trial(self, row: dict[str, Any]) -> None:
         self.current.pop(row["key"], None)
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, now="; ".join(self.current.values()))
-            self.progress.console.print(_line(row), highlight=False, markup=False)
+        if self.shown is not None:
+            self.count += 1
+            self.shown.advance(self._text())
+            self.shown.print(_line(row))
 
     def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        if self.shown is not None:
+            self.shown.close()
+            self.shown = None
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import SpecError
 from ..meta import keeps_torch_state, natural_input, real_copy
+from ..progress import ProgressLike, labelled, track
 from ..subject import NETWORK_KINDS, Subject, subject
 from .peaks import device_name, peaks
 from .timing import Timing, measure
@@ -159,10 +160,12 @@ def _cuda_graph(fn: Any, device: torch.device) -> Any:
 def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
           device: str = "cpu", dtype: str = "float32", amp: bool = False, channels_last: bool = False,
           compile: str | bool | None = None, cuda_graphs: bool = False, mode: str = "infer", flush_l2: bool = False,
-          budget_s: float = 2.0, roofline: bool = True, args: dict[str, Any] | None = None) -> BenchResult:
+          budget_s: float = 2.0, roofline: bool = True, args: dict[str, Any] | None = None,
+          progress: ProgressLike = None) -> BenchResult:
     """Time one configuration. ``dtype`` is pure (weights and input cast) unless ``amp`` (autocast);
     ``compile`` is a torch.compile mode (``True`` = default); ``mode`` is ``infer`` or ``train`` (forward,
-    backward and an AdamW step). An out-of-memory error comes back as a result with ``error`` set."""
+    backward and an AdamW step). An out-of-memory error comes back as a result with ``error`` set. ``progress``
+    hears of the warm-up calls and the timed repetitions (:mod:`blockstitch.progress`)."""
     found = subject(target, accept=NETWORK_KINDS | {"block", "code"})  # a CommandLine stays one: only it names code
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", expected=", ".join(DTYPES))
@@ -217,7 +220,8 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
-        timing: Timing = measure(fn, dev, budget_s=budget_s, flush_l2=flush_l2)
+        timing: Timing = measure(fn, dev, budget_s=budget_s, flush_l2=flush_l2,
+                                 progress=labelled(progress, f"{label} b{batch} {dtype}"))
         if dev.type == "cuda":
             result.peak_allocated_bytes = torch.cuda.max_memory_allocated(dev)
             result.peak_reserved_bytes = torch.cuda.max_memory_reserved(dev)
@@ -244,12 +248,13 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
 
 
 def bench_blocks(target: Subject | str, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
-                 dtype: str = "float32", budget_s: float = 0.5) -> list[BlockTime]:
-    """Every node of a spec network timed alone at its own input shape from the plan, slowest first."""
+                 dtype: str = "float32", budget_s: float = 0.5, progress: ProgressLike = None) -> list[BlockTime]:
+    """Every node of a spec network timed alone at its own input shape from the plan, slowest first.
+    ``progress`` hears of one step per node (``timing layer3 (12/18)``; :mod:`blockstitch.progress`)."""
     plan = subject(target, accept=NETWORK_KINDS).plan(input_shape, batch)
     dev = torch.device(device)
     times = []
-    for step in plan.steps:
+    for step in track(progress, plan.steps, lambda s: f"timing {s.name}"):
         torch.manual_seed(0)
         with torch.device(dev):
             module = step.spec.build(step.in_shapes).eval().to(DTYPES[dtype])

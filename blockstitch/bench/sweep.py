@@ -22,6 +22,7 @@ from ..assemble import load_file
 from ..assemble.limits import MAX_INPUT_DIM, MAX_REPEAT, check_spec_numbers
 from ..errors import SpecError, pydantic_error
 from ..output import append_line, locked, os_error, writable, write_file
+from ..progress import ProgressLike, Steps
 from . import BenchResult, bench
 from .digest import target_digest
 from .trial import measure, per_block_times
@@ -252,7 +253,7 @@ def plan_sweep(spec: SweepSpec, out: Path) -> SweepPlan:
     return plan
 
 
-def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None = None,
+def run_sweep(spec: SweepSpec, out: Path, progress: ProgressLike = None,
               runner: Callable[..., BenchResult] = bench, *, backend: Literal["local", "ray"] = "local",
               address: str | None = None, cpus_per_trial: float = 1.0,
               gpus_per_trial: float = 0.0) -> list[dict[str, Any]]:
@@ -261,6 +262,7 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
 
     ``backend="ray"`` makes each combination a Ray task (``cpus_per_trial``/``gpus_per_trial`` declared, fractions
     allowed) on the cluster at ``address`` (default: a private local Ray); this process still writes every row.
+    ``progress`` hears of one step per combination (and one for the per-block times; :mod:`blockstitch.progress`).
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -271,7 +273,7 @@ def run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], No
         return _run_sweep(spec, out, progress, runner, backend, address, cpus_per_trial, gpus_per_trial)
 
 
-def _run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], None] | None,
+def _run_sweep(spec: SweepSpec, out: Path, progress: ProgressLike,
                runner: Callable[..., BenchResult], backend: str, address: str | None, cpus_per_trial: float,
                gpus_per_trial: float) -> list[dict[str, Any]]:
     planned = plan_sweep(spec, out)
@@ -291,16 +293,15 @@ def _run_sweep(spec: SweepSpec, out: Path, progress: Callable[[int, int, str], N
                                 per_block=want_blocks, address=address, cpus_per_trial=cpus_per_trial,
                                 gpus_per_trial=gpus_per_trial)
     else:
-        for i, combo in enumerate(todo):
-            if progress is not None:
-                progress(i, len(todo), f"{combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']}")
-            _append(out, json.dumps(measure(combo, spec, runner)))
-        if want_blocks:
-            blocks = per_block_times(spec)
+        with Steps(progress, len(todo) + want_blocks) as steps:  # one step per combination, one for the blocks
+            for combo in todo:
+                steps.next(f"measuring {combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']}")
+                _append(out, json.dumps(measure(combo, spec, runner)))
+            if want_blocks:
+                steps.next("timing every block alone")
+                blocks = per_block_times(spec)
     if blocks is not None:
         write_file(blocks_file, json.dumps(blocks, indent=1))  # atomic: a kill leaves the old file or the new one
-    if progress is not None:
-        progress(len(todo), len(todo), "done")
     return read_results(out)
 
 

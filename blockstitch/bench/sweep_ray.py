@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
+from ..progress import ProgressLike, as_progress
 from ..raycluster import as_completed, check_gpus, error_line, ray_session
 from . import BenchResult, bench
 from .trial import measure, per_block_times
@@ -45,7 +46,7 @@ def _blocks_task(spec: SweepSpec, cpus: float) -> dict[str, Any]:
 
 
 def measure_on_ray(todo: list[dict[str, Any]], spec: SweepSpec, write: Callable[[dict[str, Any]], None],
-                   progress: Callable[[int, int, str], None] | None = None,
+                   progress: ProgressLike = None,
                    runner: Callable[..., BenchResult] = bench, *, per_block: bool = False,
                    address: str | None = None, cpus_per_trial: float = 1.0,
                    gpus_per_trial: float = 0.0) -> dict[str, Any] | None:
@@ -62,6 +63,8 @@ def measure_on_ray(todo: list[dict[str, Any]], spec: SweepSpec, write: Callable[
         if per_block:  # timed in a task of its own, on a worker like the rest
             refs.append(ray.remote(_blocks_task).options(**options).remote(spec, cpus_per_trial))
         blocks, done = None, 0
+        shown = as_progress(progress)
+        shown.start(len(todo), f"measuring {len(todo)} combinations on Ray")
         with closing(as_completed(refs)) as results:  # closed (Ctrl-C too): what still runs is cancelled
             for i, entry, err in results:
                 if i == len(todo):
@@ -72,6 +75,7 @@ def measure_on_ray(todo: list[dict[str, Any]], spec: SweepSpec, write: Callable[
                     entry = {"error": error_line(err), **combo}
                 write(entry)
                 done += 1
-                if progress is not None:
-                    progress(done, len(todo), f"{combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']}")
+                shown.advance(f"measured {combo['target']} b{combo['batch']} {combo['dtype']} {combo['mode']} "
+                              f"({done}/{len(todo)})")
+        shown.done()
         return blocks

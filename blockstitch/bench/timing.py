@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..progress import ProgressLike, as_progress
+
 __all__ = ["Timing", "measure", "settle", "interleaved", "GROUP_MS"]
 
 GROUP_MS = 1.0
@@ -82,18 +84,23 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object], Callable[[],
 
 
 def settle(fn: Callable[[], object], device: torch.device, max_reps: int = 50, max_seconds: float = 30.0,
-           window: int = 3, tolerance: float = 0.05) -> int:
+           window: int = 3, tolerance: float = 0.05, progress: ProgressLike = None) -> int:
     """Warm up (compilation, cudnn autotuning, allocator growth happen here) until ``window`` consecutive
-    times agree within ``tolerance``; returns how many calls that took."""
+    times agree within ``tolerance``; returns how many calls that took. ``progress`` hears of each call, after
+    it (:mod:`blockstitch.progress`)."""
     once = _timer(device)
     times: list[float] = []
+    shown = as_progress(progress)
+    shown.start(None, "warm-up")
     t_end = time.perf_counter() + max_seconds
     while len(times) < max_reps and time.perf_counter() < t_end:
         times.append(once(fn, None))
+        shown.advance(f"warm-up ({len(times)} calls)")
         if len(times) >= window + 1:  # the first call (compile, autotune) never counts as settled
             last = times[-window:]
             if max(last) <= (1 + tolerance) * min(last):
                 break
+    shown.done()
     return len(times)
 
 
@@ -114,12 +121,14 @@ def _cuda_round(fn: Callable[[], object], reps: int, flush: Callable[[], None] |
 
 
 def measure(fn: Callable[[], object], device: torch.device, budget_s: float = 2.0, min_reps: int = 5,
-            max_reps: int = 1000, flush_l2: bool = False) -> Timing:
+            max_reps: int = 1000, flush_l2: bool = False, progress: ProgressLike = None) -> Timing:
     """Warm up, then time repetitions until the median changes by < 1% over the last fifth of the samples
     (at least ``min_reps``), the time budget is spent, or ``max_reps`` is reached. On CUDA samples run in
     rounds (5, 10, 20, … up to 100) with one synchronisation each, calls shorter than :data:`GROUP_MS` in
-    groups."""
-    warm = settle(fn, device)
+    groups. ``progress`` hears of each warm-up call and each sample (or round), between them, never inside the
+    timed region (:mod:`blockstitch.progress`)."""
+    shown = as_progress(progress)
+    warm = settle(fn, device, progress=shown)
     flush = _Flusher(device, 256 * 2**20 if device.type == "cuda" else 64 * 2**20) if flush_l2 else None
     calls = 1
     if device.type == "cuda":
@@ -139,10 +148,12 @@ def measure(fn: Callable[[], object], device: torch.device, budget_s: float = 2.
 
         size = largest = 1
     samples: list[float] = []
+    shown.start(None, f"timing (budget {budget_s:g} s)")
     t_end = time.perf_counter() + budget_s
     checked = 0
     while len(samples) < max_reps:
         samples += take(min(size, max_reps - len(samples)))
+        shown.advance(f"timing ({len(samples)} reps, budget {budget_s:g} s)")
         size = min(2 * size, largest)
         n = len(samples)
         if n >= min_reps and time.perf_counter() > t_end:
@@ -152,6 +163,7 @@ def measure(fn: Callable[[], object], device: torch.device, budget_s: float = 2.
             earlier = statistics.median(samples[: n - n // 5])
             if abs(statistics.median(samples) - earlier) <= 0.01 * earlier:
                 break
+    shown.done()
     return Timing(samples, warm, calls)
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import SpecError
 from ..networks import build
 from ..profile import profile
+from ..progress import ProgressLike, track
 from ..stitch.points import called, record_shapes, run_beside
 from ..subject import NETWORK_KINDS, Subject, subject
 from .targets import Factory
@@ -55,11 +56,12 @@ def _paired(base: nn.Module, model: nn.Module, x: torch.Tensor, reps: int) -> tu
 
 
 def stitch_report(factory: Factory, into: Subject | str, at: Sequence[str], input_shape: Sequence[int] | None = None,
-                  reps: int = 5) -> tuple[dict[str, float], list[StitchRow]]:
+                  reps: int = 5, progress: ProgressLike = None) -> tuple[dict[str, float], list[StitchRow]]:
     """Insert the module after each node in ``at`` (channels bound from the plan), one point at a time.
 
     Returns the baseline (params, macs, latency_ms) and one row per point. Δlatency is the median of ``reps``
     paired differences (stitched minus baseline, run back to back in ABBA order) of CPU forwards at batch 1.
+    ``progress`` hears of one step per insertion point (:mod:`blockstitch.progress`).
     """
     network = subject(into, accept=NETWORK_KINDS)
     base_plan = network.plan(input_shape)
@@ -71,7 +73,7 @@ def stitch_report(factory: Factory, into: Subject | str, at: Sequence[str], inpu
     x = torch.randn(shape)
     rows = []
     base_times: list[float] = []
-    for point in at:
+    for point in track(progress, at, lambda p: f"stitching after {p}"):
         model = build(base_plan).eval()
         model.load_state_dict(base.state_dict())
         try:

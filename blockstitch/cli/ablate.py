@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import positive, stderr, stdout
+from .common import positive, progress_console, stderr, stdout
 from .scale_args import scale_arguments
 
 NAME = "ablate"
@@ -50,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
             stderr().print("warning: --workers is for the local backend; on Ray, --cpus-per-trial and the "
                            "cluster's CPUs decide how many trials run at once", highlight=False)
     events: Events
+    console = progress_console()
     if args.json:
         events = Events()
-    elif sys.stderr.isatty():
-        events = RichEvents(stderr())
+    elif console is not None:
+        events = RichEvents(console)
     else:
         events = PrintEvents(sys.stderr)
     result = ablate(args.file, run_dir=args.run_dir, workers=args.workers, backend=args.backend,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import positive, shape_arg, stdout
+from .common import positive, progress, shape_arg, stdout
 
 NAME = "bench"
 HELP = "latency, throughput, memory, TFLOP/s and roofline efficiency"
@@ -40,10 +40,13 @@ def run(args: argparse.Namespace) -> int:
     compile_mode: str | bool | None = None
     if args.compile is not None:
         compile_mode = True if args.compile == "default" else args.compile
-    result = bench(args.target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
-                   channels_last=args.channels_last, compile=compile_mode, cuda_graphs=args.cuda_graphs,
-                   mode=args.mode, flush_l2=args.flush_l2, budget_s=args.budget, args=parse_args(args.arg))
-    blocks = bench_blocks(args.target, args.input, args.batch, args.device, args.dtype) if args.per_block else None
+    with progress(args.json) as shown:  # warm-up and repetitions, then one step per block; stderr, terminals only
+        result = bench(args.target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
+                       channels_last=args.channels_last, compile=compile_mode, cuda_graphs=args.cuda_graphs,
+                       mode=args.mode, flush_l2=args.flush_l2, budget_s=args.budget, args=parse_args(args.arg),
+                       progress=shown)
+        blocks = bench_blocks(args.target, args.input, args.batch, args.device, args.dtype,
+                              progress=shown) if args.per_block else None
     if args.json:
         data = result.to_dict()
         if blocks is not None:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from ..errors import SpecError
-from .common import positive, shape_arg, stdout
+from .common import positive, progress, shape_arg, stdout
 
 NAME = "check-module"
 HELP = "is a module plug-and-play? sizes, layouts, modes, dtypes, grads"
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     rows = None
     if into is not None:
         factory, _ = target.factory(ctor)
-        rows = stitch_report(factory, into, [a for a in args.at.split(",") if a], args.stitch_input,
-                             reps=args.reps)
+        with progress(args.json) as shown:  # one step per insertion point; stderr, terminals only
+            rows = stitch_report(factory, into, [a for a in args.at.split(",") if a], args.stitch_input,
+                                 reps=args.reps, progress=shown)
     if args.json:
         data = report.to_dict()
         if rows is not None:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["stdout", "stderr", "shape_arg", "positive", "plugged", "set_plugged"]
+    from ..progress import RichProgress, Silent
+
+__all__ = ["stdout", "stderr", "progress", "progress_console", "shape_arg", "positive", "plugged", "set_plugged"]
 
 _consoles: list[Console] = []
 _plugged: list[bool] = [False]
@@ -43,6 +45,26 @@ def stdout() -> Console:
 def stderr() -> Console:
     """The console for messages, warnings and progress (standard error)."""
     return _make()[1]
+
+
+def progress_console() -> Console | None:
+    """The console a progress display may draw on: standard error, when standard output and standard error are
+    both terminals; else None (piped, redirected or captured: nothing is drawn)."""
+    return stderr() if stdout().is_terminal and stderr().is_terminal else None
+
+
+def progress(machine: bool = False) -> RichProgress | Silent:
+    """The progress display of a long command, to use as a context manager and hand to the library: a bar on
+    standard error (see :func:`progress_console`), silent with ``machine`` output (``--json``, ``--csv``,
+    ``--markdown``). Standard output is the same either way.
+
+    >>> with progress(args.json) as shown:                                   # doctest: +SKIP
+    ...     blocks = bench_blocks(args.target, progress=shown)
+    """
+    from ..progress import RichProgress, Silent
+
+    console = None if machine else progress_console()
+    return Silent() if console is None else RichProgress(console)
 
 
 def plugged() -> bool:

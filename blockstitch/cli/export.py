@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive, shape_arg, stdout
+from .common import positive, progress, shape_arg, stdout
 
 NAME = "export"
 HELP = "ONNX or torch.export with a dynamic batch and a parity check"
@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     """Export, check parity, print what was written."""
     from ..export import export
 
-    report = export(args.target, args.output, args.input, args.format, opset=args.opset,
-                    dynamic_batch=not args.static_batch)
+    with progress() as shown:  # tracing, writing, parity checks; stderr, terminals only
+        report = export(args.target, args.output, args.input, args.format, opset=args.opset,
+                        dynamic_batch=not args.static_batch, progress=shown)
     stdout().print(str(report))
     return 0

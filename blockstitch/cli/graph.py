@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import positive, shape_arg, stderr, stdout
+from .common import positive, progress, shape_arg, stderr, stdout
 
 NAME = "graph"
 HELP = "draw a network: Mermaid, DOT or SVG, with names, kinds, shapes and edits"
@@ -27,10 +27,14 @@ def run(args: argparse.Namespace) -> int:
     from ..graph import graph_record, render
     from ..graph.mermaid import github_limits
     from ..output import write_file
+    from ..progress import Steps
 
     target = writable(Path(args.output)) if args.output else None
-    record = graph_record(args.target, args.input, args.depth)
-    text = render(record, args.format)
+    with progress() as shown, Steps(shown, 2) as steps:  # stderr, terminals only; stdout the same either way
+        steps.next(f"tracing {args.target}")
+        record = graph_record(args.target, args.input, args.depth)
+        steps.next(f"rendering {args.format}")
+        text = render(record, args.format)
     if args.format == "mermaid" and (over := github_limits(text)):
         stderr().print(f"note: {over}")
     if target is None:

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import stderr, stdout
+from .common import progress, stderr, stdout
 from .scale_args import scale_arguments
 
 if TYPE_CHECKING:
@@ -48,8 +48,6 @@ def _say_reused(planned: SweepPlan, target: Path, err: Console) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep (resuming what the JSONL file already holds), print the table, write the plots."""
-    from rich.progress import Progress
-
     from ..bench.sweep import load_sweep, plan_sweep, plot, run_sweep, scan_results
     from ..render import render_sweep
 
@@ -72,13 +70,8 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"warning: {target}: line(s) {shown} are not results; left as they are", highlight=False)
     planned = plan_sweep(spec, target)  # said before measuring: which rows are old, which are measured again
     _say_reused(planned, target, err)
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("sweep", total=None)
-
-        def progress(i: int, n: int, what: str) -> None:
-            bar.update(task, completed=i, total=n, description=what)
-
-        entries = run_sweep(spec, target, progress, backend=backend, address=args.address, cpus_per_trial=cpus,
+    with progress() as display:  # one step per configuration, on stderr when both streams are terminals
+        entries = run_sweep(spec, target, display, backend=backend, address=args.address, cpus_per_trial=cpus,
                             gpus_per_trial=gpus)
     render_sweep(entries, out)
     out.print(f"results: {target}")

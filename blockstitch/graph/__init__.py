@@ -19,6 +19,7 @@ from torch import nn
 from ..errors import SpecError, did_you_mean
 from ..meta import natural_input
 from ..output import writable, write_file
+from ..progress import ProgressLike, Steps
 from ..subject import NETWORK_KINDS, Subject, subject
 from .records import GraphNode, GraphRecord, collapse
 from .trace import trace_graph
@@ -116,14 +117,20 @@ def render(record: GraphRecord, format: str) -> str:
 
 
 def graph(target: Subject | Any, format: str = "mermaid", path: str | Path | None = None, depth: int | None = None,
-          input_shape: Sequence[int] | None = None, report: StitchReport | None = None) -> str:
+          input_shape: Sequence[int] | None = None, report: StitchReport | None = None,
+          progress: ProgressLike = None) -> str:
     """Draw ``target`` (see :func:`graph_record`) as ``format`` (`mermaid`, `dot` or `svg`); write it to
-    ``path`` when given. Returns the text.
+    ``path`` when given. Returns the text. ``progress`` hears of two steps, tracing and rendering
+    (:mod:`blockstitch.progress`).
 
     >>> svg = graph("resnet18", "svg", "resnet18.svg", depth=1)
     """
     target_file = writable(Path(path)) if path is not None else None  # both checked before any work
-    text = render(graph_record(target, input_shape, depth, report), _known(format))
+    with Steps(progress, 2) as steps:
+        steps.next("tracing")
+        record = graph_record(target, input_shape, depth, report)
+        steps.next(f"rendering {_known(format)}")
+        text = render(record, format)
     if target_file is not None:
         write_file(target_file, text)  # whole or not at all, under the path's lock; OS failures in one line
     return text
