@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SpecError, shown
 
-__all__ = ["writable", "locked", "append_line", "write_file", "os_error", "LOCK_WAIT_S"]
+__all__ = ["writable", "locked", "append_line", "write_file", "replace_files", "os_error", "LOCK_WAIT_S"]
 
 LOCK_WAIT_S = 120.0
 """How long a writer waits for another one holding the same file before it is refused."""
@@ -136,3 +138,41 @@ def write_file(path: str | Path, data: str | bytes, error: type[SpecError] = Spe
                 pass
             raise os_error(err, target, error) from None
     return target
+
+
+def replace_files(target: str | Path, write: Callable[[Path], None], error: type[SpecError] = SpecError) -> list[Path]:
+    """Let ``write(path)`` write ``target`` and any companion files (an ONNX model's ``.onnx.data``) into a
+    hidden folder beside it, under their final names; fsync each, then rename each over its final place (the
+    companions first, ``target`` last) and return them in that order. When ``write`` raises, or the OS fails,
+    nothing it wrote is left and ``target`` is untouched. The caller holds ``target``'s lock (:func:`locked`).
+
+    >>> with locked("m.onnx"):
+    ...     replace_files("m.onnx", lambda p: onnx.save(model, str(p)))
+    [PosixPath('m.onnx')]
+    """
+    final = Path(target)
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    except OSError as err:
+        raise os_error(err, final, error) from None
+    try:
+        write(folder / final.name)
+        names = sorted(p.name for p in folder.iterdir())
+        if final.name not in names:
+            raise error(f"nothing was written to {final.name}", file=shown(final, 300))
+        names = [n for n in names if n != final.name] + [final.name]  # the file naming the others comes last
+        for name in names:
+            fd = os.open(folder / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        done = []
+        for name in names:
+            os.replace(folder / name, final.parent / name)
+            done.append(final.parent / name)
+        return done
+    except OSError as err:
+        raise os_error(err, final, error) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
