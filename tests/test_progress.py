@@ -4,7 +4,9 @@ streams are terminals, and standard output is byte-identical with and without it
 
 from __future__ import annotations
 
+import importlib
 import io
+import json
 import re
 from typing import Any
 
@@ -65,6 +67,13 @@ def _forced(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     return screen
 
 
+def _recording(monkeypatch: pytest.MonkeyPatch, command: str) -> Recorder:
+    """The display a command makes, replaced by a recorder (the command's own module binds ``progress``)."""
+    rec = Recorder()
+    monkeypatch.setattr(importlib.import_module(f"blockstitch.cli.{command}"), "progress", lambda machine=False: rec)
+    return rec
+
+
 def test_steps_and_track_count_each_item_once_and_not_a_failed_one() -> None:
     seen: list[tuple[int, int, str]] = []
     assert list(track(lambda d, n, w: seen.append((d, n, w)), "abc", str.upper)) == ["a", "b", "c"]
@@ -82,7 +91,8 @@ def test_steps_and_track_count_each_item_once_and_not_a_failed_one() -> None:
         as_progress(42)  # type: ignore[arg-type]
 
 
-def test_per_block_advances_once_per_node_of_the_plan() -> None:
+def test_per_block_advances_once_per_node_of_the_plan(monkeypatch) -> None:
+    _deterministic_measure(monkeypatch)  # the steps, not the timings, are checked here
     rec = Recorder()
     rows = bench_blocks("lenet5", budget_s=0.005, progress=rec)
     names = [s.name for s in bs.plan("lenet5").steps]
@@ -136,8 +146,6 @@ def test_export_steps_trace_write_and_one_check_per_batch(tmp_path) -> None:
 
 def _deterministic_measure(monkeypatch: pytest.MonkeyPatch) -> None:
     """bench's timings replaced by fixed ones (still reporting each step), so that stdout can be compared."""
-    import importlib
-
     bench_module = importlib.import_module("blockstitch.bench")  # the package (`blockstitch.bench` is the function)
 
     def measure(fn: Any, device: Any, budget_s: float = 2.0, min_reps: int = 5, max_reps: int = 1000,
@@ -187,11 +195,8 @@ def test_stdout_is_byte_identical_with_the_display_on_and_off(argv: list[str], m
 ])
 def test_each_command_hands_its_display_to_the_library(command: str, argv: list[str], steps: list[int] | None,
                                                        monkeypatch, capsys) -> None:
-    import importlib
-
     _deterministic_measure(monkeypatch)
-    rec = Recorder()
-    monkeypatch.setattr(importlib.import_module(f"blockstitch.cli.{command}"), "progress", lambda machine=False: rec)
+    rec = _recording(monkeypatch, command)
     assert main(argv) == 0
     if steps is None:  # bench: warm-up (3 calls), timing (5 reps), then one step per block of the plan
         steps = [3, 5, len(bs.plan("lenet5").steps)]
@@ -230,3 +235,31 @@ def test_the_display_draws_steps_and_leaves_nothing_behind() -> None:
     erased = text.rfind("\x1b[2K")  # transient: the last line drawn is erased, the cursor shown again
     assert erased > text.rfind("timing fc1") and "\x1b[?25h" in text[erased:]
     assert re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text[erased:]).strip() == ""
+
+
+def test_sweep_export_and_check_module_into_hand_their_display_to_the_library(tmp_path, monkeypatch,
+                                                                              capsys) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("targets: [lenet5]\nbatch: [1, 2]\nbudget_s: 0.01\n")
+    rec = _recording(monkeypatch, "sweep")
+    assert main(["sweep", str(sweep), "--no-plots"]) == 0
+    assert rec.tasks() == [(2, "measuring lenet5 b1 float32 infer (1/2)", 2)]  # one step per configuration
+
+    rec = _recording(monkeypatch, "export")
+    assert main(["export", "lenet5", "-o", str(tmp_path / "l.pt2")]) == 0
+    assert rec.tasks() == [(4, "tracing lenet5 with torch.export (1/4)", 4)]  # trace, save, batches 1 and 3
+
+    class Passed:  # check_module's own checks are not what is shown here: only the stitch report's steps
+        ok = True
+
+        def to_dict(self) -> dict[str, Any]:
+            return {}
+
+    monkeypatch.setattr(importlib.import_module("blockstitch.check"), "check_module", lambda *a, **k: Passed())
+    rec = _recording(monkeypatch, "check_module")
+    capsys.readouterr()
+    assert main(["check-module", "eca", "--into", "lenet5", "--at", "conv1,conv2,pool2", "--reps", "1",
+                 "--json"]) == 0
+    assert rec.tasks() == [(3, "stitching after conv1 (1/3)", 3)]  # one step per insertion point
+    rows = json.loads(capsys.readouterr().out)["stitch"]["rows"]
+    assert [r["at"] for r in rows] == ["conv1", "conv2", "pool2"]
