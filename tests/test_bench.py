@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import blockstitch as bs
-from blockstitch.bench import BenchResult, bench_blocks, train_flops
+from blockstitch.bench import BenchResult, bench_blocks
 from blockstitch.bench.sweep import SweepSpec, entry_key, read_results, run_sweep
 from blockstitch.bench.timing import Timing, measure, settle
 from blockstitch.cli import main
@@ -69,9 +69,16 @@ def test_train_mode_steps_the_optimizer_on_a_copy() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-def test_train_flops_counts_forward_and_backward() -> None:
-    layer = nn.Linear(16, 8)
-    assert train_flops(layer, (16,), 4) == 3 * (2 * 4 * 16 * 8) - 2 * 4 * 16 * 8  # fwd + grad W (no grad input)
+def test_train_mode_flops_are_the_profiles_train_flops() -> None:
+    """One computation of training FLOPs: bench's train numerator is `Profile.train_flops`, which for a
+    Linear → ReLU → Linear is forward + weight gradients + the second layer's input gradient (analytic)."""
+    model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
+    r = bs.bench(model, (16,), batch=4, mode="train", budget_s=0.02, roofline=False)
+    first, second = 2 * 4 * 16 * 8, 2 * 4 * 8 * 4  # forward FLOPs of each Linear at batch 4
+    assert r.flops == bs.profile(model, (16,), batch=4, train=True).train_flops == 3 * (first + second) - first
+    assert r.tflops == pytest.approx(r.flops / (r.median_ms / 1e3) / 1e12)
+    infer = bs.bench(model, (16,), batch=4, budget_s=0.02, roofline=False)
+    assert infer.flops == bs.profile(model, (16,), batch=4).flops == first + second
 
 
 @pytest.mark.parametrize("options", [{"dtype": "bfloat16"}, {"dtype": "bfloat16", "amp": True},

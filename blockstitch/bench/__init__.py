@@ -58,6 +58,9 @@ class BenchResult:
     error: str | None = None
     calls_per_sample: int = 1
     """CUDA: back-to-back calls each sample timed (calls shorter than 1 ms are timed in groups, as a loop runs)."""
+    flops: int | None = None
+    """FLOPs of one timed call, the numerator of :attr:`tflops`: the profile's forward FLOPs (``infer``), or its
+    :attr:`~blockstitch.profile.Profile.train_flops` (``train``: forward + backward; the optimizer step apart)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -104,19 +107,6 @@ def _module(found: Subject, given: Any, input_shape: Sequence[int] | None,
     layout = {3: "b c h w", 2: "b n c", 1: "b c"}.get(len(shape), "b c h w")
     channels = shape[0] if layout != "b n c" else shape[-1]
     return found.label, factory((1, *shape), layout, channels), shape
-
-
-def train_flops(model: nn.Module, shape: Sequence[int], batch: int) -> int:
-    """FLOPs of one training step's forward and backward, counted on meta tensors (the weights' gradients,
-    and the input's only if it needs one — it does not here)."""
-    from ..counting import OpCounter
-    from ..meta import meta_call
-
-    with OpCounter() as counter:
-        out = meta_call(model, [torch.empty(batch, *shape, device="meta")], train=True, grad=True)
-        out = out[0] if isinstance(out, (tuple, list)) else out
-        out.float().mean().backward()
-    return counter.total_flops
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -188,7 +178,7 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
                          None, None, None, None, torch.__version__, options)
     from ..profile import profile
 
-    prof = profile(model, shape, batch=batch)
+    prof = profile(model, shape, batch=batch, train=mode == "train")  # one count of training FLOPs: the profile's
     from ..assemble.limits import check_fits
 
     scale = torch.finfo(DTYPES[dtype]).bits / 32 if not amp else 1.0  # the profile counts float32 bytes
@@ -198,7 +188,8 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
     except SpecError as err:
         result.error = f"out of memory (estimated before allocating): {err.message}"
         return result
-    flops = prof.flops if mode == "infer" else train_flops(model, shape, batch)
+    flops = prof.flops if prof.train_flops is None else prof.train_flops
+    result.flops = flops
     try:
         torch.manual_seed(0)
         x = torch.randn(batch, *shape, device=dev)
