@@ -24,6 +24,7 @@ from ..networks import Source
 from ..subject import NETWORK_KINDS, Subject, subject
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
+from .rows import edit_rows, fold, profile_rows, row_kinds
 
 __all__ = ["Profile", "NodeProfile", "profile"]
 
@@ -109,28 +110,39 @@ def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
     return [torch.empty(tuple(s), device="meta") for s in shapes]
 
 
-def _count(module: nn.Module, names: list[str], inputs: list[torch.Tensor],
-           real: bool) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]], str]:
-    """Run one forward under the counter; a module given by the user (``real``) runs as a meta shadow, or —
-    only when its forward needs data — once on a real copy (see :func:`blockstitch.meta.shape_run`).
+def _count(module: nn.Module, inputs: list[torch.Tensor], real: bool
+           ) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]], list[str], str]:
+    """Run one forward under the counter, every named module tracked (work goes to the innermost one; rows are
+    folded afterwards); a module given by the user (``real``) runs as a meta shadow, or — only when its forward
+    needs data — once on a real copy (see :func:`blockstitch.meta.shape_run`).
 
-    Returns (counter, shapes per name, how it was run: "meta" or a note on the real run)."""
+    Returns (counter, shapes per module name, module names in the order they were entered, how it was run:
+    "meta" or a note on the real run)."""
     shapes: dict[str, tuple[list[list[int]], list[int]]] = {}
+    entered: list[str] = []
 
     def record(name: str):  # type: ignore[no-untyped-def]
         def hook(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            ins = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+            flat = [t for a in args for t in (a if isinstance(a, (tuple, list)) else (a,))]  # a concat's list
+            ins = [list(t.shape) for t in flat if isinstance(t, torch.Tensor)]
             first = out[0] if isinstance(out, (tuple, list)) and out else out
             if isinstance(first, dict) and first:
                 first = next(iter(first.values()))
             shapes[name] = (ins, list(first.shape) if isinstance(first, torch.Tensor) else [])
         return hook
 
+    def enter(name: str):  # type: ignore[no-untyped-def]
+        def hook(mod: nn.Module, args: tuple[Any, ...]) -> None:
+            entered.append(name)
+        return hook
+
     def run(net: nn.Module, xs: list[torch.Tensor]) -> OpCounter:
         shapes.clear()
+        entered.clear()
         counter = OpCounter()
-        targets = [(n, net.get_submodule(n)) for n in names]
+        targets = [(n, m) for n, m in net.named_modules() if n]
         handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
+        handles += [m.register_forward_pre_hook(enter(n)) for n, m in targets]
         was = net.training
         try:
             with counter, torch.no_grad():
@@ -142,9 +154,9 @@ def _count(module: nn.Module, names: list[str], inputs: list[torch.Tensor],
         return counter
 
     if not real:  # a network blockstitch built itself on meta for this call
-        return run(module, inputs), shapes, "meta"
+        return run(module, inputs), shapes, entered, "meta"
     counter, method = shape_run(module, [x.shape for x in inputs], run)
-    return counter, shapes, method
+    return counter, shapes, entered, method
 
 
 def _unique_params(module: nn.Module) -> tuple[int, int, int]:
@@ -166,46 +178,52 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
 
     Nothing is allocated: blockstitch networks are built on meta, other modules are run with meta stand-ins
     for their weights. ``input_shape`` is without the batch; a timm model's default input is used if omitted.
-    Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children).
+    Plain modules are broken down by their modules ``depth`` levels down (1 = top-level children), listed in
+    the order they run; a container the forward never calls as a whole is shown as its children that ran. An
+    edit spec's stitched blocks are rows of their own kind where they run (``ema (gated)`` after ``layer2``).
     ``train=True`` also counts one training step: forward + backward (:attr:`Profile.train_flops`) and the
     optimizer step's elementwise work (:attr:`Profile.optimizer_flops`), both on meta tensors.
     """
     found = subject(source, accept=NETWORK_KINDS, input_shape=input_shape)  # resolved once, the shape checked
     check_batch(batch)
+    extras: dict[str, list[str]] = {}
     if found.what not in ("spec", "plan"):  # a module: the user's own, a foreign model, a stitched edit (on meta)
         module = found.module("meta")
         shape = found.input_shape  # the caller's, an edit spec's `input:`, else the module's natural input
         if shape is None:
             raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
-        targets = [(n, m) for n, m in module.named_modules() if n and n.count(".") == depth - 1]
-        counter, shapes, method = _count(module, [n for n, _ in targets], _meta_inputs([(batch, *shape)]),
-                                         real=True)
-        name, kinds, analytic = type(module).__name__, {n: type(m).__name__ for n, m in targets}, {}
+        counter, shapes, entered, method = _count(module, _meta_inputs([(batch, *shape)]), real=True)
+        names = profile_rows(module, depth, entered)
+        kinds = row_kinds(module, names)
+        name, analytic = type(module).__name__, {}
+        if found.report is not None:  # an edit spec: stitched blocks under their kind, where they run
+            name = found.name
+            names, kinds, extras = edit_rows(module, found.report, names, kinds)
     else:
         counter = OpCounter()
         if found.what == "plan":  # a plan already made: run its meta network once under the counter
             the_plan = found.plan()
             module = build_module(the_plan, reuse_meta=True)
-            targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
-            counter, _, method = _count(module, [n for n, _ in targets], _meta_inputs([the_plan.input.shape]),
-                                        real=False)
+            counter, _, _, method = _count(module, _meta_inputs([the_plan.input.shape]), real=False)
         else:  # one meta forward only: the planner's own, counted step by step
             method = "meta"
             the_plan = found.plan(input_shape, batch, observe=counter.step)
             module = build_module(the_plan, reuse_meta=True)
-            targets = [(s.name, module.get_submodule(s.name)) for s in the_plan.steps]
+        names = [s.name for s in the_plan.steps]
         shapes = {s.name: ([list(x) for x in s.in_shapes], list(s.out.shape)) for s in the_plan.steps}
         shape, name = the_plan.input.shape[1:], the_plan.name
         kinds = {s.name: s.kind for s in the_plan.steps}
         analytic = {s.name: s.macs for s in the_plan.steps}
     total_macs = sum(counter.flops.values()) // 2
+    flops, nbytes = fold(counter.flops, names), fold(counter.bytes, names)
     nodes, disagreements = [], []
-    for node_name, mod in targets:
-        macs = counter.flops.get(node_name, 0) // 2
+    for node_name in names:
+        macs = flops[node_name] // 2
         ins, out = shapes.get(node_name, ([], []))
-        own_params = _unique_params(mod)[0]
+        held = [module.get_submodule(n) for n in (node_name, *extras.get(node_name, ()))]
+        own_params = _unique_params(nn.ModuleList(held))[0]
         nodes.append(NodeProfile(node_name, kinds[node_name], ins, out, own_params, macs,
-                                 macs / total_macs if total_macs else 0.0, counter.bytes.get(node_name, 0),
+                                 macs / total_macs if total_macs else 0.0, nbytes[node_name],
                                  analytic.get(node_name)))
         expected = analytic.get(node_name)
         if expected is not None and abs(expected - macs) > 0.01 * max(expected, macs, 1):
