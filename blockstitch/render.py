@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # records to draw; rendering one kind must not import the too
     from .stitch import StitchReport
 
 __all__ = ["render_plan", "render_profile", "render_compare", "render_stitch", "render_check", "render_stitch_rows",
-           "render_bench", "render_blocks", "render_sweep", "si"]
+           "render_bench", "render_blocks", "render_sweep", "render_warnings", "si"]
 
 
 def si(n: float) -> str:
@@ -161,8 +161,21 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _rate(flops_per_s: float | None) -> str:
+    """Achieved FLOP/s with a prefix that fits (``12.3 GFLOP/s``), never ``0.000 TFLOP/s``."""
+    from .spread import scaled
+
+    return "—" if flops_per_s is None else scaled(flops_per_s, "FLOP/s")
+
+
+def render_warnings(lines: list[str], console: Console) -> None:
+    """Each warning once, as ``warning: …`` (the CLIs print them on stderr, beside the numbers)."""
+    for line in dict.fromkeys(lines):
+        console.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
 def render_bench(r: BenchResult, console: Console) -> None:
-    """One measurement, every number labelled."""
+    """One measurement, every number labelled; the median with its p10–p90 and 95 % confidence interval."""
     from .profile.report import human_bytes  # the profile's own formatting
     opts = ", ".join(k for k, v in r.options.items() if v) or "eager"
     console.print(f"[bold]{r.target}[/bold] · {r.mode} · batch {r.batch} × {fmt_shape(r.input_shape)} · {r.dtype} · "
@@ -170,13 +183,16 @@ def render_bench(r: BenchResult, console: Console) -> None:
     if r.error:
         console.print(f"[red]{r.error}[/red]")
         return
-    console.print(f"median [bold]{_ms(r.median_ms)} ms[/bold] (p10 {_ms(r.p10_ms)}, p90 {_ms(r.p90_ms)}; "
-                  f"{r.reps} reps{f' of {r.calls_per_sample} calls' if r.calls_per_sample > 1 else ''} after "
-                  f"{r.warmup_reps} warm-up) · {r.throughput:,.1f} samples/s · "
-                  f"{r.tflops:.3f} TFLOP/s achieved")
+    calls = f", each of {r.calls_per_sample} calls" if r.calls_per_sample > 1 else ""
+    spread = r.spread
+    latency = (f"{spread.text('ms', None)[:-1]}{calls})" if spread is not None else
+               f"{_ms(r.median_ms)} ms (p10 {_ms(r.p10_ms)}, p90 {_ms(r.p90_ms)}; {r.reps} reps{calls})")
+    rate = r.flops_per_s if r.flops_per_s is not None else None if r.tflops is None else r.tflops * 1e12
+    console.print(f"median [bold]{latency}[/bold] after {r.warmup_reps} warm-up · "
+                  f"{r.throughput:,.1f} samples/s · {_rate(rate)} achieved", highlight=False)
     if r.roofline_efficiency is not None:
         console.print(f"roofline efficiency {100 * r.roofline_efficiency:.1f}% (of max(FLOPs/peak, bytes/bandwidth),"
-                      " peaks measured once on this device)")
+                      " peaks measured once on this device; --refresh-peaks measures them again)")
     if r.peak_allocated_bytes is not None:
         console.print(f"peak memory: {human_bytes(r.peak_allocated_bytes)} allocated, "
                       f"{human_bytes(r.peak_reserved_bytes or 0)} reserved")
@@ -184,14 +200,29 @@ def render_bench(r: BenchResult, console: Console) -> None:
         console.print("[dim]peak memory: not measured on CPU (no allocator statistics)[/dim]")
 
 
+def _ci(low: object, high: object, coverage: object = None) -> str:
+    """``'4.00–4.50'`` (with the real coverage when it is under 95 %), or an em dash for rows without one."""
+    from .spread import fit_digits
+
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        return "—"
+    d = fit_digits(low)
+    cov = f" ({round(100 * coverage)} %)" if isinstance(coverage, float) and coverage < 0.95 else ""
+    return f"{low:.{d}f}–{high:.{d}f}{cov}"
+
+
 def render_blocks(rows: list[BlockTime], console: Console) -> None:
-    """Per-block times, slowest first."""
+    """Per-block times, slowest first: each median with its 95 % confidence interval."""
+    from .spread import fit_digits
+
     table = Table(title="blocks, each timed alone at its own input (slowest first)", title_justify="left",
                   header_style="bold")
-    for col in ("node", "kind", "input", "median ms", "share"):
-        table.add_column(col, justify="right" if col in ("median ms", "share") else "left")
+    for col in ("node", "kind", "input", "median ms", "95 % CI", "n", "share"):
+        table.add_column(col, justify="left" if col in ("node", "kind", "input") else "right")
     for b in rows:
-        table.add_row(b.name, b.kind, " + ".join(fmt_shape(s) for s in b.in_shapes), f"{b.median_ms:.3f}",
+        s = b.spread
+        table.add_row(b.name, b.kind, " + ".join(fmt_shape(x) for x in b.in_shapes),
+                      f"{b.median_ms:.{fit_digits(b.median_ms)}f}", _ci(s.ci_low, s.ci_high, s.coverage), str(s.n),
                       f"{100 * b.share:.1f}%")
     console.print(table)
 
@@ -205,13 +236,16 @@ def _options_label(options: object) -> str:
 
 
 def render_sweep(entries: list[dict[str, object]], console: Console) -> None:
-    """Summary of a sweep's JSONL entries; the input and options columns show only when they vary."""
+    """Summary of a sweep's JSONL entries: each median with its 95 % CI and p10–p90, rates scaled; the input and
+    options columns show only when they vary. Rows written before the CI existed show an em dash there."""
+    from .spread import fit_digits
+
     inputs = {str(e.get("input_shape")) for e in entries}
     options = {_options_label(e.get("options")) for e in entries}
     extra = (["input"] if len(inputs) > 1 else []) + (["options"] if options != {"—"} else [])
     table = Table(title="sweep", title_justify="left", header_style="bold")
-    for col in ("target", "mode", "dtype", "batch", *extra, "median ms", "p10–p90", "samples/s", "TFLOP/s",
-                "roofline"):
+    for col in ("target", "mode", "dtype", "batch", *extra, "median ms", "95 % CI", "p10–p90", "samples/s",
+                "FLOP/s", "roofline"):
         table.add_column(col, justify="left" if col in ("target", "mode", "dtype", "options") else "right")
     for e in entries:
         head = [str(e.get("target")), str(e.get("mode", "")), str(e.get("dtype", "")), str(e.get("batch", ""))]
@@ -220,11 +254,17 @@ def render_sweep(entries: list[dict[str, object]], console: Console) -> None:
             head.append("×".join(str(d) for d in shape) if isinstance(shape, list) else "")
         if "options" in extra:
             head.append(_options_label(e.get("options")))
-        if e.get("error"):
-            table.add_row(*head, f"[red]{e['error']}[/red]", "", "", "", "")
+        median = e.get("median_ms")
+        if e.get("error") or not isinstance(median, (int, float)):
+            table.add_row(*head, f"[red]{e.get('error')}[/red]", "", "", "", "", "")
             continue
-        eff = e.get("roofline_efficiency")
-        table.add_row(*head, f"{e['median_ms']:.3f}", f"{e['p10_ms']:.2f}–{e['p90_ms']:.2f}",
-                      f"{e['throughput']:,.1f}", f"{e['tflops']:.3f}",
+        eff, tflops = e.get("roofline_efficiency"), e.get("tflops")
+        rate = e.get("flops_per_s")
+        if not isinstance(rate, (int, float)):
+            rate = tflops * 1e12 if isinstance(tflops, (int, float)) else None
+        d = fit_digits(median)
+        table.add_row(*head, f"{median:.{d}f}",
+                      _ci(e.get("latency_ms_ci_low"), e.get("latency_ms_ci_high"), e.get("latency_ms_coverage")),
+                      _ci(e.get("p10_ms"), e.get("p90_ms")), f"{e['throughput']:,.1f}", _rate(rate),
                       f"{100 * eff:.1f}%" if isinstance(eff, float) else "—")
     console.print(table)

@@ -20,7 +20,7 @@ import os
 import statistics
 from dataclasses import asdict, dataclass
 
-__all__ = ["Spread", "Ratio", "quantile", "median_ci", "paired_ratio", "scaled", "warnings_for",
+__all__ = ["Spread", "Ratio", "quantile", "median_ci", "paired_ratio", "scaled", "fit_digits", "warnings_for",
            "load_warning", "WIDE"]
 
 WIDE = 1.5
@@ -95,11 +95,17 @@ class Spread:
         """The fields as a flat dict for JSON rows, each key prefixed (``latency_ms_`` → ``latency_ms_p10``…)."""
         return {f"{prefix}{k}": v for k, v in asdict(self).items()}
 
-    def text(self, unit: str = "", digits: int = 2) -> str:
-        """``'4.10 ms (p10–p90 4.00–4.36, 95 % CI 4.00–4.50, n=8)'``."""
+    @property
+    def ci_label(self) -> str:
+        """``'95 % CI'``, or the interval's real coverage when fewer samples cannot reach 95 % (``'75 % CI'``)."""
+        return f"{round(100 * self.coverage)} % CI" if self.coverage < 0.95 else "95 % CI"
+
+    def text(self, unit: str = "", digits: int | None = 2) -> str:
+        """``'4.10 ms (p10–p90 4.00–4.36, 95 % CI 4.00–4.50, n=8)'``; ``digits=None`` fits the decimals to the
+        median (:func:`fit_digits`)."""
         u = f" {unit}" if unit else ""
-        f = f".{digits}f"
-        ci = f"{round(100 * self.coverage)} % CI" if self.coverage < 0.95 else "95 % CI"
+        f = f".{fit_digits(self.median) if digits is None else digits}f"
+        ci = self.ci_label
         return (f"{self.median:{f}}{u} (p10–p90 {self.p10:{f}}–{self.p90:{f}}, {ci} {self.ci_low:{f}}–"
                 f"{self.ci_high:{f}}, n={self.n})")
 
@@ -152,6 +158,14 @@ def paired_ratio(base: list[float], variant: list[float], level: float = 0.95) -
     return Ratio(statistics.median(ratios), lo, hi, cov, len(ratios))
 
 
+def fit_digits(value: float, significant: int = 3) -> int:
+    """Decimals that show ``value`` with at least ``significant`` significant figures, and at least two:
+    ``fit_digits(4.1)`` → 2, ``fit_digits(0.0123)`` → 4, ``fit_digits(123.0)`` → 2."""
+    if value == 0 or not math.isfinite(value):
+        return 2
+    return max(2, significant - 1 - int(math.floor(math.log10(abs(value)))))
+
+
 _PREFIXES = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
 
 
@@ -181,13 +195,14 @@ def load_warning(busy: float = 0.75) -> str | None:
     return None
 
 
-def warnings_for(spread: Spread, what: str = "timing") -> list[str]:
-    """Warnings to print beside ``spread``: a wide spread, and a loaded machine."""
+def warnings_for(spread: Spread, what: str = "timing", load: bool = True) -> list[str]:
+    """Warnings to print beside ``spread``: a wide spread, and (unless ``load`` is False, for a caller that says
+    it once for many timings) a loaded machine."""
     out = []
     if spread.wide:
         out.append(f"wide spread for {what}: p90 is {spread.ratio_p90_p10:.1f}× p10 over {spread.n} samples; "
                    "quote the median with its interval, or re-run with more repetitions on a quieter machine")
-    load = load_warning()
-    if load:
-        out.append(load)
+    busy = load_warning() if load else None
+    if busy:
+        out.append(busy)
     return out

@@ -163,6 +163,8 @@ def _deterministic_measure(monkeypatch: pytest.MonkeyPatch) -> None:
         return Timing([1.0, 1.2, 1.1, 1.3, 0.9], 3)
 
     monkeypatch.setattr(bench_module, "measure", measure)
+    # the load-average warning names the load of the moment: two runs would differ on stderr by it alone
+    monkeypatch.setattr(importlib.import_module("blockstitch.spread"), "load_warning", lambda busy=0.75: None)
 
 
 @pytest.mark.parametrize("argv", [

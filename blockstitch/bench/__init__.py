@@ -1,9 +1,10 @@
 """Benchmark networks and blocks honestly: warm-up outside the timed region, device events on CUDA, adaptive
-repetitions, medians and percentiles, peak memory reset per measurement, and efficiency against the
-device's roofline.
+repetitions, medians with p10/p90 and a 95 % confidence interval (:mod:`blockstitch.spread`), warnings when the
+spread is wide or the machine loaded, peak memory reset per measurement, and efficiency against the device's
+roofline.
 
 >>> r = bench("resnet50", batch=8, device="cpu")
->>> r.median_ms, r.throughput, r.roofline_efficiency
+>>> r.median_ms, r.spread.ci_low, r.spread.ci_high, r.throughput, r.roofline_efficiency
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from torch import nn
 from ..errors import SpecError
 from ..meta import keeps_torch_state, natural_input, real_copy
 from ..progress import ProgressLike, labelled, track
+from ..spread import WIDE, Spread, warnings_for
 from ..subject import NETWORK_KINDS, Subject, subject
-from .peaks import device_name, peaks
+from .peaks import device_name, peaks, refresh_peaks
 from .timing import Timing, measure
 
-__all__ = ["BenchResult", "BlockTime", "bench", "bench_blocks", "DTYPES"]
+__all__ = ["BenchResult", "BlockTime", "bench", "bench_blocks", "blocks_warning", "spread_fields", "refresh_device_peaks",
+           "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -48,7 +51,8 @@ class BenchResult:
     """Peak of the caching allocator's allocated bytes during the timed runs (CUDA; None on CPU)."""
     peak_reserved_bytes: int | None
     tflops: float | None
-    """Achieved TFLOP/s, from FLOPs counted on meta tensors (forward, or forward + backward for train)."""
+    """Achieved TFLOP/s, from FLOPs counted on meta tensors (forward, or forward + backward for train); the same
+    rate in FLOP/s is ``flops_per_s`` (shown scaled: ``12.3 GFLOP/s``)."""
     roofline_efficiency: float | None
     """max(FLOPs / peak FLOP/s, bytes / peak bandwidth) ÷ measured time: 1.0 is the device's limit."""
     torch_version: str
@@ -61,10 +65,32 @@ class BenchResult:
     flops: int | None = None
     """FLOPs of one timed call, the numerator of :attr:`tflops`: the profile's forward FLOPs (``infer``), or its
     :attr:`~blockstitch.profile.Profile.train_flops` (``train``: forward + backward; the optimizer step apart)."""
+    flops_per_s: float | None = None
+    """Achieved FLOP/s at the median time (``tflops`` × 1e12)."""
+    samples_ms: list[float] = field(default_factory=list)
+    """Every timed sample (ms per call): the statistics are recomputable from them."""
+    warnings: list[str] = field(default_factory=list)
+    """Said beside the numbers: a wide spread (p90 > 1.5 × p10), a loaded machine."""
+    peaks_refreshed: str | None = None
+    """With ``refresh_peaks``: what was measured again and which cache file was overwritten."""
+
+    @property
+    def spread(self) -> Spread | None:
+        """The samples' median, p10/p90 and 95 % CI (None when nothing was timed)."""
+        return Spread.of(self.samples_ms) if self.samples_ms else None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return asdict(self)
+        """JSON-ready: the fields, then the latency's spread flat (``latency_ms_p10``, ``latency_ms_p90``,
+        ``latency_ms_ci_low``, ``latency_ms_ci_high``, ``latency_ms_coverage``, ``latency_ms_n``…) and ``n``."""
+        return {**asdict(self), **spread_fields(self.spread)}
+
+
+def spread_fields(spread: Spread | None, prefix: str = "latency_ms_") -> dict[str, Any]:
+    """A timing's spread as flat JSON fields (``latency_ms_p10`` … and ``n``); None values when nothing was timed,
+    so every row has the same keys."""
+    keys = Spread.of([0.0]).as_dict(prefix)
+    values: dict[str, Any] = spread.as_dict(prefix) if spread is not None else dict.fromkeys(keys)
+    return {**values, "n": spread.n if spread is not None else 0}
 
 
 @dataclass
@@ -76,6 +102,25 @@ class BlockTime:
     in_shapes: list[list[int]]
     median_ms: float
     share: float
+    """The node's share of the summed medians."""
+    samples_ms: list[float] = field(default_factory=list)
+    """Every timed sample (ms)."""
+    warnings: list[str] = field(default_factory=list)
+    """A wide spread of this node's samples."""
+
+    @property
+    def spread(self) -> Spread:
+        """The samples' median, p10/p90 and 95 % CI (a single sample of ``median_ms`` when none were kept)."""
+        return Spread.of(self.samples_ms or [self.median_ms])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the fields and the spread flat, as :meth:`BenchResult.to_dict`."""
+        return {**asdict(self), **spread_fields(self.spread)}
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> BlockTime:
+        """A row of :meth:`to_dict` read back (a sweep's ``.blocks.json``); the derived fields are recomputed."""
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k in row})
 
 
 def _module(found: Subject, given: Any, input_shape: Sequence[int] | None,
@@ -151,11 +196,13 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
           device: str = "cpu", dtype: str = "float32", amp: bool = False, channels_last: bool = False,
           compile: str | bool | None = None, cuda_graphs: bool = False, mode: str = "infer", flush_l2: bool = False,
           budget_s: float = 2.0, roofline: bool = True, args: dict[str, Any] | None = None,
-          progress: ProgressLike = None) -> BenchResult:
+          progress: ProgressLike = None, refresh_peaks: bool = False) -> BenchResult:
     """Time one configuration. ``dtype`` is pure (weights and input cast) unless ``amp`` (autocast);
     ``compile`` is a torch.compile mode (``True`` = default); ``mode`` is ``infer`` or ``train`` (forward,
     backward and an AdamW step). An out-of-memory error comes back as a result with ``error`` set. ``progress``
-    hears of the warm-up calls and the timed repetitions (:mod:`blockstitch.progress`)."""
+    hears of the warm-up calls and the timed repetitions (:mod:`blockstitch.progress`). The result keeps every
+    sample; ``warnings`` says when their spread is wide or the machine was loaded. ``refresh_peaks`` measures the
+    device's peaks again and overwrites their cache (``peaks_refreshed`` says so)."""
     found = subject(target, accept=NETWORK_KINDS | {"block", "code"})  # a CommandLine stays one: only it names code
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", expected=", ".join(DTYPES))
@@ -169,13 +216,14 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
                         hint="a captured training step needs a capturable optimizer; time it without --cuda-graphs")
     if cuda_graphs and dev.type != "cuda":
         raise SpecError("CUDA graphs need a CUDA device", hint="drop --cuda-graphs or use --device cuda")
+    refreshed = refresh_device_peaks(device, [dtype])[0] if refresh_peaks else None
     label, model, shape = _module(found, target, input_shape, args)
     if found.is_given_module:  # the user's module is never run, moved, cast or trained: a copy of it is
         model = real_copy(model)
     options = {"amp": amp, "channels_last": channels_last, "compile": compile, "cuda_graphs": cuda_graphs,
                "flush_l2": flush_l2}
     result = BenchResult(label, dev.type, device_name(dev), dtype, batch, list(shape), mode, None, None, None, None,
-                         None, None, None, None, torch.__version__, options)
+                         None, None, None, None, torch.__version__, options, peaks_refreshed=refreshed)
     from ..profile import profile
 
     prof = profile(model, shape, batch=batch, train=mode == "train")  # one count of training FLOPs: the profile's
@@ -223,11 +271,15 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
             torch.cuda.empty_cache()
         result.error = "out of memory"
         return result
-    result.median_ms, result.p10_ms, result.p90_ms = timing.median_ms, timing.quantile(0.1), timing.quantile(0.9)
+    spread = timing.spread
+    result.median_ms, result.p10_ms, result.p90_ms = spread.median, spread.p10, spread.p90
+    result.samples_ms = list(timing.samples_ms)
+    result.warnings = warnings_for(spread, f"{label} latency (batch {batch}, {dtype}, {mode})")
     result.reps, result.warmup_reps = len(timing.samples_ms), timing.warmup_reps
     result.calls_per_sample = timing.calls_per_sample
     result.throughput = batch / (timing.median_ms / 1e3)
-    result.tflops = flops / (timing.median_ms / 1e3) / 1e12
+    result.flops_per_s = flops / (timing.median_ms / 1e3)
+    result.tflops = result.flops_per_s / 1e12
     if roofline:
         peak = peaks(dev, DTYPES[dtype])
         size = torch.finfo(DTYPES[dtype]).bits // 8
@@ -236,6 +288,36 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
         ideal = max(flops / peak["flops"], nbytes / peak["bytes_per_s"])
         result.roofline_efficiency = ideal / (timing.median_ms / 1e3)
     return result
+
+
+def blocks_warning(rows: Sequence[BlockTime]) -> list[str]:
+    """One line naming the blocks whose spread is wide (their own ``warnings`` say it block by block), or none.
+
+    >>> blocks_warning(bench_blocks("lenet5"))  # doctest: +SKIP
+    ['wide spread for 2 of 10 blocks (c1 2.1×, s2 1.7×): p90 > 1.5 × p10; quote each median with its interval']
+    """
+    wide = [b for b in rows if b.spread.wide]
+    if not wide:
+        return []
+    named = ", ".join(f"{b.name} {b.spread.ratio_p90_p10:.1f}×" for b in wide[:5]) + (", …" if len(wide) > 5 else "")
+    return [f"wide spread for {len(wide)} of {len(rows)} blocks ({named}): p90 > {WIDE} × p10; quote each median "
+            "with its interval"]
+
+
+def refresh_device_peaks(device: str, dtypes: Sequence[str]) -> list[str]:
+    """Measure the peaks of ``device`` again in each of ``dtypes`` and overwrite their cache entries
+    (``--refresh-peaks``); one line per dtype saying what was measured, what it replaced and where.
+
+    >>> refresh_device_peaks("cpu", ["float32"])  # doctest: +SKIP
+    ['peaks re-measured for … matmul 412 GFLOP/s (was 398 GFLOP/s), copy 9.81 GB/s (was 10.2 GB/s); cache … overwritten']
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device cuda, but no CUDA device is available", hint="use --device cpu")
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            raise SpecError(f"unknown dtype '{dtype}'", expected=", ".join(DTYPES))
+    return [refresh_peaks(dev, DTYPES[dtype]).text() for dtype in dict.fromkeys(dtypes)]
 
 
 def bench_blocks(target: Subject | str, input_shape: Sequence[int] | None = None, batch: int = 1, device: str = "cpu",
@@ -255,9 +337,11 @@ def bench_blocks(target: Subject | str, input_shape: Sequence[int] | None = None
             with torch.inference_mode():
                 return module(*xs)
 
-        times.append((step, measure(run, dev, budget_s=budget_s, min_reps=3).median_ms))
-    total = sum(t for _, t in times) or 1.0
-    rows = [BlockTime(s.name, s.kind, [list(x) for x in s.in_shapes], t, t / total) for s, t in times]
+        times.append((step, measure(run, dev, budget_s=budget_s)))
+    total = sum(t.median_ms for _, t in times) or 1.0
+    rows = [BlockTime(s.name, s.kind, [list(x) for x in s.in_shapes], t.median_ms, t.median_ms / total,
+                      list(t.samples_ms), warnings_for(t.spread, f"block {s.name}", load=False))
+            for s, t in times]  # the machine's load is said once, by the caller, not once per block
     return sorted(rows, key=lambda r: r.median_ms, reverse=True)
 
 

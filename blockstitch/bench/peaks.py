@@ -6,15 +6,17 @@ import json
 import os
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import SpecError
 from ..output import locked, os_error
+from ..spread import scaled
 from .timing import measure
 
-__all__ = ["device_name", "peaks"]
+__all__ = ["device_name", "peaks", "refresh_peaks", "Refreshed"]
 
 
 def device_name(device: torch.device) -> str:
@@ -60,9 +62,28 @@ def _measure(device: torch.device, dtype: torch.dtype) -> dict[str, float]:
     return {"flops": flops, "bytes_per_s": bandwidth}
 
 
-def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> dict[str, float]:
-    """Peak matmul FLOP/s (in ``dtype``) and copy bandwidth of ``device``; measured once, then read from
-    ``~/.cache/blockstitch/peaks.json`` (keyed by device name, dtype and torch version)."""
+@dataclass
+class Refreshed:
+    """Peaks measured again on request (``--refresh-peaks``): the new figures, the cached ones they replace and
+    the cache file rewritten (None when it could not be written)."""
+
+    key: str
+    new: dict[str, float]
+    old: dict[str, float] | None
+    file: Path | None
+
+    def text(self) -> str:
+        """One line saying what was measured and what was overwritten."""
+        def both(name: str, unit: str) -> str:
+            was = f" (was {scaled(self.old[name], unit)})" if self.old and name in self.old else " (none cached)"
+            return f"{scaled(self.new[name], unit)}{was}"
+
+        where = f"cache {self.file} overwritten" if self.file else "cache not writable: figures used, not kept"
+        return (f"peaks re-measured for {self.key}: matmul {both('flops', 'FLOP/s')}, copy "
+                f"{both('bytes_per_s', 'B/s')}; {where}")
+
+
+def _lookup(device: torch.device, dtype: torch.dtype, refresh: bool) -> Refreshed:
     key = f"{device_name(device)}|{dtype}|torch {torch.__version__}|v2"
     file = _cache_file()
     with ExitStack() as held:
@@ -73,14 +94,36 @@ def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> di
         except (OSError, SpecError):
             cached = False  # a read-only home (or a lock never freed) still gets its numbers, just not cached
         cache = _read(file)
-        if key not in cache or refresh:
+        old = cache.get(key)
+        written = None
+        if old is None or refresh:
             cache[key] = _measure(device, dtype)
             if cached:
                 try:
                     _write(file, cache)
+                    written = file
                 except SpecError:
                     pass  # a full disk: the numbers are still right, just not cached
-        return cache[key]
+        return Refreshed(key, cache[key], old, written)
+
+
+def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> dict[str, float]:
+    """Peak matmul FLOP/s (in ``dtype``) and copy bandwidth of ``device``; measured once, then read from
+    ``~/.cache/blockstitch/peaks.json`` (keyed by device name, dtype and torch version; ``$XDG_CACHE_HOME``
+    moves it). ``refresh`` measures them again and overwrites the cached entry.
+
+    >>> peaks(torch.device("cpu"), torch.float32)["flops"]  # doctest: +SKIP
+    """
+    return _lookup(device, dtype, refresh).new
+
+
+def refresh_peaks(device: torch.device, dtype: torch.dtype) -> Refreshed:
+    """Measure the peaks of ``device`` in ``dtype`` again and overwrite their cache entry (``--refresh-peaks``).
+
+    >>> print(refresh_peaks(torch.device("cpu"), torch.float32).text())  # doctest: +SKIP
+    peaks re-measured for … matmul 412 GFLOP/s (was 398 GFLOP/s), copy 9.81 GB/s (was 10.2 GB/s); cache … overwritten
+    """
+    return _lookup(device, dtype, True)
 
 
 def _read(file: Path) -> dict[str, dict[str, float]]:

@@ -25,6 +25,7 @@ from ..output import append_line, locked, os_error, writable, write_file
 from ..progress import ProgressLike, Steps
 from . import BenchResult, bench
 from .digest import target_digest
+from .sweep_plot import plot
 from .trial import measure, per_block_times
 
 __all__ = ["SweepSpec", "load_sweep", "run_sweep", "plan_sweep", "SweepPlan", "entry_key", "read_results",
@@ -303,63 +304,3 @@ def _run_sweep(spec: SweepSpec, out: Path, progress: ProgressLike,
     if blocks is not None:
         write_file(blocks_file, json.dumps(blocks, indent=1))  # atomic: a kill leaves the old file or the new one
     return read_results(out)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    """A figure as PNG through the one writer (whole file or none; a located line on a full disk, a folder…)."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=120)
-    finally:
-        plt.close(fig)
-    return write_file(path, buffer.getvalue())
-
-
-def plot(entries: list[dict[str, Any]], folder: Path, blocks: dict[str, Any] | None = None) -> list[Path]:
-    """latency_vs_batch.png (one line per target/dtype/mode) and, with per-block times, blocks_<target>.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise os_error(err, folder) from None
-    writable(folder / "latency_vs_batch.png")
-    written = []
-    series: dict[str, list[tuple[int, float]]] = {}
-    for e in entries:
-        if e.get("median_ms") is None:
-            continue
-        label = f"{e['target']} {e['dtype']} {e['mode']}" + (" compiled" if e.get("options", {}).get("compile") else "")
-        series.setdefault(label, []).append((e["batch"], e["median_ms"]))
-    if series:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for label, points in sorted(series.items()):
-            points.sort()
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("batch")
-        ax.set_ylabel("median latency (ms)")
-        ax.set_title(f"latency vs batch — {entries[0].get('device_name', '')}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        written.append(_save(fig, folder / "latency_vs_batch.png"))
-    for target, rows in (blocks or {}).items():
-        rows = [r for r in rows if "median_ms" in r][:25]
-        if not rows:
-            continue
-        fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.2))
-        ax.barh([r["name"] for r in rows][::-1], [r["median_ms"] for r in rows][::-1])
-        ax.set_xlabel("median ms (each block alone, at its own input)")
-        ax.set_title(f"{target}: slowest blocks")
-        fig.tight_layout()
-        written.append(_save(fig, folder / f"blocks_{target.replace(':', '_').replace('/', '_')}.png"))
-    return written

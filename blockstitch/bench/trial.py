@@ -39,7 +39,7 @@ def per_block_times(spec: SweepSpec) -> dict[str, Any]:
     per = {}
     for target in spec.targets:
         try:
-            per[target] = [vars(b) for b in bench_blocks(target, spec.input[0], spec.batch[0], spec.device,
+            per[target] = [b.to_dict() for b in bench_blocks(target, spec.input[0], spec.batch[0], spec.device,
                                                          spec.dtype[0], budget_s=min(spec.budget_s, 0.5))]
         except Exception as err:  # noqa: BLE001 — not every target is a spec
             per[target] = [{"error": str(err).splitlines()[0]}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import positive, progress, shape_arg, stdout
+from .common import positive, progress, shape_arg, stderr, stdout
 
 NAME = "bench"
 HELP = "latency, throughput, memory, TFLOP/s and roofline efficiency"
@@ -28,14 +28,16 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flush-l2", action="store_true", help="flush the cache before every repetition")
     p.add_argument("--budget", type=float, default=2.0, metavar="S", help="time budget of the measurement")
     p.add_argument("--per-block", action="store_true", help="also time every node alone, slowest first")
+    p.add_argument("--refresh-peaks", action="store_true",
+                   help="measure the device's peak FLOP/s and bandwidth again and overwrite their cache")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure; 0, or 1 when the measurement itself failed (e.g. out of memory, reported as a result)."""
-    from ..bench import bench, bench_blocks
+    from ..bench import bench, bench_blocks, blocks_warning
     from ..check import parse_args
-    from ..render import render_blocks, render_bench
+    from ..render import render_bench, render_blocks, render_warnings
 
     compile_mode: str | bool | None = None
     if args.compile is not None:
@@ -44,17 +46,22 @@ def run(args: argparse.Namespace) -> int:
         result = bench(args.target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
                        channels_last=args.channels_last, compile=compile_mode, cuda_graphs=args.cuda_graphs,
                        mode=args.mode, flush_l2=args.flush_l2, budget_s=args.budget, args=parse_args(args.arg),
-                       progress=shown)
+                       progress=shown, refresh_peaks=args.refresh_peaks)
         blocks = bench_blocks(args.target, args.input, args.batch, args.device, args.dtype,
                               progress=shown) if args.per_block else None
+    if result.peaks_refreshed:
+        stderr().print(result.peaks_refreshed, highlight=False)
+    said = result.warnings + blocks_warning(blocks or [])
     if args.json:
         data = result.to_dict()
         if blocks is not None:
-            data["blocks"] = [vars(b) for b in blocks]
+            data["blocks"] = [b.to_dict() for b in blocks]
+            data["warnings"] = list(dict.fromkeys(said))
         print(json.dumps(data, indent=2))
     else:
         out = stdout()
         render_bench(result, out)
         if blocks is not None:
             render_blocks(blocks, out)
+    render_warnings(said, stderr())  # beside the numbers, on stderr; in the JSON's "warnings" too
     return 0 if result.error is None else 1

@@ -26,6 +26,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="JSONL results file (default: next to the sweep file)")
     p.add_argument("--plots", default=None, help="folder for PNG plots (default: next to the results)")
     p.add_argument("--no-plots", action="store_true", help="skip the plots")
+    p.add_argument("--refresh-peaks", action="store_true",
+                   help="measure the device's peak FLOP/s and bandwidth again (each dtype) and overwrite their cache")
     scale_arguments(p, "measurement")
 
 
@@ -44,6 +46,22 @@ def _say_reused(planned: SweepPlan, target: Path, err: Console) -> None:
         n = len(planned.stale)
         err.print(f"measuring {n} row{'s' if n != 1 else ''} again ({_targets(planned.stale)}): the target, its "
                   "options or the versions changed since they were measured", highlight=False)
+
+
+def _say_warnings(entries: list[dict[str, Any]], blocks_file: Path, err: Console) -> None:
+    """The rows' own warnings (a wide spread, a loaded machine) and the per-block ones, on stderr, each once."""
+    from ..bench import BlockTime, blocks_warning
+    from ..render import render_warnings
+
+    said = [str(w) for e in entries if isinstance(e.get("warnings"), list) for w in e["warnings"]]
+    try:
+        blocks = json.loads(blocks_file.read_text()) if blocks_file.is_file() else {}
+    except (OSError, ValueError):
+        blocks = {}
+    for name, rows in (blocks.items() if isinstance(blocks, dict) else []):
+        timed = [BlockTime.from_dict(r) for r in rows if isinstance(r, dict) and "median_ms" in r]
+        said += [f"{name}: {line}" for line in blocks_warning(timed)]
+    render_warnings(said, err)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"warning: {target}: line(s) {shown} are not results; left as they are", highlight=False)
     planned = plan_sweep(spec, target)  # said before measuring: which rows are old, which are measured again
     _say_reused(planned, target, err)
+    if args.refresh_peaks:  # before any row is measured: every new row's roofline uses the new peaks
+        from ..bench import refresh_device_peaks
+
+        for line in refresh_device_peaks(spec.device, spec.dtype):
+            err.print(line, highlight=False)
     with progress() as display:  # one step per configuration, on stderr when both streams are terminals
         entries = run_sweep(spec, target, display, backend=backend, address=args.address, cpus_per_trial=cpus,
                             gpus_per_trial=gpus)
@@ -83,4 +106,5 @@ def run(args: argparse.Namespace) -> int:
                 out.print(f"plot: {png}")
         except ImportError:
             out.print("[dim]no plots: pip install 'blockstitch[plot]' (matplotlib)[/dim]")
+    _say_warnings(entries, target.with_suffix(".blocks.json"), err)  # last: beside the numbers they qualify
     return 0
