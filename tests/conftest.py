@@ -20,6 +20,18 @@ import torch  # noqa: E402
 import blockstitch  # noqa: F401, E402  (the package; built-in blocks register when first asked for)
 
 
+def cuda_in_a_child() -> bool:
+    """Whether there is a CUDA device, asked in a forked child: ``torch.cuda.is_available()`` asked here would
+    poison every later fork (check-module's workers could not use CUDA for the rest of the session)."""
+    if not hasattr(os, "fork"):
+        return torch.cuda.is_available()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover — the child
+        os._exit(0 if torch.cuda.is_available() else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip @pytest.mark.gpu tests where there is no CUDA device, and @pytest.mark.slow ones (full-size
     reference networks) unless BLOCKSTITCH_SLOW=1."""
@@ -28,7 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "slow" in item.keywords:
                 item.add_marker(slow)
-    if torch.cuda.is_available():
+    if cuda_in_a_child():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:

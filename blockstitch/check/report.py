@@ -12,7 +12,7 @@ from typing import Any
 
 from ..rules import Constraint, Rule
 
-__all__ = ["CheckResult", "CheckReport", "first_line"]
+__all__ = ["CheckResult", "CheckReport", "first_line", "NO_GPU"]
 
 
 @dataclass
@@ -82,7 +82,25 @@ class CheckReport:
                 "ignores_input": self.ignores_input, "dead_params": self.dead_params, "nonfinite": self.nonfinite}
 
 
+NO_GPU = ("Found no NVIDIA driver", "Torch not compiled with CUDA", "No CUDA GPUs are available",
+          "no CUDA-capable device", "CUDA driver initialization failed")
+"""The words torch uses when code asks for CUDA (``.cuda()``, ``device="cuda"``) on a machine without a GPU."""
+
+
 def first_line(err: BaseException) -> str:
-    """``TypeName: first line of the message`` — the module's own words."""
+    """``TypeName: first line of the message`` — the module's own words; when it asked for a GPU that is not
+    there (or that a forked worker cannot use), that cause is said first.
+
+    >>> first_line(RuntimeError("Found no NVIDIA driver on your system. Please check that you have …"))
+    'needs CUDA, and this machine has no GPU (RuntimeError: Found no NVIDIA driver on your system)'
+    """
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    words = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    if "needs CUDA" in text:  # said already (a construction failure, quoted again)
+        return words
+    if "Cannot re-initialize CUDA in forked subprocess" in text:
+        return (f"needs CUDA, which the check's forked worker cannot use: the calling process had asked the driver "
+                f"first (torch.cuda.is_available() does) — check it in a fresh process ({words})")
+    if any(s in text for s in NO_GPU):
+        return f"needs CUDA, and this machine has no GPU ({type(err).__name__}: {text.split('. ')[0].rstrip('.')})"
+    return words

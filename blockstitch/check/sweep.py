@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import SpecError, fmt_shape
 from ..rules import Rule, follow_up_pairs, infer_rule
 from .contract import Pattern
+from .probes.channel_axis import REFERENCE, AxisTask, compare, layout_sizes
 from .probes.sizes import SizeTask, run_sizes
 from .worker import Reply, Worker
 
@@ -137,7 +138,20 @@ def channel_sweep(settings: ProbeSettings, worker: Worker, size: tuple[int, ...]
 
 
 def layout_works(settings: ProbeSettings, worker: Worker) -> str | None:
-    """None when the layout runs at one of two ordinary sizes, else the first error."""
-    sizes: list[tuple[int, ...]] = [(16,), (49,)] if settings.names == ("n",) else [(8, 8), (14, 14)]
-    errors = [r["error"] for r in _run(settings, worker, sizes)]
-    return None if any(e is None for e in errors) else errors[0]
+    """None when the layout works, else why not: the first error where it runs at none of four ordinary sizes
+    (c, h and w kept apart), or "runs but treats h as channels" where it runs and its result is not the
+    ``b c h w`` result on the same numbers (see ``probes.channel_axis``)."""
+    records = _run(settings, worker, layout_sizes(settings.pattern.text, settings.channels))
+    ran = [r for r in records if r["error"] is None]
+    if not ran:
+        return records[0]["error"]
+    if settings.pattern.text == REFERENCE or not ran[0]["how"].startswith("real"):
+        return None
+    task = AxisTask(tuple(ran[0]["input"]), settings.pattern.text, ran[0]["c"])
+    reply = worker.call(compare, task, settings.seconds)
+    found = reply.value
+    if found is None or found.same is not False:
+        return None
+    how = f"rel. diff {found.rel_diff:.1e}" if found.rel_diff is not None else found.why
+    return (f"runs but treats {found.position1} as channels: at {fmt_shape(tuple(ran[0]['input']))} its result is not "
+            f"the {REFERENCE} result on the same numbers ({how})")

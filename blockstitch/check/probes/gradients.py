@@ -1,8 +1,11 @@
-"""Gradients: in train mode, does every parameter get a non-zero gradient at one of a few sizes (and the input)?
+"""Gradients: in train and in eval mode, does every parameter get a non-zero gradient at one of a few sizes (and
+does the input)?
 
 Up to four working real sizes: the base, the smallest, the largest up to four times the base's input, and a
-non-square one. A parameter no gradient reaches at any of them — or whose gradient is exactly zero at every one
-(a query projection whose softmax sees a single key) — is structurally dead. A gradient that is zero only
+non-square one, each in train and in eval mode. A parameter no gradient reaches at any of them in either mode —
+or whose gradient is exactly zero at every one (a query projection whose softmax sees a single key) — is
+structurally dead. One used in a single mode (``if not self.training: x = x * self.p``) is alive, and the report
+says in which mode it gets its gradient. A gradient that is zero only
 because a parameter starts at zero is not: where some gradient is all zero, the backward is run once more on a
 copy whose all-zero parameters (a zero-initialised gate or scale) are given small random values, so the branch
 behind a zero gate is alive, and so is the gate (its own gradient is non-zero).
@@ -28,10 +31,16 @@ __all__ = ["GradTask", "GradRun", "Gradients"]
 
 @dataclass(frozen=True)
 class GradTask:
-    """One backward pass at ``at``; ``base``: at the size the numbers are taken at."""
+    """One backward pass at ``at`` in train (else eval) mode; ``base``: at the size the numbers are taken at."""
 
     at: At
     base: bool
+    train: bool = True
+
+    @property
+    def mode(self) -> str:
+        """``"train"`` or ``"eval"``."""
+        return "train" if self.train else "eval"
 
 
 @dataclass
@@ -83,7 +92,8 @@ def grad_tasks(records: list[dict[str, Any]], base: dict[str, Any], layout: str)
     for r in picks:
         if tuple(r["size"]) not in seen:
             seen.add(tuple(r["size"]))
-            tasks.append(GradTask(At(tuple(r["input"]), r["c"], layout), r is base))
+            at = At(tuple(r["input"]), r["c"], layout)
+            tasks += [GradTask(at, r is base, train) for train in (True, False)]
     return tasks
 
 
@@ -98,50 +108,54 @@ class Gradients(Check[GradTask, GradRun]):
         return grad_tasks(found.sweep, found.base, found.at.layout)
 
     def run(self, held: UnderTest, task: GradTask) -> GradRun:
-        module = held.copy("grad", task.at.c, module_at(held, task.at, train=True)).train()
+        module = held.copy("grad", task.at.c, module_at(held, task.at, train=True)).train(task.train)
         shape = tuple(task.at.shape)
         alive, reached, input_grad = _backward(module, shape)
         trainable = [n for n, p in module.named_parameters() if p.requires_grad]
         if set(reached) - set(alive):  # a zero gradient: zero by structure, or only because a gate starts at 0?
-            again, _, _ = _backward(_unzeroed(module).train(), shape)
+            again, _, _ = _backward(_unzeroed(module).train(task.train), shape)
             alive = [n for n in trainable if n in set(alive) | set(again)]
         return GradRun(alive, trainable, input_grad, reached)
 
     def judge(self, found: Evidence, report: CheckReport) -> CheckResult:
-        alive: set[str] = set()
+        modes: dict[str, set[str]] = {}  # parameter → the modes it got a non-zero gradient in
         reached: set[str] = set()
         trainable: list[str] = []
-        sizes, errors, base_error = [], [], False
+        sizes: list[str] = []
+        errors, base_error = [], False
         for answer in found.of(Gradients):
             at = fmt_shape(answer.task.at.shape[1:])
             if answer.value is None:
-                errors.append(f"{at}: {answer.error}")
-                base_error = base_error or answer.task.base
+                errors.append(f"{at} ({answer.task.mode}): {answer.error}")
+                base_error = base_error or (answer.task.base and answer.task.train)
                 continue
-            sizes.append(at)
-            alive |= set(answer.value.alive)
+            sizes += [at] if at not in sizes else []
+            for name in answer.value.alive:
+                modes.setdefault(name, set()).add(answer.task.mode)
             reached |= set(answer.value.reached if answer.value.reached is not None else answer.value.alive)
             trainable = answer.value.trainable
         if not sizes or base_error:
             return CheckResult(self.name, "failed", "backward fails (train, batch 2): " + "; ".join(errors),
                                evidence={"errors": errors})
-        dead = [n for n in trainable if n not in alive]
+        dead = [n for n in trainable if n not in modes]
         report.dead_params = dead
-        tried = ", ".join(sizes)
+        tried = f"{', '.join(sizes)} (train and eval, batch 2)"
         unreached = [n for n in dead if n not in reached]
         zero = [n for n in dead if n in reached]
+        one_mode = {m: [n for n in trainable if modes.get(n) == {m}] for m in ("train", "eval")}
         said = []
         if unreached:
             said.append(f"no gradient reaches {_names(unreached)}")
         if zero:
             said.append(f"the gradient of {_names(zero)} is exactly zero (also with zero-valued parameters "
                         "made non-zero)")
+        only = "".join(f"; only in {m}: {_names(ns)}" for m, ns in one_mode.items() if ns)
         return CheckResult(
             self.name, "failed" if dead else "passed",
-            f"{'; '.join(said)} at every one of {tried} (train, batch 2): structurally dead" if dead else
-            f"every parameter ({len(trainable)}) gets a non-zero gradient at one of {tried} (train, batch 2)",
+            f"{'; '.join(said)} at every one of {tried}: structurally dead{only}" if dead else
+            f"every parameter ({len(trainable)}) gets a non-zero gradient at one of {tried}{only}",
             evidence={"dead": dead, "no_gradient": unreached, "zero_gradient": zero, "sizes": sizes,
-                      "errors": errors})
+                      "modes": {n: sorted(modes.get(n, ())) for n in trainable}, "errors": errors})
 
 
 def _names(names: list[str]) -> str:
@@ -150,5 +164,5 @@ def _names(names: list[str]) -> str:
 
 def input_gets_gradient(found: Evidence) -> bool | None:
     """Whether a gradient reached the input at the base size (None: backward failed there)."""
-    answer = next((a for a in found.of(Gradients) if a.task.base), None)
+    answer = next((a for a in found.of(Gradients) if a.task.base and a.task.train), None)
     return answer.value.input_grad if answer is not None and answer.value is not None else None

@@ -140,6 +140,10 @@ def channels_verdict(sweep: list[dict[str, Any]], rule: Rule, size: tuple[int, .
 def layouts_verdict(layouts: dict[str, str]) -> CheckResult:
     """Which of the layouts tried work (``layout → "works"`` or its first error)."""
     working = [k for k, v in layouts.items() if v == "works"]
-    return CheckResult("layouts", "passed" if working else "failed",
-                       "works with " + ", ".join(working) if working else "no layout works: " +
-                       "; ".join(f"{k}: {v}" for k, v in layouts.items()))
+    if working:  # a layout that runs while reading another axis as channels is said too: it is a trap
+        wrong = "".join(f"; {k} {v}" for k, v in layouts.items() if v.startswith("runs but"))
+        return CheckResult("layouts", "passed", "works with " + ", ".join(working) + wrong)
+    if len(set(layouts.values())) == 1:  # one cause everywhere (a constructor that needs a GPU): said once
+        return CheckResult("layouts", "failed", f"no layout works ({', '.join(layouts)}): "
+                           + next(iter(layouts.values())))
+    return CheckResult("layouts", "failed", "no layout works: " + "; ".join(f"{k}: {v}" for k, v in layouts.items()))
