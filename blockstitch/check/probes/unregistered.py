@@ -50,9 +50,10 @@ class Hidden:
 
 @dataclass
 class UnregisteredRun:
-    """Everything found in the module at one input."""
+    """Everything found in the module at one input, and how many registered layers were looked into."""
 
     found: list[Hidden]
+    layers: int = 0
 
 
 def _walk(value: Any, path: str, container: str, depth: int) -> Iterator[tuple[str, str, Any]]:
@@ -143,7 +144,7 @@ class Unregistered(Check[At, UnregisteredRun]):
         found = find_unregistered(module)
         if found:
             _mark_used(module, tuple(task.shape), objects, found)
-        return UnregisteredRun(found)
+        return UnregisteredRun(found, sum(1 for _ in module.modules()))
 
     def judge(self, found: Evidence, report: CheckReport) -> CheckResult:
         answer = found.one(Unregistered)
@@ -155,8 +156,8 @@ class Unregistered(Check[At, UnregisteredRun]):
         used = [u for u in items if u.used is not False]
         evidence = {"unregistered": [vars(u) for u in items]}
         if not items:
-            return CheckResult(self.name, "passed", "every layer and trainable tensor is registered",
-                               evidence=evidence)
+            return CheckResult(self.name, "passed", f"every layer and trainable tensor is registered (looked into "
+                               f"{answer.value.layers} layers' attributes)", evidence=evidence)
         if not used:
             return CheckResult(self.name, "passed", "; ".join(describe(items)) + f" — but the forward does not use "
                                f"them ({at})", evidence=evidence)
