@@ -81,6 +81,8 @@ def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
         console.print(train, highlight=False)
     for line in p.disagreements:
         console.print(f"[yellow]warning:[/yellow] analytic and counted MACs disagree — {line}")
+    if p.ultralytics is not None:
+        console.print(str(p.ultralytics), highlight=False)
 
 
 def render_compare(c: Comparison, console: Console) -> None:

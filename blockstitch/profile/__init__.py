@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from ..subject import NETWORK_KINDS, Subject, subject
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 from .rows import edit_rows, fold, profile_rows, row_kinds
+
+if TYPE_CHECKING:
+    from .ultralytics_info import UltralyticsInfo
 
 __all__ = ["Profile", "NodeProfile", "profile"]
 
@@ -82,6 +85,8 @@ class Profile:
     optimizer_flops: int | None = None
     """Elementwise work of one AdamW step over the trainable parameters (an estimate: one FLOP per element per
     op), apart from :attr:`train_flops`. None when not asked for."""
+    ultralytics: UltralyticsInfo | None = None
+    """For an ``ultralytics:`` model: Ultralytics' own ``model.info()`` figures beside ours, and why they differ."""
 
     @property
     def flops(self) -> int:
@@ -173,7 +178,7 @@ def _unique_params(module: nn.Module) -> tuple[int, int, int]:
 
 
 def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[int] | None = None, batch: int = 1,
-            depth: int = 1, train: bool = False) -> Profile:
+            depth: int = 1, train: bool = False, ultralytics: bool = True) -> Profile:
     """Profile a spec file, a zoo name, a plan, ``"timm:<model>"``, or any ``nn.Module`` (timm, torchvision…).
 
     Nothing is allocated: blockstitch networks are built on meta, other modules are run with meta stand-ins
@@ -183,6 +188,8 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
     edit spec's stitched blocks are rows of their own kind where they run (``ema (gated)`` after ``layer2``).
     ``train=True`` also counts one training step: forward + backward (:attr:`Profile.train_flops`) and the
     optimizer step's elementwise work (:attr:`Profile.optimizer_flops`), both on meta tensors.
+    For an ``ultralytics:`` model, ``ultralytics=True`` also asks Ultralytics' own ``model.info()`` (a real build,
+    counted by thop, unfused and fused) and explains the difference (:attr:`Profile.ultralytics`).
     """
     found = subject(source, accept=NETWORK_KINDS, input_shape=input_shape)  # resolved once, the shape checked
     check_batch(batch)
@@ -239,4 +246,8 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
         from .train import train_counts
 
         result.train_flops, result.optimizer_flops = train_counts(module, shape, batch)
+    if ultralytics and found.what == "ultralytics":
+        from .ultralytics_info import ultralytics_info
+
+        result.ultralytics = ultralytics_info(found, result, lambda fused: profile(fused, input_shape=shape))
     return result

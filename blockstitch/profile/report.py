@@ -35,6 +35,7 @@ def to_json(p: Profile) -> dict[str, Any]:
         "disagreements": p.disagreements, "method": p.method,
         **({"train_flops": p.train_flops, "optimizer_step_flops_estimate": p.optimizer_flops}
            if p.train_flops is not None else {}),
+        **({"ultralytics_info": p.ultralytics.to_dict()} if p.ultralytics is not None else {}),
     }
 
 
@@ -64,6 +65,8 @@ def to_markdown(p: Profile, all_ops: bool = False) -> str:
     train = train_line(p)
     if train is not None:
         lines.append(train)
+    if p.ultralytics is not None:
+        lines += ["", *str(p.ultralytics).splitlines()]
     return "\n".join(lines)
 
 
