@@ -99,3 +99,14 @@ def test_a_channels_last_module_works_on_channels_last() -> None:
 def test_an_elementwise_module_works_in_every_layout() -> None:
     r = bs.check_module(nn.GELU(), input=None, axes={"c": 16}, **FAST)
     assert set(r.layouts.values()) == {"works"}, r.layouts
+
+
+def test_a_declared_channels_last_layout_is_compared_too() -> None:
+    eca = bs.check_module(ECA(16), input="b h w c", **FAST).check("channel axis")
+    assert eca is not None and eca.status == "failed" and not eca.required
+    assert eca.message.startswith("runs but treats h as channels")
+    norm = bs.check_module(ChannelsLastNorm(16), input="b h w c", **FAST).check("channel axis")
+    assert norm is not None and norm.status == "skipped" and "b c h w does not run" in norm.message
+    gelu = bs.check_module(nn.GELU(), input="b h w c", axes={"c": 16}, **FAST).check("channel axis")
+    assert gelu is not None and gelu.status == "passed"
+    assert bs.check_module(nn.GELU(), input="b c h w", axes={"c": 16}, **FAST).check("channel axis") is None

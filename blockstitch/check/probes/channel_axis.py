@@ -12,6 +12,8 @@ Two defences, both used by the layout probe (``sweep.layout_works``):
   follows the layout gives the same result; one that reads position 1 as channels does not (:func:`compare`).
 
 ``b c h w`` is the reference (PyTorch's own convention); a module that runs in no other layout is not compared.
+Where the caller declares the layout (``--in "b h w c"``), :class:`ChannelAxis` makes the same comparison at a
+working size with c, h and w apart and reports it (not required: the convention is only a convention).
 
 >>> layout_sizes("b h w c", 8)
 [(9, 12), (14, 10), (9, 9), (14, 14)]
@@ -19,19 +21,22 @@ Two defences, both used by the layout probe (``sweep.layout_works``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from einops import rearrange
 
-from .base import first_line, rel_diff, sample_input, tensors
+from ...errors import fmt_shape
+from ..report import CheckReport, CheckResult
+from .base import Check, Evidence, first_line, rel_diff, sample_input, tensors
 
 if TYPE_CHECKING:
     from ..under_test import UnderTest
 
-__all__ = ["REFERENCE", "layout_sizes", "AxisTask", "AxisRun", "compare", "grid"]
+__all__ = ["REFERENCE", "layout_sizes", "AxisTask", "AxisRun", "compare", "grid", "ChannelAxis"]
 
 REFERENCE = "b c h w"
 _SPATIAL = [(8, 12), (14, 10), (8, 8), (14, 14)]
@@ -133,3 +138,46 @@ def compare(held: UnderTest, items: Sequence[AxisTask]) -> Iterator[AxisRun]:
             yield _one(held, task)
         except Exception as err:  # noqa: BLE001 — no comparison is no verdict either way
             yield AxisRun(None, why=first_line(err))
+
+
+def _apart(records: list[dict[str, Any]], base: dict[str, Any], c: int) -> dict[str, Any] | None:
+    """The working real size of the sweep nearest the base whose sides are at least 3 (6 tokens) and differ
+    from c and from each other (None: there is none)."""
+    least = 6 if len(base["size"]) == 1 else 3
+    fits = [r for r in records if r["ok"] and r["how"].startswith("real") and c not in r["size"]
+            and len(set(r["size"])) == len(r["size"]) and min(r["size"]) >= least]
+    return min(fits, key=lambda r: abs(math.prod(r["input"]) - math.prod(base["input"])), default=None)
+
+
+class ChannelAxis(Check[AxisTask, AxisRun]):
+    """A declared layout other than ``b c h w``: the result is the ``b c h w`` result on the same numbers where
+    the module also runs as ``b c h w`` (reported, not required: ``b c h w`` is only the usual convention)."""
+
+    name = "channel axis"
+    order = 5
+
+    def tasks(self, found: Evidence) -> list[AxisTask]:
+        if found.at.layout == REFERENCE:
+            return []
+        record = _apart(found.sweep, found.base, found.at.c)
+        return [AxisTask(tuple(record["input"]), found.at.layout, record["c"])] if record else []
+
+    def run(self, held: UnderTest, task: AxisTask) -> AxisRun:
+        return next(compare(held, [task]))
+
+    def judge(self, found: Evidence, report: CheckReport) -> CheckResult | None:
+        answer = found.one(ChannelAxis)
+        if answer is None:
+            return None
+        shown = fmt_shape(answer.task.shape)
+        run = answer.value
+        if run is None or run.same is None:
+            why = answer.error if run is None else run.why
+            return CheckResult(self.name, "skipped", f"not compared with {REFERENCE} at {shown}: {why}",
+                               required=False)
+        if run.same:
+            return CheckResult(self.name, "passed", f"c binds to the channel axis: the {REFERENCE} result on the "
+                               f"same numbers at {shown} (rel. diff {run.rel_diff:.1e})", required=False)
+        how = f"rel. diff {run.rel_diff:.1e}" if run.rel_diff is not None else run.why
+        return CheckResult(self.name, "failed", f"runs but treats {run.position1} as channels: at {shown} its "
+                           f"result is not the {REFERENCE} result on the same numbers ({how})", required=False)
