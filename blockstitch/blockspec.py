@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import AliasChoices, BaseModel, ConfigDict, PrivateAttr
 from typing_extensions import Self
 
 from .errors import ShapeError, fmt_shape
@@ -19,13 +19,35 @@ from .errors import ShapeError, fmt_shape
 if TYPE_CHECKING:  # the base class names modules only in annotations: listing blocks needs no torch
     from torch import nn
 
-__all__ = ["BlockSpec", "BlockCard", "Paper", "CATEGORIES", "Shape", "TensorInfo", "LAYOUTS", "axis_index"]
+__all__ = ["BlockSpec", "BlockCard", "Paper", "CATEGORIES", "Shape", "TensorInfo", "LAYOUTS", "axis_index",
+           "paper_names", "field_aliases"]
 
 Shape = tuple[int, ...]
 """A tensor shape, batch first: ``(b, c, h, w)``."""
 
 LAYOUTS: dict[str, int] = {"b c h w": 4, "b h w c": 4, "b n c": 3, "b c": 2, "b c l": 3}
 """The layouts the assembler knows, as einops axis patterns, with their ranks."""
+
+
+def paper_names(name: str, *aliases: str) -> AliasChoices:
+    """A field's ``validation_alias``: its own name, then the names the paper's code gives the same argument, so
+    a spec copied from the paper validates (EMA's ``factor`` is its ``groups``). Giving two of them is refused
+    (``extra="forbid"``); the block's card lists the aliases.
+
+    >>> groups: PositiveInt = Field(32, validation_alias=paper_names("groups", "factor"))
+    """
+    return AliasChoices(name, *aliases)
+
+
+def field_aliases(name: str, field: Any) -> list[str]:
+    """The other names a spec may give field ``name`` (see :func:`paper_names`), in order.
+
+    >>> field_aliases("groups", EMASpec.model_fields["groups"])
+    ['factor']
+    """
+    alias = getattr(field, "validation_alias", None)
+    choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if isinstance(alias, str) else []
+    return [c for c in choices if isinstance(c, str) and c != name]
 
 
 def axis_index(layout: str, axis: str) -> int:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .blockspec import CATEGORIES, BlockSpec, Paper
+from .blockspec import CATEGORIES, BlockSpec, Paper, field_aliases
 from .errors import RegistryError, did_you_mean
 from .registry import block_classes, builtin_index, get_block, index_is_fresh, registered
 
@@ -272,7 +272,9 @@ def card_text(name: str) -> str:
     lines += ["", "fields:"]
     for fname, field in cls.model_fields.items():
         if fname != "kind":
-            lines.append(f"  {fname} = {_default(field)}  — {(field.description or '—').splitlines()[0]}")
+            also = ", ".join(field_aliases(fname, field))
+            also = f" (also: {also}, as in the paper's code)" if also else ""
+            lines.append(f"  {fname} = {_default(field)}{also}  — {(field.description or '—').splitlines()[0]}")
     line = example_line(e.kind)
     lines += ["", "in a spec:     - {id: " + e.kind + ", " + line[1:]]
     if keeps_shape(cls):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import fmt_shape
@@ -122,6 +123,10 @@ def render_stitch(r: StitchReport, console: Console) -> None:
                   f"{100 * dp / max(r.params_before, 1):+.2f}%) · GMACs {r.macs_before / 1e9:.3f} → "
                   f"[bold]{r.macs_after / 1e9:.3f}[/bold] ({100 * dm / max(r.macs_before, 1):+.2f}%) · "
                   f"{r.new_params:,} newly initialised, {r.kept_params:,} kept, {r.removed_params:,} removed")
+    rule = r.input_rule
+    if rule is not None:
+        console.print(f"input sizes: [bold]{escape(rule.text)}[/bold] (found on meta tensors at {len(rule.tried)} "
+                      "sizes)", highlight=False)
 
 
 _STATUS = {"passed": "[green]passed[/green]", "failed": "[red]FAILED[/red]", "skipped": "[dim]skipped[/dim]"}

@@ -1,9 +1,15 @@
 """The rule a module obeys, inferred from where it worked: any size, a fixed size, multiples of k, at least m,
-square only — or "no simple rule" when the observations fit none of these (never a wrong simple rule).
+square only, a fixed area or an area that is a multiple of k (``h·w = 64``: a module that views its tokens as a
+fixed grid) — or "no simple rule" when the observations fit none of these (never a wrong simple rule).
+
+check-module infers a block's rule with it, and stitch the rule of a whole stitched network's input: one
+vocabulary, one inference, on the lowest floor (no blockstitch imports).
 
 >>> rule = infer_rule(("h", "w"), {(7, 7): True, (8, 8): False, (14, 14): True, (7, 14): True})
 >>> rule.text
 'h and w multiples of 7'
+>>> infer_rule(("h", "w"), {(8, 8): True, (4, 16): True, (16, 4): True, (9, 9): False, (8, 9): False}).text
+'h·w = 64'
 """
 
 from __future__ import annotations
@@ -13,14 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
-__all__ = ["Constraint", "Rule", "infer_rule", "rule_1d", "follow_up_pairs"]
+__all__ = ["Constraint", "Rule", "infer_rule", "rule_1d", "follow_up_pairs", "area_pairs"]
 
 Size = tuple[int, ...]
 
 
 @dataclass
 class Constraint:
-    """`{"axis": "h", "rule": "multiple_of", "value": 8}`; rules: multiple_of, fixed, equal, min."""
+    """`{"axis": "h", "rule": "multiple_of", "value": 8}`; rules: multiple_of, fixed, equal, min (an area rule's
+    axis is ``h·w``)."""
 
     axis: str
     rule: str
@@ -66,19 +73,25 @@ def _say1(axis: str, rule: tuple[str, int | None]) -> str:
 
 @dataclass
 class Rule:
-    """Per-axis rules (``{"h": ("multiple_of", 7)}``), optionally with h = w; ``simple`` False means no rule
-    from the vocabulary fits (or nothing worked) and nothing is claimed beyond the sizes tried."""
+    """Per-axis rules (``{"h": ("multiple_of", 7)}``), optionally with h = w, or a rule on the area alone
+    (``area=("fixed", 64)``: h·w = 64, each axis any); ``simple`` False means no rule from the vocabulary fits
+    (or nothing worked) and nothing is claimed beyond the sizes tried."""
 
     axes: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     square: bool = False
     simple: bool = True
     text: str = ""
+    area: tuple[str, int] | None = None
+    """A rule on the product of the axes: ``("fixed", 64)`` or ``("multiple_of", 16)``."""
 
     @property
     def kind(self) -> str:
-        """any, fixed, multiple_of, min, square, mixed (different rules per axis), none (no simple rule)."""
+        """any, fixed, multiple_of, min, square, area (a rule on h·w alone), mixed (different rules per axis),
+        none (no simple rule)."""
         if not self.simple:
             return "none"
+        if self.area is not None:
+            return "area"
         if self.square:
             return "square"
         kinds = {k for k, _ in self.axes.values()}
@@ -90,20 +103,26 @@ class Rule:
             return None
         if self.square and len(set(size)) > 1:
             return False
+        if self.area is not None and not _admit1(self.area, math.prod(size)):
+            return False
         return all(_admit1(r, v) for r, v in zip(self.axes.values(), size))
 
     def constraints(self) -> list[Constraint]:
         """The rule as constraints (an axis with rule "any" has none)."""
         out = [Constraint(a, k, v) for a, (k, v) in self.axes.items() if k != "any" and v is not None]
+        if self.area is not None:
+            out.append(Constraint("·".join(self.axes), *self.area))
         if self.square:
             names = list(self.axes)
             out.append(Constraint(names[0], "equal", names[1]))
         return out
 
     def to_dict(self) -> dict[str, object]:
-        """JSON shape: kind, per-axis rules, square, text."""
+        """JSON shape: kind, per-axis rules, square, area (``{"rule": "fixed", "value": 64}`` or None), text."""
         return {"kind": self.kind, "axes": {a: {"rule": k, "value": v} for a, (k, v) in self.axes.items()},
-                "square": self.square, "text": self.text}
+                "square": self.square,
+                "area": None if self.area is None else {"rule": self.area[0], "value": self.area[1]},
+                "text": self.text}
 
 
 def _sentence(axes: dict[str, tuple[str, int | None]], square: bool) -> str:
@@ -139,6 +158,9 @@ def infer_rule(names: Sequence[str], obs: dict[Size, bool]) -> Rule:
         if all(candidate.admits(s) == ok for s, ok in obs.items()):
             candidate.text = _sentence(candidate.axes, square)
             return candidate
+    area = _area_rule(names, obs) if len(names) == 2 else None
+    if area is not None:
+        return area
     bad = sorted(s for s, ok in obs.items() if not ok)
     good = sorted(s for s, ok in obs.items() if ok)
     show = good if len(good) <= len(bad) else bad
@@ -146,6 +168,39 @@ def infer_rule(names: Sequence[str], obs: dict[Size, bool]) -> Rule:
     return Rule({a: ("any", None) for a in names}, simple=False,
                 text=f"no simple rule: works only at {listed}" if show is good else
                 f"no simple rule: fails at {listed}")
+
+
+def _area_rule(names: tuple[str, ...], obs: dict[Size, bool]) -> Rule | None:
+    """A rule on h·w alone (fixed, else a multiple of k > 1) that predicts every observation, once some
+    non-square size worked (no area rule is claimed from squares alone: they cannot tell it from a per-axis one).
+    """
+    good = [math.prod(s) for s, ok in obs.items() if ok]
+    if not any(ok and len(set(s)) > 1 for s, ok in obs.items()):
+        return None
+    k = reduce(math.gcd, good)
+    candidates: list[tuple[str, int]] = [("fixed", good[0])] if len(set(good)) == 1 else []
+    candidates += [("multiple_of", k)] if k > 1 else []
+    for area in candidates:
+        rule = Rule({a: ("any", None) for a in names}, area=area)
+        if all(rule.admits(s) == ok for s, ok in obs.items()):
+            product = "·".join(names)
+            rule.text = f"{product} = {area[1]}" if area[0] == "fixed" else f"{product} a multiple of {area[1]}"
+            return rule
+    return None
+
+
+def area_pairs(obs: dict[Size, bool]) -> list[Size]:
+    """Non-square sizes of the same area as the smallest even square that worked (s/2 × 2s, 2s × s/2): they
+    tell a rule on h·w from one on each axis.
+
+    >>> area_pairs({(7, 7): False, (8, 8): True, (16, 16): True})
+    [(4, 16), (16, 4)]
+    """
+    even = sorted(s[0] for s, ok in obs.items() if ok and len(set(s)) == 1 and s[0] % 2 == 0)
+    if not even:
+        return []
+    s = even[0]
+    return [p for p in ((s // 2, 2 * s), (2 * s, s // 2)) if p not in obs]
 
 
 def follow_up_pairs(obs: dict[Size, bool]) -> list[Size]:

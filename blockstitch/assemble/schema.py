@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional, Union
 
 from pydantic import ConfigDict, Field, PositiveInt, create_model
 
+from ..blockspec import field_aliases
 from ..registry import block_classes
 from .spec import NetworkSpec
 
@@ -38,5 +39,19 @@ def network_schema() -> dict[str, Any]:
     )
     model.model_config = ConfigDict(**{**NetworkSpec.model_config, "populate_by_name": True})
     schema = model.model_json_schema(by_alias=True)
+    _paper_names(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+def _paper_names(schema: dict[str, Any]) -> None:
+    """A field the paper's code names otherwise (EMA's ``factor`` for ``groups``) is a property under that name
+    too, so an editor accepts a spec copied from the paper (giving both is still refused when loading)."""
+    defs = schema.get("$defs", {})
+    for cls in block_classes():
+        props = defs.get(f"{cls.__name__}Node", {}).get("properties", {})
+        for name, field in cls.model_fields.items():
+            for alias in field_aliases(name, field):
+                if name in props:
+                    props[alias] = {**props[name], "description": f"The paper's code's name for `{name}`: "
+                                                                  + str(props[name].get("description", ""))}

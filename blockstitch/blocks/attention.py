@@ -10,10 +10,10 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 from torch import nn
 
-from ..blockspec import BlockCard, BlockSpec, Paper, Shape
+from ..blockspec import BlockCard, BlockSpec, Paper, Shape, paper_names
 from ..registry import register_block
 from .layers import ActName, get_act
 from .ops import make_divisible
@@ -136,9 +136,9 @@ class ECASpec(_ChannelAttnSpec):
         insert_where="at the end of each residual branch, before the addition; after backbone stages in YOLO forks",
         notes="timm's EcaModule; kernel from the channel count with gamma=2, b=1.",
     )
-    kernel_size: PositiveInt | None = None
+    kernel_size: PositiveInt | None = Field(None, validation_alias=paper_names("kernel_size", "k_size"))
     """Kernel of the 1-d conv (odd, so the channel count is kept); default from the channel count (γ=2, b=1 as in
-    the paper)."""
+    the paper). The paper's code (``eca_layer(channel, k_size)``) calls it ``k_size``."""
 
     @field_validator("kernel_size")
     @classmethod

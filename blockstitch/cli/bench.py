@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import positive, progress, shape_arg, stderr, stdout
+from .common import positive, progress, refuse_input, shape_arg, stderr, stdout
 
 NAME = "bench"
 HELP = "latency, throughput, memory, TFLOP/s and roofline efficiency"
@@ -38,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import bench, bench_blocks, blocks_warning
     from ..check import parse_args
     from ..render import render_bench, render_blocks, render_warnings
+    from ..subject import NETWORK_KINDS
 
     compile_mode: str | bool | None = None
     if args.compile is not None:
         compile_mode = True if args.compile == "default" else args.compile
+    refuse_input(args.target, args.input, NETWORK_KINDS | {"block", "code"})  # before any real forward
     with progress(args.json) as shown:  # warm-up and repetitions, then one step per block; stderr, terminals only
         result = bench(args.target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
                        channels_last=args.channels_last, compile=compile_mode, cuda_graphs=args.cuda_graphs,

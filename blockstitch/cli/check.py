@@ -1,5 +1,5 @@
 """`blockstitch check SPEC`: validate, propagate shapes by each block's rule (``--verify``: also on meta tensors),
-print the plan — or, for an edit spec, what the edit changes."""
+print the plan — or, for an edit spec, what the edit changes and the input sizes the stitched network takes."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive, default=1, metavar="N", help="batch size (default 1)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--sizes", action="store_true",
-                   help="for an edit spec: also state the input sizes the stitched network accepts (a sweep of "
-                        "input sizes on meta tensors, a few seconds)")
+                   help="kept for old command lines: the input sizes a stitched network accepts are now always "
+                        "stated (found on meta tensors)")
     p.add_argument("--verify", action="store_true",
                    help="also run blockstitch's own blocks on meta tensors against their shape rules (plugin "
                         "blocks always run); about a second more")
@@ -41,14 +41,14 @@ def run(args: argparse.Namespace) -> int:
     if target.what == "edit":
         report = target.report
         assert report is not None  # an edit spec always has one
-        rule = _input_rule(target.module("meta"), report.input_shape) if args.sizes else None
+        report.refuse(args.input)  # an --input it does not run at: named before anything else runs
         if args.json:
-            print(json.dumps({**report.to_dict(), **({"input_rule": rule} if rule else {})}, indent=2))
+            print(json.dumps(report.to_dict(), indent=2))
         else:
             render_stitch(report, stdout())
-            if rule:
-                stdout().print(f"input sizes: {rule['text']} (swept on meta tensors at {rule['tried']})",
-                               highlight=False)
+            if args.input is not None:
+                stdout().print(f"input {'×'.join(map(str, args.input))}: the stitched network runs at it (on meta "
+                               "tensors)", highlight=False)
         return 0
     plan = target.plan(args.input, args.batch, verify=args.verify)
     delta = None
@@ -106,25 +106,3 @@ def _output_shapes(model: Any, shape: tuple[int, ...]) -> list[list[int]]:
         return [list(t.shape) for t in flat if isinstance(t, torch.Tensor)]
 
     return shape_run(model, [shape], run)[0]
-
-
-def _input_rule(model: Any, input_shape: tuple[int, ...]) -> dict[str, Any] | None:
-    """The rule the stitched network's input obeys (``h and w multiples of 32``), inferred as check-module infers
-    a block's, from meta runs at sizes around its own input."""
-    if len(input_shape) != 3:
-        return None
-    from ..check.constraints import infer_rule
-    from ..stitch.points import record_shapes
-
-    c, h, _ = input_shape
-    sides = sorted({h, h + 1, h - 1, h // 2, h + 16, h + 32, 2 * h, 32, 48, 64, 96, 100} - {0})
-    sizes = [(s, s) for s in sides if s > 0] + [(h, 2 * h), (2 * h, h), (h, h + 1)]
-    obs: dict[tuple[int, ...], bool] = {}
-    for size in sizes:
-        try:
-            record_shapes(model, (1, c, *size))
-            obs[size] = True
-        except Exception:  # noqa: BLE001 — a size the network does not take is an observation, not an error
-            obs[size] = False
-    rule = infer_rule(("h", "w"), obs)
-    return {**rule.to_dict(), "tried": ", ".join("×".join(map(str, s)) for s in sorted(obs))}

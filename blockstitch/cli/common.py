@@ -7,14 +7,16 @@ imports rich) and the argument types.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ..progress import RichProgress, Silent
 
-__all__ = ["stdout", "stderr", "progress", "progress_console", "shape_arg", "positive", "plugged", "set_plugged"]
+__all__ = ["stdout", "stderr", "progress", "progress_console", "shape_arg", "positive", "plugged", "set_plugged",
+           "refuse_input"]
 
 _consoles: list[Console] = []
 _plugged: list[bool] = [False]
@@ -98,3 +100,21 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be ≥ 1")
     return value
+
+
+def refuse_input(source: Any, shape: tuple[int, ...] | None, accept: Collection[str]) -> None:
+    """For an edit spec given ``--input``: a located error (exit 2) when its stitched network does not run at that
+    input — the rule it breaks, the module that causes it, the nearest sizes that pass — before anything runs
+    (only meta tensors do). Anything else, or no ``--input``: nothing.
+
+    >>> refuse_input("specs/swin_edit.yaml", (3, 416, 416), {"edit"})   # SpecError: --input: input 3×416×416 …
+    """
+    from ..sources import is_code_ref
+
+    if shape is None or (isinstance(source, str) and is_code_ref(source)):
+        return
+    from ..subject import subject
+
+    found = subject(source, accept=accept)
+    if found.what == "edit" and found.report is not None:
+        found.report.refuse(shape)

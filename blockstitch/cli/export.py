@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import positive, progress, shape_arg, stdout
+from .common import positive, progress, refuse_input, shape_arg, stdout
 
 NAME = "export"
 HELP = "ONNX or torch.export with a dynamic batch and a parity check; lists every file written"
@@ -27,7 +27,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export, check parity, print what was written."""
     from ..export import export
+    from ..subject import NETWORK_KINDS
 
+    refuse_input(args.target, args.input, NETWORK_KINDS | {"code"})  # before the export runs anything
     with progress(args.json) as shown:  # tracing, writing, parity checks; stderr, terminals only
         report = export(args.target, args.output, args.input, args.format, opset=args.opset,
                         static_batch=args.static_batch, progress=shown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import positive, progress, shape_arg, stderr, stdout
+from .common import positive, progress, refuse_input, shape_arg, stderr, stdout
 
 NAME = "graph"
 HELP = "draw a network: Mermaid, DOT or SVG, with names, kinds, shapes and edits"
@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from ..graph.mermaid import github_limits
     from ..output import write_file
     from ..progress import Steps
+    from ..subject import NETWORK_KINDS
 
     target = writable(Path(args.output)) if args.output else None
+    refuse_input(args.target, args.input, NETWORK_KINDS | {"code"})  # before anything runs
     with progress() as shown, Steps(shown, 2) as steps:  # stderr, terminals only; stdout the same either way
         steps.next(f"tracing {args.target}")
         record = graph_record(args.target, args.input, args.depth)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import positive, shape_arg, stdout
+from .common import positive, refuse_input, shape_arg, stdout
 
 NAME = "profile"
 HELP = "params, MACs/FLOPs and memory per node (on meta tensors)"
@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     out = stdout()
     if args.compare:  # every OTHER against SPEC: `profile resnet50 --compare cbam_resnet50 seresnet50`
         names = [args.spec, *args.compare]
+        for name in names:
+            refuse_input(name, args.input, NETWORK_KINDS)
         comparison = compare([subject(n, accept=NETWORK_KINDS) for n in names], args.input, args.batch,
                              depth=args.depth, names=names)
         if args.json:
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             render_compare(comparison, out)
         return 0
     target = subject(args.spec, accept=NETWORK_KINDS)
+    if target.what == "edit" and target.report is not None:
+        target.report.refuse(args.input)  # an --input the stitched network does not take: said before any run
     prof = profile(target, args.input, args.batch, depth=args.depth, train=args.train)
     if args.json:
         print(json.dumps(prof.to_dict(), indent=2))

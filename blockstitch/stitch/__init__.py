@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -23,10 +23,11 @@ from ..sources_ultralytics import unwrap_ultralytics
 from .apply import apply_edits
 from .edits import EDIT_KINDS, EditRecord, EditSpec, parse_edits
 from .points import Recording, record_shapes
+from .sizes import InputRule, Prober, input_rule
 from .weights import load_into, read_weights, weights_budget
 
 __all__ = ["stitch", "Stitched", "StitchReport", "EditRecord", "EditSpec", "EDIT_KINDS", "is_edit", "load_edit",
-           "build_edit"]
+           "build_edit", "InputRule"]
 
 
 @dataclass
@@ -46,6 +47,33 @@ class StitchReport:
     """Base parameters still in the stitched network, the same tensors with their values."""
     removed_params: int = 0
     """Base parameters the edits took out (replaced or removed modules)."""
+    prober: Prober | None = field(default=None, repr=False, compare=False)
+    """A meta shadow of the stitched network (no storage), kept to find :attr:`input_rule` when first asked."""
+    _rule: list[InputRule | None] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def input_rule(self) -> InputRule | None:
+        """The rule the stitched network's input obeys (``h and w multiples of 32``, with the module that causes
+        it), found on meta tensors when first asked (a few seconds at most) and kept; None where meta tensors
+        cannot tell or the input is not ``(c, h, w)``.
+
+        >>> stitch(model, insert=[...]).report.input_rule.text
+        'h and w multiples of 224 (because of WindowAttn at layer4.1_window)'
+        """
+        if not self._rule:
+            self._rule.append(input_rule(self.prober, tuple(self.input_shape)) if self.prober is not None else None)
+        return self._rule[0]
+
+    def refuse(self, input_shape: Sequence[int] | None) -> None:
+        """Raise a located error (``--input``) when the stitched network does not run at ``input_shape``
+        (without the batch), naming the rule it breaks, the module that causes it and the nearest sizes that
+        pass; nothing when it runs there, or when no input is given. Only meta tensors are run."""
+        if input_shape is None or self.prober is None or self.prober.ok(tuple(input_shape)) is not False:
+            return  # it runs there (one meta forward): no sweep needed
+        found = self.input_rule
+        problem = found.refusal(tuple(input_shape)) if found is not None else None
+        if problem is not None:
+            raise SpecError(problem, path="--input")
 
     @property
     def untouched_params(self) -> int:
@@ -58,6 +86,7 @@ class StitchReport:
                 "params_after": self.params_after, "macs_before": self.macs_before, "macs_after": self.macs_after,
                 "new_params": self.new_params, "kept_params": self.kept_params,
                 "removed_params": self.removed_params,
+                "input_rule": self.input_rule.to_dict() if self.input_rule is not None else None,
                 "edits": [{"op": e.op, "pattern": e.pattern, "path": e.path, "kind": e.kind, "module": e.module,
                            "in_shape": list(e.in_shape), "out_shape": list(e.out_shape), "params": e.params,
                            "new": e.new, "removed": e.removed, "notes": list(e.notes)}
@@ -75,6 +104,8 @@ class StitchReport:
                      f"{100 * dp / max(self.params_before, 1):+.2f}%); MACs {self.macs_before:,} → {self.macs_after:,} "
                      f"({100 * dm / max(self.macs_before, 1):+.2f}%); {self.new_params:,} newly initialised, "
                      f"{self.kept_params:,} kept, {self.removed_params:,} removed")
+        if self.input_rule is not None:
+            lines.append(f"  input sizes: {self.input_rule.text}")
         return "\n".join(lines)
 
 
@@ -127,7 +158,8 @@ def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: 
     report = StitchReport(name or type(model).__name__, shape, records, rec.params, after.params, rec.macs,
                           after.macs, new_params=sum(p.numel() for k, p in now.items() if k not in base),
                           kept_params=sum(p.numel() for k, p in now.items() if k in base),
-                          removed_params=sum(p.numel() for k, p in base.items() if k not in now))
+                          removed_params=sum(p.numel() for k, p in base.items() if k not in now),
+                          prober=Prober(model))  # the input rule is found from it when first asked
     return Stitched(model, report)
 
 

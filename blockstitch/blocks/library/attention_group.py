@@ -15,7 +15,7 @@ from einops import rearrange
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from ...blockspec import BlockCard, Paper, Shape
+from ...blockspec import BlockCard, Paper, Shape, paper_names
 from ...registry import register_block
 from ._attn_base import GateSpec
 
@@ -155,7 +155,8 @@ class EfficientMultiScaleAttention(nn.Module):
 @register_block
 class EMASpec(GateSpec):
     """Efficient Multi-Scale Attention (Ouyang et al.): grouped, with parallel 1×1 and 3×3 branches whose
-    descriptors attend to each other across space. Example: ``{kind: ema, groups: 8}``."""
+    descriptors attend to each other across space. Example: ``{kind: ema, groups: 8}`` (or, with the name of the
+    paper's code, ``{kind: ema, factor: 8}``)."""
 
     kind: Literal["ema"] = "ema"
     card = BlockCard(
@@ -165,9 +166,10 @@ class EMASpec(GateSpec):
         aliases=("EMA", "EMA_attention", "EfficientMultiScaleAttention"),
         channel_rule="multiple_of:groups",
         insert_where="after backbone stages or after C2f/C3 in YOLO forks; in the residual branch of ResNets",
+        notes="`factor` (the name in the paper's code, EMA(channels, factor=32)) is accepted for `groups`.",
     )
-    groups: PositiveInt = Field(32, le=1024)
-    """Number of groups (the paper's factor, 32)."""
+    groups: PositiveInt = Field(32, le=1024, validation_alias=paper_names("groups", "factor"))
+    """Number of groups (the paper's factor, 32; ``factor:`` is accepted too)."""
 
     @property
     def channel_multiple(self) -> int:

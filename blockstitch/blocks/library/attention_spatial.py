@@ -12,7 +12,7 @@ import torch
 from pydantic import Field, PositiveFloat, PositiveInt
 from torch import nn
 
-from ...blockspec import BlockCard, Paper, Shape
+from ...blockspec import BlockCard, Paper, Shape, paper_names
 from ...registry import register_block
 from ._attn_base import GateSpec, conv_bn_act as _cba
 
@@ -47,8 +47,8 @@ class SimAMSpec(GateSpec):
         insert_where="after the second conv of each residual branch, or after backbone/neck stages in YOLO forks",
         notes="No parameters. At 1×1 the paper's H·W − 1 is 0; the divisor is clamped to 1 so the output is finite.",
     )
-    lam: PositiveFloat = 1e-4
-    """λ, the regulariser of the energy (1e-4 in the paper)."""
+    lam: PositiveFloat = Field(1e-4, validation_alias=paper_names("lam", "e_lambda"))
+    """λ, the regulariser of the energy (1e-4 in the paper; the paper's code calls it ``e_lambda``)."""
 
     def macs(self, in_shapes: Sequence[Shape]) -> int:
         return 0
