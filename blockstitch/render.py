@@ -175,6 +175,14 @@ def _rate(flops_per_s: float | None) -> str:
     return "—" if flops_per_s is None else scaled(flops_per_s, "FLOP/s")
 
 
+def _pct(fraction: float) -> str:
+    """A fraction as a percentage with two significant figures when small (``0.0013%``, never ``0.0%``)."""
+    from .spread import fit_digits
+
+    value = 100 * fraction
+    return f"{value:.{1 if abs(value) >= 1 or value == 0 else fit_digits(value, 2)}f}%"
+
+
 def render_warnings(lines: list[str], console: Console) -> None:
     """Each warning once, as ``warning: …`` (the CLIs print them on stderr, beside the numbers)."""
     for line in dict.fromkeys(lines):
@@ -198,7 +206,7 @@ def render_bench(r: BenchResult, console: Console) -> None:
     console.print(f"median [bold]{latency}[/bold] after {r.warmup_reps} warm-up · "
                   f"{r.throughput:,.1f} samples/s · {_rate(rate)} achieved", highlight=False)
     if r.roofline_efficiency is not None:
-        console.print(f"roofline efficiency {100 * r.roofline_efficiency:.1f}% (of max(FLOPs/peak, bytes/bandwidth),"
+        console.print(f"roofline efficiency {_pct(r.roofline_efficiency)} (of max(FLOPs/peak, bytes/bandwidth),"
                       " peaks measured once on this device; --refresh-peaks measures them again)")
     if r.peak_allocated_bytes is not None:
         console.print(f"peak memory: {human_bytes(r.peak_allocated_bytes)} allocated, "
@@ -273,5 +281,5 @@ def render_sweep(entries: list[dict[str, object]], console: Console) -> None:
         table.add_row(*head, f"{median:.{d}f}",
                       _ci(e.get("latency_ms_ci_low"), e.get("latency_ms_ci_high"), e.get("latency_ms_coverage")),
                       _ci(e.get("p10_ms"), e.get("p90_ms")), f"{e['throughput']:,.1f}", _rate(rate),
-                      f"{100 * eff:.1f}%" if isinstance(eff, float) else "—")
+                      _pct(eff) if isinstance(eff, float) else "—")
     console.print(table)

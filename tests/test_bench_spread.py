@@ -35,6 +35,7 @@ STATS = ("p10", "p90", "ci_low", "ci_high", "coverage", "median", "n")
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """The machine's load left out of the warnings (a test must not depend on how busy the machine is)."""
     monkeypatch.setattr(spread_module, "load_warning", lambda busy=0.75: None)
+    monkeypatch.setattr(peaks_module, "load_warning", lambda busy=0.75: None)
 
 
 def _fabricate(monkeypatch: pytest.MonkeyPatch, samples: list[float]) -> None:
@@ -86,14 +87,14 @@ def test_a_tiny_block_shows_a_scaled_rate_never_zero_tflops(quiet: None) -> None
 def test_the_sweep_table_scales_rates_and_marks_rows_without_an_interval() -> None:
     rows = read_results(RESULTS / "gpu_sweep-h200.jsonl")  # written before the interval existed
     rows.append({**rows[0], "tflops": 2.5e-5, "latency_ms_ci_low": 4.0, "latency_ms_ci_high": 4.5,
-                 "latency_ms_coverage": 0.96})
+                 "latency_ms_coverage": 0.96, "roofline_efficiency": 1.3e-5})
     console = Console(record=True, width=250)
     render_sweep(rows, console)
     lines = console.export_text().splitlines()
     assert scaled(rows[0]["tflops"] * 1e12, "FLOP/s") in lines[4]  # 1.89 TFLOP/s, from the row's own number
     assert "—" in lines[4]  # no interval in an old row: said, not invented
     last = next(line for line in lines if "25.0 MFLOP/s" in line)  # 2.5e-5 TFLOP/s, not "0.000"
-    assert "4.00–4.50" in last
+    assert "4.00–4.50" in last and "0.0013%" in last  # a tiny efficiency keeps two figures, never "0.0%"
 
 
 def test_a_wide_spread_is_warned_on_stderr_and_in_the_json(monkeypatch: pytest.MonkeyPatch, quiet: None,
@@ -206,3 +207,15 @@ def test_fewer_samples_than_six_say_their_real_coverage() -> None:
     text = console.export_text()
     assert "1.00–3.00 (75 %)" in text  # 1 - 2·(1/2)³ = 0.75, the binomial coverage
     assert re.search(r"│\s+3\s+│", text)  # n
+
+
+def test_peaks_measured_on_a_loaded_machine_are_said(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(peaks_module, "_measure", lambda device, dtype: {"flops": 1e9, "bytes_per_s": 1e8})
+    monkeypatch.setattr(spread_module.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    first = bs.bench("lenet5", budget_s=0.02)
+    assert any("peaks were measured now, on a loaded machine" in w for w in first.warnings)
+    again = bs.bench("lenet5", budget_s=0.02)  # read from the cache: nothing measured, nothing to say about peaks
+    assert not any("peaks" in w for w in again.warnings)
+    refreshed = bs.bench("lenet5", budget_s=0.02, refresh_peaks=True)
+    assert refreshed.peaks_refreshed and "load average 64.0" in refreshed.peaks_refreshed

@@ -164,7 +164,8 @@ def _deterministic_measure(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(bench_module, "measure", measure)
     # the load-average warning names the load of the moment: two runs would differ on stderr by it alone
-    monkeypatch.setattr(importlib.import_module("blockstitch.spread"), "load_warning", lambda busy=0.75: None)
+    for module in ("blockstitch.spread", "blockstitch.bench.peaks"):
+        monkeypatch.setattr(importlib.import_module(module), "load_warning", lambda busy=0.75: None)
 
 
 @pytest.mark.parametrize("argv", [

@@ -22,7 +22,7 @@ from ..meta import keeps_torch_state, natural_input, real_copy
 from ..progress import ProgressLike, labelled, track
 from ..spread import WIDE, Spread, warnings_for
 from ..subject import NETWORK_KINDS, Subject, subject
-from .peaks import device_name, peaks, refresh_peaks
+from .peaks import device_name, peaks, peaks_report, refresh_peaks  # noqa: F401 — peaks: re-exported, as before
 from .timing import Timing, measure
 
 __all__ = ["BenchResult", "BlockTime", "bench", "bench_blocks", "blocks_warning", "spread_fields", "refresh_device_peaks",
@@ -281,7 +281,11 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
     result.flops_per_s = flops / (timing.median_ms / 1e3)
     result.tflops = result.flops_per_s / 1e12
     if roofline:
-        peak = peaks(dev, DTYPES[dtype])
+        report = peaks_report(dev, DTYPES[dtype])
+        peak = report.new
+        if report.measured and report.loaded and not refresh_peaks:  # cached low figures would go unnoticed
+            result.warnings.append("this device's peaks were measured now, on a loaded machine, and cached: the "
+                                   "roofline efficiency reads high until `--refresh-peaks` on a quiet machine")
         size = torch.finfo(DTYPES[dtype]).bits // 8
         factor = 1 if mode == "infer" else 3  # a step reads weights and activations again, writes gradients
         nbytes = factor * (prof.param_bytes + prof.activation_bytes) * size / 4

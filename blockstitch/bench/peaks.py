@@ -13,10 +13,10 @@ import torch
 
 from ..errors import SpecError
 from ..output import locked, os_error
-from ..spread import scaled
+from ..spread import load_warning, scaled
 from .timing import measure
 
-__all__ = ["device_name", "peaks", "refresh_peaks", "Refreshed"]
+__all__ = ["device_name", "peaks", "peaks_report", "refresh_peaks", "Refreshed"]
 
 
 def device_name(device: torch.device) -> str:
@@ -71,6 +71,10 @@ class Refreshed:
     new: dict[str, float]
     old: dict[str, float] | None
     file: Path | None
+    measured: bool = True
+    """Whether the figures were measured by this call (False: read from the cache)."""
+    loaded: str | None = None
+    """:func:`blockstitch.spread.load_warning` while they were measured: peaks measured on a loaded machine are low."""
 
     def text(self) -> str:
         """One line saying what was measured and what was overwritten."""
@@ -79,8 +83,10 @@ class Refreshed:
             return f"{scaled(self.new[name], unit)}{was}"
 
         where = f"cache {self.file} overwritten" if self.file else "cache not writable: figures used, not kept"
-        return (f"peaks re-measured for {self.key}: matmul {both('flops', 'FLOP/s')}, copy "
-                f"{both('bytes_per_s', 'B/s')}; {where}")
+        name = ", ".join(self.key.split("|")[:3])
+        busy = f" (warning: {self.loaded}; the peaks read low)" if self.loaded else ""
+        return (f"peaks re-measured for {name}: matmul {both('flops', 'FLOP/s')}, copy "
+                f"{both('bytes_per_s', 'B/s')}; {where}{busy}")
 
 
 def _lookup(device: torch.device, dtype: torch.dtype, refresh: bool) -> Refreshed:
@@ -95,16 +101,17 @@ def _lookup(device: torch.device, dtype: torch.dtype, refresh: bool) -> Refreshe
             cached = False  # a read-only home (or a lock never freed) still gets its numbers, just not cached
         cache = _read(file)
         old = cache.get(key)
-        written = None
-        if old is None or refresh:
+        written, loaded, measured = None, None, old is None or refresh
+        if measured:
             cache[key] = _measure(device, dtype)
+            loaded = load_warning()
             if cached:
                 try:
                     _write(file, cache)
                     written = file
                 except SpecError:
                     pass  # a full disk: the numbers are still right, just not cached
-        return Refreshed(key, cache[key], old, written)
+        return Refreshed(key, cache[key], old, written, measured, loaded)
 
 
 def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> dict[str, float]:
@@ -115,6 +122,15 @@ def peaks(device: torch.device, dtype: torch.dtype, refresh: bool = False) -> di
     >>> peaks(torch.device("cpu"), torch.float32)["flops"]  # doctest: +SKIP
     """
     return _lookup(device, dtype, refresh).new
+
+
+def peaks_report(device: torch.device, dtype: torch.dtype) -> Refreshed:
+    """:func:`peaks` with what happened: read from the cache, or measured now (and whether the machine was loaded).
+
+    >>> peaks_report(torch.device("cpu"), torch.float32).measured  # doctest: +SKIP
+    False
+    """
+    return _lookup(device, dtype, False)
 
 
 def refresh_peaks(device: torch.device, dtype: torch.dtype) -> Refreshed:
