@@ -80,7 +80,7 @@ def _check_network(target: Subject, args: argparse.Namespace) -> int:
     (or ``--input``) and its shapes, parameters and MACs printed, as ``profile`` counts them."""
     from ..profile import profile
 
-    prof = profile(target, args.input, args.batch)
+    prof = profile(target, args.input, args.batch, ultralytics=False)  # its own figure is profile's to show
     shape = (args.batch, *prof.input_shape)
     outputs = _output_shapes(target.with_input(args.input).module("meta"), shape)
     if args.json:

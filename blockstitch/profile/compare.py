@@ -107,7 +107,7 @@ def compare(sources: Sequence[Any], input_shape: Sequence[int] | None = None, ba
         from ..errors import SpecError
 
         raise SpecError("a comparison needs at least two networks", expected="A B [C …]", found=str(len(sources)))
-    profiles = [profile(s, input_shape, batch, depth=depth) for s in sources]
+    profiles = [profile(s, input_shape, batch, depth=depth, ultralytics=False) for s in sources]  # totals only
     labels = list(names) if names is not None else [_label(s, p) for s, p in zip(sources, profiles)]
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):
