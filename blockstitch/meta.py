@@ -33,10 +33,11 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .errors import BlockstitchError
+from .errors import BlockstitchError, SpecError
 
 __all__ = ["guest", "meta_call", "real_copy", "shadow", "torch_state_guard", "keeps_torch_state", "fingerprint",
-           "natural_input", "needs_data", "shape_run", "on_meta", "GuestError", "probe_dtype"]
+           "natural_input", "needs_data", "needs_data_error", "real_inputs", "shape_run", "on_meta", "GuestError",
+           "probe_dtype"]
 
 TINY = 8
 """Plain tensor attributes with at most this many elements stay real in a shadow (strides read as numbers)."""
@@ -291,12 +292,45 @@ def probe_dtype(module: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def real_inputs(shapes: Sequence[Sequence[int]], dtype: torch.dtype, start: int = 0) -> list[torch.Tensor]:
+    """Inputs for a real run: uniform in [0, 1) (an image's range), sample ``start + i`` of the batch drawn from its
+    own seed, so a batch run and runs over its samples one by one (or in chunks) see the same values.
+
+    >>> a, = real_inputs([(2, 3, 4, 4)], torch.float32)
+    >>> b, = real_inputs([(1, 3, 4, 4)], torch.float32, start=1)
+    >>> torch.equal(a[1:], b)
+    True
+    """
+    def sample(shape: Sequence[int], i: int) -> torch.Tensor:
+        return torch.rand(tuple(shape), generator=torch.Generator().manual_seed(i)).to(dtype)
+
+    return [torch.stack([sample(s[1:], start + i) for i in range(s[0])]) if s else torch.rand(()).to(dtype)
+            for s in shapes]
+
+
+def needs_data_error(module: nn.Module, shapes: Sequence[Sequence[int]], why: str) -> SpecError | None:
+    """The located refusal for a forward that needs real values (``why``) but cannot get a real run here: its
+    weights are on meta, or its input is over :data:`REAL_RUN_MAX_INPUT`; None when the real run can go ahead."""
+    name, values = type(module).__name__, sum(math.prod(s) for s in shapes)
+    if any(p.is_meta for p in module.parameters()):
+        return SpecError(f"{name}'s forward needs real values ({why}), but it is built on meta tensors here",
+                         hint="profile it (it is run for real, on the CPU), or pass a module with real weights")
+    if values > REAL_RUN_MAX_INPUT:
+        return SpecError(f"{name}'s forward needs real values ({why}); its input of {values:,} values is over the "
+                         f"real-run limit of {REAL_RUN_MAX_INPUT:,}", expected=f"≤ {REAL_RUN_MAX_INPUT:,} values",
+                         found=" + ".join("×".join(map(str, s)) for s in shapes),
+                         hint="use a smaller batch or input (`profile` runs a large batch in chunks and sums)")
+    return None
+
+
 def shape_run(module: nn.Module, shapes: Sequence[Sequence[int]],
-              run: Callable[[nn.Module, list[torch.Tensor]], T]) -> tuple[T, str]:
+              run: Callable[[nn.Module, list[torch.Tensor]], T],
+              on_data: Callable[[str], tuple[T, str]] | None = None) -> tuple[T, str]:
     """``run(net, inputs)`` on a meta shadow of ``module`` with meta inputs of these shapes; when the forward
-    needs data (NMS, ``nonzero``, ``.item()``) and the input is small enough, once more on a real copy with
-    zeros. Returns (what ``run`` returned, how: ``"meta"`` or a note on the real run). Global torch state is
-    restored either way; ``module`` itself never runs.
+    needs data (NMS, ``nonzero``, ``.item()``), ``on_data(why)`` when given (the profiler's own real runs, on
+    :func:`real_inputs`), else once more on a real copy with zeros — or a located refusal where that cannot be
+    (weights on meta, an input over :data:`REAL_RUN_MAX_INPUT`). Returns (what ``run`` returned, how: ``"meta"`` or a note
+    on the real run). Global torch state is restored either way; ``module`` itself never runs.
 
     >>> out, how = shape_run(model, [(1, 3, 224, 224)], lambda net, xs: net(*xs).shape)
     """
@@ -306,10 +340,13 @@ def shape_run(module: nn.Module, shapes: Sequence[Sequence[int]],
             return run(sh, [torch.empty(tuple(s), device="meta", dtype=dtype) for s in shapes]), "meta"
     except Exception as err:  # noqa: BLE001 — only a data-dependent failure gets the real run
         cause = err.__cause__ or err
-        if (isinstance(err, GuestError) or not needs_data(cause) or any(p.is_meta for p in module.parameters())
-                or sum(math.prod(s) for s in shapes) > REAL_RUN_MAX_INPUT):
+        if isinstance(err, GuestError) or not needs_data(cause):
             raise
         why = str(cause).splitlines()[0][:120] if str(cause) else type(cause).__name__
+        if on_data is None and (refusal := needs_data_error(module, shapes, why)) is not None:
+            raise refusal from err
+    if on_data is not None:
+        return on_data(why)
     with torch_state_guard():
         torch.manual_seed(0)
         out = run(real_copy(module), [torch.zeros(tuple(s), dtype=dtype) for s in shapes])

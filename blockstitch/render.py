@@ -84,6 +84,8 @@ def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
         console.print(f"[yellow]warning:[/yellow] analytic and counted MACs disagree — {line}")
     if p.ultralytics is not None:
         console.print(str(p.ultralytics), highlight=False)
+    if p.data_dependent is not None:
+        console.print(f"[yellow]data-dependent:[/yellow] {p.data_dependent.line()}", highlight=False)
 
 
 def render_compare(c: Comparison, console: Console) -> None:

@@ -19,12 +19,12 @@ from torch import nn
 from ..assemble import Plan, build_module
 from ..assemble.limits import check_batch
 from ..errors import SpecError
-from ..meta import shape_run
 from ..networks import Source
 from ..subject import NETWORK_KINDS, Subject, subject
 from .counter import OpCounter
 from .report import to_csv, to_json, to_markdown
 from .rows import edit_rows, fold, profile_rows, row_kinds
+from .run import Counted, DataCounts, count
 
 if TYPE_CHECKING:
     from .ultralytics_info import UltralyticsInfo
@@ -87,6 +87,9 @@ class Profile:
     op), apart from :attr:`train_flops`. None when not asked for."""
     ultralytics: UltralyticsInfo | None = None
     """For an ``ultralytics:`` model: Ultralytics' own ``model.info()`` figures beside ours, and why they differ."""
+    data_dependent: DataCounts | None = None
+    """For a forward counted on real runs (a detector): what the count depended on — proposals and detections
+    per image, the cost per proposal and per item, how many runs. None for a meta count."""
 
     @property
     def flops(self) -> int:
@@ -115,53 +118,13 @@ def _meta_inputs(shapes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
     return [torch.empty(tuple(s), device="meta") for s in shapes]
 
 
-def _count(module: nn.Module, inputs: list[torch.Tensor], real: bool
-           ) -> tuple[OpCounter, dict[str, tuple[list[list[int]], list[int]]], list[str], str]:
-    """Run one forward under the counter, every named module tracked (work goes to the innermost one; rows are
-    folded afterwards); a module given by the user (``real``) runs as a meta shadow, or — only when its forward
-    needs data — once on a real copy (see :func:`blockstitch.meta.shape_run`).
-
-    Returns (counter, shapes per module name, module names in the order they were entered, how it was run:
-    "meta" or a note on the real run)."""
-    shapes: dict[str, tuple[list[list[int]], list[int]]] = {}
-    entered: list[str] = []
-
-    def record(name: str):  # type: ignore[no-untyped-def]
-        def hook(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            flat = [t for a in args for t in (a if isinstance(a, (tuple, list)) else (a,))]  # a concat's list
-            ins = [list(t.shape) for t in flat if isinstance(t, torch.Tensor)]
-            first = out[0] if isinstance(out, (tuple, list)) and out else out
-            if isinstance(first, dict) and first:
-                first = next(iter(first.values()))
-            shapes[name] = (ins, list(first.shape) if isinstance(first, torch.Tensor) else [])
-        return hook
-
-    def enter(name: str):  # type: ignore[no-untyped-def]
-        def hook(mod: nn.Module, args: tuple[Any, ...]) -> None:
-            entered.append(name)
-        return hook
-
-    def run(net: nn.Module, xs: list[torch.Tensor]) -> OpCounter:
-        shapes.clear()
-        entered.clear()
-        counter = OpCounter()
-        targets = [(n, m) for n, m in net.named_modules() if n]
-        handles = counter.track(targets) + [m.register_forward_hook(record(n)) for n, m in targets]
-        handles += [m.register_forward_pre_hook(enter(n)) for n, m in targets]
-        was = net.training
-        try:
-            with counter, torch.no_grad():
-                net.eval()(*xs)
-        finally:
-            for h in handles:
-                h.remove()
-            net.train(was)
-        return counter
-
-    if not real:  # a network blockstitch built itself on meta for this call
-        return run(module, inputs), shapes, entered, "meta"
-    counter, method = shape_run(module, [x.shape for x in inputs], run)
-    return counter, shapes, entered, method
+def _data_counts(counted: Counted, runs: tuple[int, int], macs: int, batch: int, own: bool) -> DataCounts:
+    """What a count made on real runs depended on; the second stage (torchvision's ``roi_heads``) per proposal."""
+    second = sum(v for k, v in counted.counter.flops.items() if k == "roi_heads" or k.startswith("roi_heads.")) // 2
+    proposals = sum(counted.proposals)
+    per_proposal = second // proposals if proposals and second else None
+    return DataCounts(runs[0], runs[1], "the module's own" if own else "random", counted.proposals,
+                      counted.detections, per_proposal, macs // max(batch, 1))
 
 
 def _unique_params(module: nn.Module) -> tuple[int, int, int]:
@@ -194,12 +157,15 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
     found = subject(source, accept=NETWORK_KINDS, input_shape=input_shape)  # resolved once, the shape checked
     check_batch(batch)
     extras: dict[str, list[str]] = {}
+    runs: tuple[int, int] | None = None  # (real runs, samples per run) where the forward needed data
     if found.what not in ("spec", "plan"):  # a module: the user's own, a foreign model, a stitched edit (on meta)
         module = found.module("meta")
         shape = found.input_shape  # the caller's, an edit spec's `input:`, else the module's natural input
         if shape is None:
             raise SpecError("profiling a plain nn.Module needs input_shape (without the batch), e.g. (3, 224, 224)")
-        counter, shapes, entered, method = _count(module, _meta_inputs([(batch, *shape)]), real=True)
+        real = None if found.is_given_module else (lambda: found.module(None))  # random weights, on the CPU
+        counted, method, runs = count(module, _meta_inputs([(batch, *shape)]), True, real)
+        counter, shapes, entered = counted.counter, counted.shapes, counted.entered
         names = profile_rows(module, depth, entered)
         kinds = row_kinds(module, names)
         name, analytic = type(module).__name__, {}
@@ -211,7 +177,7 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
         if found.what == "plan":  # a plan already made: run its meta network once under the counter
             the_plan = found.plan()
             module = build_module(the_plan, reuse_meta=True)
-            counter, _, _, method = _count(module, _meta_inputs([the_plan.input.shape]), real=False)
+            counter, method = count(module, _meta_inputs([the_plan.input.shape]), False)[0].counter, "meta"
         else:  # one meta forward only: the planner's own, counted step by step
             method = "meta"
             the_plan = found.plan(input_shape, batch, observe=counter.step)
@@ -242,6 +208,8 @@ def profile(source: Subject | Source | Plan | nn.Module, input_shape: Sequence[i
     result = Profile(name, list(shape), batch, params, trainable, total_macs, param_bytes,
                      sum(counter.bytes.values()), nodes, dict(sorted(uncounted.items())),
                      sum(counter.estimate.values()), disagreements, method)
+    if found.what not in ("spec", "plan") and runs is not None:
+        result.data_dependent = _data_counts(counted, runs, total_macs, batch, found.is_given_module)
     if train:
         from .train import train_counts
 

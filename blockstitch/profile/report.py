@@ -33,6 +33,7 @@ def to_json(p: Profile) -> dict[str, Any]:
                    "activation_bytes": n.activation_bytes, "analytic_macs": n.analytic_macs} for n in p.nodes],
         "uncounted": p.uncounted, "uncounted_flops_estimate": p.uncounted_flops_estimate,
         "disagreements": p.disagreements, "method": p.method,
+        "data_dependent": p.data_dependent.to_dict() if p.data_dependent is not None else None,
         **({"train_flops": p.train_flops, "optimizer_step_flops_estimate": p.optimizer_flops}
            if p.train_flops is not None else {}),
         **({"ultralytics_info": p.ultralytics.to_dict()} if p.ultralytics is not None else {}),
@@ -67,6 +68,8 @@ def to_markdown(p: Profile, all_ops: bool = False) -> str:
         lines.append(train)
     if p.ultralytics is not None:
         lines += ["", *str(p.ultralytics).splitlines()]
+    if p.data_dependent is not None:
+        lines.append(f"Data-dependent: {p.data_dependent.line()}")
     return "\n".join(lines)
 
 
