@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # records to draw; rendering one kind must not import the too
     from .assemble import Plan
     from .bench import BenchResult, BlockTime
     from .check import CheckReport
-    from .check.stitch_report import StitchRow
+    from .check.stitch_report import StitchTable
     from .profile import Profile
     from .profile.compare import Comparison
     from .stitch import StitchReport
@@ -153,17 +153,22 @@ def render_check(r: CheckReport, console: Console) -> None:
                   "[bold red]not plug-and-play: see the failed checks[/bold red]")
 
 
-def render_stitch_rows(into: str, base: dict[str, float], rows: list[StitchRow], console: Console) -> None:
-    """Δparams, ΔMACs, Δ CPU latency per insertion point."""
-    table = Table(title=f"stitched into {into} (baseline {int(base['params']):,} params, "
-                        f"{base['macs'] / 1e9:.3f} GMACs, {base['latency_ms']:.1f} ms CPU, batch 1)",
-                  title_justify="left", header_style="bold")
-    for col in ("after", "shape", "Δparams", "ΔMACs", "Δlatency"):
+def render_stitch_rows(report: StitchTable, console: Console) -> None:
+    """Δparams, ΔMACs, Δ CPU latency per insertion point (a paired ratio with its 95 % interval), then the
+    timing's warnings."""
+    base = report.base_latency
+    timing = (f"{base.median:.1f} ms CPU [95 % CI {base.ci_low:.1f}, {base.ci_high:.1f}], batch 1, "
+              f"{report.rounds} paired rounds") if base is not None else "latency not timed"
+    table = Table(title=f"stitched into {report.into} (baseline {report.params:,} params, "
+                        f"{report.macs / 1e9:.3f} GMACs, {timing})", title_justify="left", header_style="bold")
+    for col in ("after", "shape", "Δparams", "ΔMACs", "Δlatency [95 % CI]"):
         table.add_column(col, justify="left" if col in ("after", "shape") else "right")
-    for r in rows:
+    for r in report.rows:
         table.add_row(r.at, fmt_shape(r.shape), f"{r.params:+,} ({r.params_pct:+.2f}%)",
-                      f"{r.macs / 1e6:+,.2f} M ({r.macs_pct:+.2f}%)", f"{r.latency_ms:+.2f} ms ({r.latency_pct:+.1f}%)")
+                      f"{r.macs / 1e6:+,.2f} M ({r.macs_pct:+.2f}%)", r.latency_text)
     console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
 def _ms(value: float | None) -> str:

@@ -131,8 +131,11 @@ class Ratio:
         return 100 * (self.estimate - 1)
 
     def text(self) -> str:
-        """``'+3.1 % [+0.4, +6.2]'`` or ``'+0.8 % [−1.2, +2.9], within noise'``."""
+        """``'+3.1 % [+0.4, +6.2]'`` or ``'+0.8 % [−1.2, +2.9], within noise'``; an interval under 95 % (fewer
+        than six pairs) says so: ``'+5.0 % [+2.0, +9.0] (75 % interval, n=3)'``."""
         s = f"{self.pct:+.1f} % [{100 * (self.ci_low - 1):+.1f}, {100 * (self.ci_high - 1):+.1f}]"
+        if self.coverage < 0.95:
+            s += f" ({round(100 * self.coverage)} % interval, n={self.n})"
         return s + ", within noise" if self.within_noise else s
 
     def as_dict(self, prefix: str = "") -> dict[str, float | int | bool]:

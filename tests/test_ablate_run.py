@@ -4,6 +4,7 @@ as a row, a user trainer from the command line, two workers, MLflow, and the run
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,11 @@ def test_run_resume_and_a_changed_file(tmp_path: Path) -> None:
     assert {p.name for p in first.files} >= {"table.md", "table.csv", "table.tex", "table.json"}
     base, eca = first.table["rows"]
     assert base["variant"] == "baseline" and eca["delta_params"] > 0 and base["latency_ms"] > 0
+    ratios = [v / b for b, v in zip(base["latency_samples_ms"], eca["latency_samples_ms"], strict=True)]
+    assert eca["latency_rounds"] == len(ratios) == 3 and eca["latency_ratio"] == statistics.median(ratios)
+    # three rounds: the interval is the whole range, with the coverage 1 - 2·(1/8) that the table then states
+    assert (eca["latency_ratio_low"], eca["latency_ratio_high"], eca["latency_ratio_coverage"]) == \
+        (min(ratios), max(ratios), 0.75)
     assert eca["delta"] == pytest.approx(sum(eca["seeds"][s] - base["seeds"][s] for s in ("0", "1")) / 2)
     assert all(0 <= v <= 100 for v in base["seeds"].values())
     again = ablate(spec(latency={"rounds": 3}), run_dir=run)  # the same file: nothing trains again

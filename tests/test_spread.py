@@ -82,3 +82,10 @@ def test_scaled_units() -> None:
 def test_wide_spread_is_warned() -> None:
     assert any("wide spread" in w for w in warnings_for(Spread.of([1.0, 1.0, 5.0, 7.0, 1.0, 6.0])))
     assert not any("wide spread" in w for w in warnings_for(Spread.of([1.0, 1.01, 1.02, 0.99, 1.0])))
+
+
+def test_a_ratio_of_few_pairs_says_its_lower_coverage() -> None:
+    r = paired_ratio([1.0, 1.0, 1.0], [1.02, 1.05, 1.09])  # three pairs: the whole range, 1 - 2·(1/8) = 75 %
+    assert (r.ci_low, r.ci_high) == (1.02, 1.09) and r.coverage == pytest.approx(0.75)
+    assert r.text() == "+5.0 % [+2.0, +9.0] (75 % interval, n=3)"
+    assert "interval, n=" not in paired_ratio([1.0] * 8, [1.1] * 8).text()  # eight pairs reach 95 %

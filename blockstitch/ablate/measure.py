@@ -16,7 +16,7 @@ from typing import Any
 from ..assemble import Located
 from ..assemble.limits import path_text
 from ..errors import SpecError
-from .stats import median_ratio_ci, quantile
+from ..spread import Ratio, Spread, paired_ratio
 from .trial import build_variant
 from .variants import Variant
 
@@ -42,7 +42,8 @@ class PlanRow:
 @dataclass
 class Latency:
     """Phase (b) for one variant: forward time at the latency batch, and its ratio to the baseline paired by
-    round with a 95 % bootstrap interval."""
+    round (:func:`blockstitch.spread.paired_ratio`: the median of the per-round ratios, an order-statistic
+    interval, "within noise" when it holds 1). Made by :meth:`of` from the samples it keeps."""
 
     variant: str
     median_ms: float
@@ -51,9 +52,30 @@ class Latency:
     ratio: float
     ratio_low: float
     ratio_high: float
+    ratio_coverage: float
+    """The interval's exact coverage (0.95 or a little more; less under six rounds)."""
+    within_noise: bool
     rounds: int
     device: str
     batch: int
+    samples_ms: list[float]
+    """This variant's time per round, paired with the baseline's."""
+
+    @classmethod
+    def of(cls, variant: str, base_ms: list[float], samples_ms: list[float], device: str, batch: int) -> Latency:
+        """The summary of ``samples_ms`` and its paired ratio to ``base_ms`` (round ``i`` of each paired).
+
+        >>> Latency.of("eca", [1.0] * 8, [1.1] * 8, "cpu", 1).delta.text()
+        '+10.0 % [+10.0, +10.0]'
+        """
+        own, ratio = Spread.of(samples_ms), paired_ratio(base_ms, samples_ms)
+        return cls(variant, own.median, own.p10, own.p90, ratio.estimate, ratio.ci_low, ratio.ci_high,
+                   ratio.coverage, ratio.within_noise, len(samples_ms), device, batch, list(samples_ms))
+
+    @property
+    def delta(self) -> Ratio:
+        """The paired ratio to the baseline (what every table format writes)."""
+        return Ratio(self.ratio, self.ratio_low, self.ratio_high, self.ratio_coverage, self.rounds)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -145,9 +167,4 @@ def time_variants(base: Any, variants: list[Variant], input_shape: tuple[int, ..
         kept, samples = measure()
     finally:
         torch.set_num_threads(before)
-    out = []
-    for variant, times in zip(kept, samples):
-        ratio, low, high = median_ratio_ci(samples[0], times)
-        out.append(Latency(variant.name, quantile(times, 0.5), quantile(times, 0.1), quantile(times, 0.9), ratio,
-                           low, high, rounds, device, batch))
-    return out, errors
+    return [Latency.of(variant.name, samples[0], times, device, batch) for variant, times in zip(kept, samples)], errors

@@ -1,5 +1,5 @@
-"""The few statistics the table needs: mean ± std over seeds, a paired 95 % interval (Student's t) and a
-bootstrap interval for a median ratio. Small, exact and deterministic (no scipy).
+"""The few statistics the table needs over seeds: mean ± std and a paired 95 % interval (Student's t). Small,
+exact and deterministic (no scipy). Latency ratios come from :mod:`blockstitch.spread`, like every timing.
 
 >>> paired_ci([0.80, 0.82], [0.84, 0.85])          # (mean Δ, low, high) over seeds paired by index
 (0.035, -0.0285..., 0.0985...)
@@ -8,11 +8,10 @@ bootstrap interval for a median ratio. Small, exact and deterministic (no scipy)
 from __future__ import annotations
 
 import math
-import random
 import statistics
 from collections.abc import Sequence
 
-__all__ = ["mean_std", "t975", "paired_ci", "median_ratio_ci", "quantile"]
+__all__ = ["mean_std", "t975", "paired_ci", "quantile"]
 
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
@@ -53,16 +52,3 @@ def quantile(values: Sequence[float], q: float) -> float:
     pos = q * (len(ordered) - 1)
     lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def median_ratio_ci(base: Sequence[float], other: Sequence[float], resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float, float]:
-    """Median of the paired ratios ``other[i] / base[i]`` and its 95 % bootstrap percentile interval (fixed seed:
-    the same samples give the same interval)."""
-    ratios = [o / b for b, o in zip(base, other) if b > 0]
-    if not ratios:
-        return math.nan, math.nan, math.nan
-    rng = random.Random(seed)
-    n = len(ratios)
-    medians = sorted(statistics.median(rng.choices(ratios, k=n)) for _ in range(resamples))
-    return statistics.median(ratios), quantile(medians, 0.025), quantile(medians, 0.975)

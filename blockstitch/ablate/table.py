@@ -4,7 +4,7 @@ baseline with a 95 % interval paired by seed, the best marked — as Markdown, C
 Collect plain records here (:func:`make_table`), format them in the ``to_*`` functions.
 
 >>> print(to_markdown(make_table("demo", "top1", plans, latencies, rows)))
-| variant | params | Δparams | MACs | ΔMACs | latency ms [p10, p90] | × base [95 % CI] | top1 mean ± std (n) | Δtop1 [95 % CI] |
+| variant | params | Δparams | MACs | ΔMACs | latency ms [p10, p90] | Δlatency [95 % CI, paired by round] | top1 …
 """
 
 from __future__ import annotations
@@ -16,15 +16,18 @@ import math
 from typing import Any
 
 from .measure import Latency, PlanRow
+from ..spread import Ratio
 from .stats import mean_std, paired_ci
 from .variants import BASELINE
 
 __all__ = ["make_table", "to_markdown", "to_csv", "to_latex", "to_json", "COLUMNS"]
 
 COLUMNS = ("variant", "status", "params", "delta_params", "macs", "delta_macs", "latency_ms", "latency_p10_ms",
-           "latency_p90_ms", "latency_ratio", "latency_ratio_low", "latency_ratio_high", "metric", "mean", "std",
-           "n", "delta", "delta_low", "delta_high", "best", "error")
-"""The CSV columns, in order (JSON rows hold these plus ``seeds``, ``others`` and ``failed_seeds``)."""
+           "latency_p90_ms", "latency_ratio", "latency_ratio_low", "latency_ratio_high", "latency_ratio_coverage",
+           "latency_rounds", "latency_within_noise", "metric", "mean", "std", "n", "delta", "delta_low",
+           "delta_high", "best", "error")
+"""The CSV columns, in order (JSON rows hold these plus ``seeds``, ``others``, ``failed_seeds`` and
+``latency_samples_ms``, the per-round times the ratio was computed from)."""
 
 
 def _finite(v: Any) -> bool:
@@ -44,14 +47,16 @@ def make_table(name: str, metric: str, plans: list[PlanRow], latencies: list[Lat
     for plan in plans:
         rec: dict[str, Any] = dict.fromkeys(COLUMNS)
         rec.update(variant=plan.variant, metric=metric, best=False, error=plan.error, seeds={}, others={},
-                   failed_seeds={})
+                   failed_seeds={}, latency_samples_ms=None)
         if plan.params is not None and base_plan.params is not None:
             rec.update(params=plan.params, delta_params=plan.params - base_plan.params, macs=plan.macs,
                        delta_macs=(plan.macs or 0) - (base_plan.macs or 0))
         t = timing.get(plan.variant)
         if t is not None:
             rec.update(latency_ms=t.median_ms, latency_p10_ms=t.p10_ms, latency_p90_ms=t.p90_ms,
-                       latency_ratio=t.ratio, latency_ratio_low=t.ratio_low, latency_ratio_high=t.ratio_high)
+                       latency_ratio=t.ratio, latency_ratio_low=t.ratio_low, latency_ratio_high=t.ratio_high,
+                       latency_ratio_coverage=t.ratio_coverage, latency_rounds=t.rounds,
+                       latency_within_noise=t.within_noise, latency_samples_ms=t.samples_ms)
         trials = sorted(by_variant.get(plan.variant, []), key=lambda r: r["seed"])
         ok = [r for r in trials if r["status"] == "ok" and _finite(r["metrics"].get(metric))]
         rec["seeds"] = {str(r["seed"]): r["metrics"][metric] for r in ok}
@@ -118,10 +123,11 @@ def _cells(rec: dict[str, Any], base: dict[str, Any], d: int = 4) -> list[str]:
     if _finite(rec["latency_ms"]):
         lat = f"{rec['latency_ms']:.3f} [{rec['latency_p10_ms']:.3f}, {rec['latency_p90_ms']:.3f}]"
     ratio = "–"
-    if _finite(rec["latency_ratio"]):
-        ratio = f"{rec['latency_ratio']:.3f}×"
-        if rec["variant"] != BASELINE and _finite(rec["latency_ratio_low"]):
-            ratio += f" [{rec['latency_ratio_low']:.3f}, {rec['latency_ratio_high']:.3f}]"
+    if rec["variant"] == BASELINE:
+        ratio = ""
+    elif _finite(rec["latency_ratio"]):  # the ratio measure.Latency computed, written by spread's one formatter
+        ratio = Ratio(rec["latency_ratio"], rec["latency_ratio_low"], rec["latency_ratio_high"],
+                      rec["latency_ratio_coverage"], rec["latency_rounds"]).text().replace("-", "−")
     score = "–"
     if _finite(rec["mean"]):
         score = f"{_num(rec['mean'], digits=d)} ± {_num(rec['std'], digits=d)} ({rec['n']})"
@@ -139,7 +145,7 @@ def _cells(rec: dict[str, Any], base: dict[str, Any], d: int = 4) -> list[str]:
 
 
 def _headers(metric: str) -> list[str]:
-    return ["variant", "params", "Δparams", "MACs", "ΔMACs", "latency ms [p10, p90]", "× base [95 % CI]",
+    return ["variant", "params", "Δparams", "MACs", "ΔMACs", "latency ms [p10, p90]", "Δlatency [95 % CI, paired by round]",
             f"{metric} mean ± std (n)", f"Δ{metric} [95 % CI, paired by seed]"]
 
 

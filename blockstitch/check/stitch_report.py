@@ -1,25 +1,46 @@
 """The table papers want: a module stitched after each named node of a network, against the baseline —
-Δparams, ΔMACs and Δ CPU latency per insertion point."""
+Δparams, ΔMACs and Δ CPU latency per insertion point.
+
+Δlatency is a paired ratio with its 95 % interval (:func:`blockstitch.spread.paired_ratio`): the baseline and
+every stitched network are timed in the same rounds by a paired timer (the CLI hands in
+:func:`blockstitch.bench.timing.interleaved`; check cannot import bench, a sibling tool), so round ``i`` of each
+shares that round's clock, caches and load. An interval that holds 1 reads "within noise". Without a timer
+nothing runs on real tensors: the networks are built on meta and the latency columns say "not timed".
+
+>>> report = stitch_report(factory, "resnet50", ["layer1"], timer=lambda fns, n: interleaved(fns, cpu, n))
+>>> report.rows[0].latency.text()
+'+3.1 % [+0.4, +6.2]'
+"""
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import SpecError
+from ..meta import keeps_torch_state
 from ..networks import build
 from ..profile import profile
 from ..progress import ProgressLike, track
+from ..spread import Ratio, Spread, paired_ratio, warnings_for
 from ..stitch.points import called, record_shapes, run_beside
 from ..subject import NETWORK_KINDS, Subject, subject
 from .targets import Factory
 
-__all__ = ["StitchRow", "stitch_report"]
+__all__ = ["StitchRow", "StitchTable", "PairedTimer", "stitch_report", "NOT_TIMED"]
+
+PairedTimer = Callable[[list[Callable[[], object]], int], list[list[float]]]
+"""``timer(fns, rounds)`` → one list of ``rounds`` times (ms) per callable, sample ``r`` of each paired."""
+
+NOT_TIMED = "not timed"
+"""What the latency cells say when no timing ran (``--no-latency``)."""
+
+
+_RATIO_KEYS = [f"latency_ratio_{f.name}" for f in fields(Ratio)] + ["latency_ratio_within_noise"]
 
 
 @dataclass
@@ -30,72 +51,117 @@ class StitchRow:
     shape: tuple[int, ...]
     params: int
     macs: int
-    latency_ms: float
     params_pct: float
     macs_pct: float
-    latency_pct: float
+    latency: Ratio | None = None
+    """Stitched / baseline forward time, the median of the per-round ratios with its interval; None: not timed."""
+    samples_ms: list[float] | None = None
+    """The stitched network's time per round, paired with :attr:`StitchTable.base_samples_ms`."""
+
+    @property
+    def latency_text(self) -> str:
+        """``'+3.1 % [+0.4, +6.2]'``, ``'…, within noise'`` or ``'not timed'``."""
+        return self.latency.text() if self.latency is not None else NOT_TIMED
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the sizes, the ratio's fields prefixed ``latency_ratio_`` (null when not timed), the
+        change in percent, the cell's text and the raw samples."""
+        ratio = self.latency.as_dict("latency_ratio_") if self.latency is not None else dict.fromkeys(_RATIO_KEYS)
+        return {"at": self.at, "shape": list(self.shape), "params": self.params, "macs": self.macs,
+                "params_pct": self.params_pct, "macs_pct": self.macs_pct, **ratio,
+                "latency_pct": self.latency.pct if self.latency is not None else None,
+                "latency": self.latency_text, "samples_ms": self.samples_ms}
 
 
-def _paired(base: nn.Module, model: nn.Module, x: torch.Tensor, reps: int) -> tuple[float, float]:
-    """(median base ms, median of paired differences ms), base and stitched run back to back in ABBA order."""
-    def once(m: nn.Module) -> float:
-        t0 = time.perf_counter()
-        m(x)
-        return time.perf_counter() - t0
+@dataclass
+class StitchTable:
+    """The baseline and one row per insertion point."""
 
-    with torch.inference_mode():
-        once(base), once(model)
-        pairs = []
-        for rep in range(reps):
-            if rep % 2:
-                t_model, t_base = once(model), once(base)
-            else:
-                t_base, t_model = once(base), once(model)
-            pairs.append((t_base, t_model - t_base))
-    return statistics.median(p[0] for p in pairs) * 1e3, statistics.median(p[1] for p in pairs) * 1e3
+    into: str
+    params: int
+    macs: int
+    rows: list[StitchRow]
+    rounds: int = 0
+    """Paired rounds timed (0: not timed)."""
+    base_samples_ms: list[float] | None = None
+    """The baseline's time per round (CPU, batch 1)."""
+    warnings: list[str] = field(default_factory=list)
+    threads: int | None = None
+    """Torch's CPU threads while timing (None: not timed)."""
+
+    @property
+    def base_latency(self) -> Spread | None:
+        """The baseline's forward time: median, p10/p90 and the median's interval (None: not timed)."""
+        return Spread.of(self.base_samples_ms) if self.base_samples_ms else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (latency fields null when not timed)."""
+        spread = self.base_latency
+        base = {"params": self.params, "macs": self.macs, "latency_ms": spread.median if spread else None,
+                "latency_ms_ci_low": spread.ci_low if spread else None,
+                "latency_ms_ci_high": spread.ci_high if spread else None, "samples_ms": self.base_samples_ms}
+        return {"into": self.into, "baseline": base, "rounds": self.rounds, "device": "cpu" if spread else None,
+                "batch": 1, "threads": self.threads, "rows": [r.to_dict() for r in self.rows],
+                "warnings": self.warnings}
 
 
+@keeps_torch_state
 def stitch_report(factory: Factory, into: Subject | str, at: Sequence[str], input_shape: Sequence[int] | None = None,
-                  reps: int = 5, progress: ProgressLike = None) -> tuple[dict[str, float], list[StitchRow]]:
+                  rounds: int = 30, timer: PairedTimer | None = None, progress: ProgressLike = None) -> StitchTable:
     """Insert the module after each node in ``at`` (channels bound from the plan), one point at a time.
 
-    Returns the baseline (params, macs, latency_ms) and one row per point. Δlatency is the median of ``reps``
-    paired differences (stitched minus baseline, run back to back in ABBA order) of CPU forwards at batch 1.
+    With a ``timer`` the baseline and every stitched network run CPU forwards at batch 1 in ``rounds`` paired
+    rounds, and each row's Δlatency is :func:`blockstitch.spread.paired_ratio` of its samples against the
+    baseline's. Without one (or with ``rounds=0``) nothing runs on real tensors: sizes come from meta tensors.
     ``progress`` hears of one step per insertion point (:mod:`blockstitch.progress`).
     """
+    timed = timer is not None and rounds > 0
+    device = "cpu" if timed else "meta"
     network = subject(into, accept=NETWORK_KINDS)
+    label = into if isinstance(into, str) else network.name
     base_plan = network.plan(input_shape)
     shape = base_plan.input.shape
     torch.manual_seed(0)
-    base = build(base_plan).eval()
+    base = build(base_plan, device=device).eval()
     base_prof = profile(base_plan)
     rec = record_shapes(base, shape)
-    x = torch.randn(shape)
-    rows = []
-    base_times: list[float] = []
+    rows, models = [], []
     for point in track(progress, at, lambda p: f"stitching after {p}"):
-        model = build(base_plan).eval()
-        model.load_state_dict(base.state_dict())
+        model = build(base_plan, device=device).eval()
+        if timed:
+            model.load_state_dict(base.state_dict())
         try:
             target = called(rec, point, "after")
         except SpecError as err:
             raise SpecError(f"--at '{point}': {err.message}") from None
         if target not in rec.shapes:
-            raise SpecError(f"--at '{point}' is not a node of {into if isinstance(into, str) else network.name}",
+            raise SpecError(f"--at '{point}' is not a node of {label}",
                             hint="nodes: " + ", ".join(s.name for s in base_plan.steps[:12]) + ", …")
         out_shape = rec.shapes[target][1]
         layout = {4: "b c h w", 3: "b n c", 2: "b c"}.get(len(out_shape), "b c h w")
         channels = out_shape[1] if layout == "b c h w" else out_shape[-1]
         block = factory(out_shape, layout, channels)
-        run_beside(model, point, target, block, "stitched")
+        run_beside(model, point, target, block.to(device).eval(), "stitched")
         prof = profile(model, shape[1:])
-        base_ms, delta_ms = _paired(base, model, x, reps)
-        base_times.append(base_ms)
-        rows.append(StitchRow(point, out_shape, prof.params - base_prof.params, prof.macs - base_prof.macs, delta_ms,
-                              0.0, 0.0, 0.0))
-    base_ms = statistics.median(base_times) if base_times else 0.0
-    for row in rows:
-        row.params_pct = 100 * row.params / base_prof.params
-        row.macs_pct = 100 * row.macs / max(base_prof.macs, 1)
-        row.latency_pct = 100 * row.latency_ms / base_ms if base_ms else 0.0
-    return {"params": base_prof.params, "macs": base_prof.macs, "latency_ms": base_ms}, rows
+        params, macs = prof.params - base_prof.params, prof.macs - base_prof.macs
+        rows.append(StitchRow(point, tuple(out_shape), params, macs, 100 * params / base_prof.params,
+                              100 * macs / max(base_prof.macs, 1)))
+        models.append(model)
+    report = StitchTable(label, base_prof.params, base_prof.macs, rows)
+    if timer is not None and timed and rows:
+        x = torch.randn(*shape)  # one input for all: the networks differ only by the stitched block
+        samples = timer([_forward(m, x) for m in [base, *models]], rounds)
+        report.rounds, report.base_samples_ms, report.threads = rounds, samples[0], torch.get_num_threads()
+        for row, own in zip(rows, samples[1:], strict=True):
+            row.samples_ms, row.latency = own, paired_ratio(samples[0], own)
+        report.warnings = warnings_for(Spread.of(samples[0]), f"the baseline {label}'s forward")
+    return report
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    """One forward of ``model`` on ``x``, without autograd."""
+    def forward() -> object:
+        with torch.inference_mode():
+            return model(x)
+
+    return forward

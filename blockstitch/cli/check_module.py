@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import SpecError
@@ -31,7 +32,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--into", metavar="NETWORK", help="stitch report: insert into this zoo network or spec")
     p.add_argument("--at", default="layer1,layer2,layer3,layer4", help="comma-separated node names (with --into)")
     p.add_argument("--stitch-input", type=shape_arg, default=None, metavar="C,H,W", help="network input for --into")
-    p.add_argument("--reps", type=positive, default=9, help="latency repetitions per point (with --into)")
+    p.add_argument("--rounds", "--reps", dest="rounds", type=positive, default=30,
+                   help="paired timing rounds, baseline and every stitched network once each (with --into; "
+                        "default 30)")
+    p.add_argument("--no-latency", action="store_true",
+                   help="with --into: Δparams and ΔMACs only, on meta tensors; nothing is timed")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -54,26 +59,35 @@ def run(args: argparse.Namespace) -> int:
     report = check_module(target, input=args.input, output=args.output, axes=axes, args=ctor,
                           compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
                           compile_backend=args.compile_backend)
-    rows = None
+    stitched = None
     if into is not None:
         factory, _ = target.factory(ctor)
         with progress(args.json) as shown:  # one step per insertion point; stderr, terminals only
-            rows = stitch_report(factory, into, [a for a in args.at.split(",") if a], args.stitch_input,
-                                 reps=args.reps, progress=shown)
+            stitched = stitch_report(factory, into, [a for a in args.at.split(",") if a], args.stitch_input,
+                                     rounds=args.rounds, timer=None if args.no_latency else _cpu_timer,
+                                     progress=shown)
     if args.json:
         data = report.to_dict()
-        if rows is not None:
-            base, points = rows
-            data["stitch"] = {"into": args.into, "baseline": base, "rows": [vars(r) for r in points]}
+        if stitched is not None:
+            data["stitch"] = stitched.to_dict() | {"into": args.into}
         print(json.dumps(data, indent=2, default=list))
     else:
         out = stdout()
         for note in _bound_notes(str(args.target), ctor):
             out.print(f"bound: {note}", highlight=False)
         render_check(report, out)
-        if rows is not None:
-            render_stitch_rows(args.into, *rows, console=out)
+        if stitched is not None:
+            render_stitch_rows(stitched, console=out)
     return 0 if report.ok else 1
+
+
+def _cpu_timer(fns: list[Callable[[], object]], rounds: int) -> list[list[float]]:
+    """The bench harness's paired timer on the CPU (interleaved rounds, ABBA order)."""
+    import torch
+
+    from ..bench.timing import interleaved
+
+    return interleaved(fns, torch.device("cpu"), rounds)
 
 
 _CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
