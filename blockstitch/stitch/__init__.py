@@ -135,6 +135,10 @@ def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: 
     Stitched blocks are registered beside their target and run from its forward hook, so no index, name or
     attribute of the base changes (an Ultralytics model keeps every layer's ``f``/``i`` and its save list).
 
+    ``report.input_rule`` states the input sizes the stitched network takes (``h and w multiples of 32 (because
+    of Concat at model.11 …)``), found on meta tensors when first asked; ``report.refuse(shape)`` raises a
+    located error naming the rule and the nearest sizes that pass when the network does not run at ``shape``.
+
     An Ultralytics ``YOLO`` object is accepted for its network (``yolo.model``); the stitched network goes back
     into Ultralytics' trainer with :func:`blockstitch.yolo.to_ultralytics`.
 
