@@ -63,7 +63,9 @@ def render_profile(p: Profile, console: Console, all_ops: bool = False) -> None:
                          ("params", "right"), ("MACs", "right"), ("share", "right"), ("activations", "right")):
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for n in p.nodes:
-        table.add_row(n.name, n.kind, " + ".join(fmt_shape(s) for s in n.in_shapes), fmt_shape(n.out_shape),
+        ins = [fmt_shape(s) for s in n.in_shapes]  # a detector's heads take one box list per image: "9 × 150×4"
+        shown = f"{len(ins)} × {ins[0]}" if len(ins) > 2 and len(set(ins)) == 1 else " + ".join(ins)
+        table.add_row(n.name, n.kind, shown, fmt_shape(n.out_shape),
                       f"{n.params:,}", si(n.macs), f"{100 * n.share:.1f}%", human_bytes(n.activation_bytes))
     console.print(table)
     console.print(f"params [bold]{p.params:,}[/bold] ({p.trainable_params:,} trainable) · "

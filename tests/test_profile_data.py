@@ -72,6 +72,7 @@ def test_a_batch_over_the_limit_runs_in_chunks_that_sum_to_one_run(model_and_sha
     assert chunked.data_dependent.detections == batch_run.data_dependent.detections
     assert [n.macs for n in chunked.nodes] == [n.macs for n in batch_run.nodes]
     assert chunked.nodes[1].in_shape == [2, *shape]  # shapes given for the whole batch
+    assert [(n.in_shapes, n.out_shape) for n in chunked.nodes] == [(n.in_shapes, n.out_shape) for n in batch_run.nodes]
     assert chunked.method.startswith("2 real runs") and "summed" in chunked.data_dependent.line()
 
 

@@ -63,10 +63,11 @@ class DataCounts:
 
     def line(self) -> str:
         """One sentence saying what the count depended on."""
-        runs = "one real run" if self.runs == 1 else \
-            f"{self.runs} real runs of ≤ {self.samples_per_run} samples (one run of the batch is over the real-run " \
-            f"input limit of {meta.REAL_RUN_MAX_INPUT:,} values), summed"
+        runs = "one real run" if self.runs == 1 else f"{self.runs} real runs of ≤ {self.samples_per_run} samples"
         parts = [f"counted on {runs} with {self.weights} weights on random input (uniform [0, 1))"]
+        if self.runs > 1:
+            parts[0] += f", summed (one run of the batch is over the real-run input limit of " \
+                f"{meta.REAL_RUN_MAX_INPUT:,} values)"
         if self.proposals:
             parts.append(_per_image(self.proposals, "proposals"))
         if self.proposals or self.detections:
@@ -146,13 +147,20 @@ def count_run(net: nn.Module, xs: list[torch.Tensor]) -> Counted:
     return done
 
 
+def _leading(shapes: Shapes, batch: int) -> bool:
+    """True when every shape given (in and out) leads with the batch, and at least one is given."""
+    given = [s for s in (*shapes[0], shapes[1]) if s]
+    return bool(given) and all(s[0] == batch for s in given)
+
+
 def _rebatch(shape: list[int], part: int, total: int) -> list[int]:
     return [total, *shape[1:]] if shape and shape[0] == part else shape
 
 
 def merge(parts: Sequence[Counted]) -> Counted:
     """Counts of chunks of one batch, summed: work, bytes and ops added; shapes whose leading size is the chunk's
-    batch given the whole batch; the call order of the first chunk; proposals and detections per image in order.
+    batch given the whole batch, inputs given one per image (a detector's box lists) joined; the call order of the
+    first chunk; proposals and detections per image in order.
 
     >>> merge([count_run(net, [x[:2]]), count_run(net, [x[2:]])]).counter.macs == count_run(net, [x]).counter.macs
     True
@@ -169,10 +177,12 @@ def merge(parts: Sequence[Counted]) -> Counted:
             counter.uncounted[key].update(ops)
     shapes = {}
     for name, (ins, out) in first.shapes.items():
-        batched = all(name in p.shapes and all(s[:1] == [p.batch] for s in (*p.shapes[name][0], p.shapes[name][1]))
-                      for p in parts)
-        shapes[name] = ([_rebatch(s, first.batch, total) for s in ins], _rebatch(out, first.batch, total)) \
-            if batched else (ins, out)
+        batched = all(name in p.shapes and _leading(p.shapes[name], p.batch) for p in parts)
+        per_item = all(name in p.shapes and len(p.shapes[name][0]) == p.batch for p in parts)  # a list per image
+        if batched:
+            shapes[name] = ([_rebatch(s, first.batch, total) for s in ins], _rebatch(out, first.batch, total))
+        else:
+            shapes[name] = ([s for p in parts for s in p.shapes[name][0]] if per_item else ins, out)
     return Counted(counter, shapes, list(first.entered), total,
                    [n for p in parts for n in p.proposals], [n for p in parts for n in p.detections])
 
