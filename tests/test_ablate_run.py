@@ -46,6 +46,27 @@ def test_run_resume_and_a_changed_file(tmp_path: Path) -> None:
     assert len(rows) == 6 and not bad and len((run / "results.jsonl").read_text().splitlines()) == 6
 
 
+def test_the_latency_phase_warns_of_a_loaded_machine(tmp_path: Path, monkeypatch) -> None:
+    import blockstitch.spread
+    from blockstitch.ablate.progress import Events
+
+    class Notes(Events):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def note(self, text: str) -> None:
+            self.lines.append(text)
+
+    monkeypatch.setattr(blockstitch.spread, "load_warning", lambda busy=0.75: "machine loaded: (the test's)")
+    notes = Notes()
+    ablate(spec(seeds=[0], latency={"rounds": 3}), run_dir=tmp_path / "run", trainer=trainer_file(tmp_path),
+           events=notes)
+    assert "  warning: machine loaded: (the test's)" in notes.lines
+    notes.lines.clear()
+    ablate(spec(seeds=[0]), run_dir=tmp_path / "run", trainer=trainer_file(tmp_path), events=notes)  # not timed
+    assert not any("warning" in line for line in notes.lines)
+
+
 def test_a_failing_variant_is_a_row(tmp_path: Path) -> None:
     flaky = {"name": "flaky", "insert": [{"after": "layer1", "block": Flaky}]}
     result = ablate(spec(variants=[flaky], seeds=[0], recipe={**spec()["recipe"], "epochs": 1},

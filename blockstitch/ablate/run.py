@@ -14,6 +14,7 @@ from typing import Any
 
 from ..assemble import Located
 from ..errors import SpecError
+from ..spread import Spread, warnings_for
 from .backends import Backend, get_backend
 from .file import AblationFile, data_path, load_ablation
 from .measure import Latency, PlanRow, plan_variants, time_variants
@@ -163,6 +164,9 @@ def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, train
                          f"{spec.latency.rounds} interleaved rounds, in {time.perf_counter() - t0:.1f} s")
             for name, error in broken.items():
                 events.note(f"  {name}: its forward failed ({error}); not timed")
+            if latencies:  # the baseline's spread and the machine's load say how far to trust the Δlatency column
+                for warning in warnings_for(Spread.of(latencies[0].samples_ms), "the baseline's forward"):
+                    events.note(f"  warning: {warning}")
         store.write_json("plan.json", {"plans": [p.to_dict() for p in prep.plans],
                                        "latency": [t.to_dict() for t in latencies],
                                        "input_shape": list(prep.input_shape), "metric": prep.metric})
