@@ -151,7 +151,9 @@ def render_check(r: CheckReport, console: Console) -> None:
     macs = r.macs_at.get("macs")
     if macs is not None and macs >= 0:
         console.print(f"params {r.params:,} · {macs / 1e6:,.2f} MMACs at {fmt_shape(r.macs_at['input'])}")
+    slow = r.check("time budget")
     console.print("[bold green]plug-and-play: every required check holds[/bold green]" if r.ok else
+                  f"[bold red]not plug-and-play: {slow.message.split(';')[0]}[/bold red]" if slow else
                   "[bold red]not plug-and-play: see the failed checks[/bold red]")
 
 

@@ -1,6 +1,7 @@
 """The rule a module obeys, inferred from where it worked: any size, a fixed size, multiples of k, at least m,
-square only, a fixed area or an area that is a multiple of k (``h·w = 64``: a module that views its tokens as a
-fixed grid) — or "no simple rule" when the observations fit none of these (never a wrong simple rule).
+square only, a fixed area, an area that is a multiple of k or at least so many pixels (``h·w = 64``: a module
+that views its tokens as a fixed grid; ``h·w ≥ 2``: a variance over the pixels) — or "no simple rule" when the
+observations fit none of these (never a wrong simple rule).
 
 check-module infers a block's rule with it, and stitch the rule of a whole stitched network's input: one
 vocabulary, one inference, on the lowest floor (no blockstitch imports).
@@ -19,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
-__all__ = ["Constraint", "Rule", "infer_rule", "rule_1d", "follow_up_pairs", "area_pairs"]
+__all__ = ["Constraint", "Rule", "infer_rule", "rule_1d", "follow_up_pairs", "area_pairs", "area_follow_ups",
+           "same_area"]
 
 Size = tuple[int, ...]
 
@@ -82,7 +84,7 @@ class Rule:
     simple: bool = True
     text: str = ""
     area: tuple[str, int] | None = None
-    """A rule on the product of the axes: ``("fixed", 64)`` or ``("multiple_of", 16)``."""
+    """A rule on the product of the axes: ``("fixed", 64)``, ``("multiple_of", 16)`` or ``("min", 2)``."""
 
     @property
     def kind(self) -> str:
@@ -171,8 +173,9 @@ def infer_rule(names: Sequence[str], obs: dict[Size, bool]) -> Rule:
 
 
 def _area_rule(names: tuple[str, ...], obs: dict[Size, bool]) -> Rule | None:
-    """A rule on h·w alone (fixed, else a multiple of k > 1) that predicts every observation, once some
-    non-square size worked (no area rule is claimed from squares alone: they cannot tell it from a per-axis one).
+    """A rule on h·w alone (fixed, else a multiple of k > 1, else at least the smallest area that worked) that
+    predicts every observation, once some non-square size worked (no area rule is claimed from squares alone:
+    they cannot tell it from a per-axis one).
     """
     good = [math.prod(s) for s, ok in obs.items() if ok]
     if not any(ok and len(set(s)) > 1 for s, ok in obs.items()):
@@ -180,11 +183,13 @@ def _area_rule(names: tuple[str, ...], obs: dict[Size, bool]) -> Rule | None:
     k = reduce(math.gcd, good)
     candidates: list[tuple[str, int]] = [("fixed", good[0])] if len(set(good)) == 1 else []
     candidates += [("multiple_of", k)] if k > 1 else []
+    candidates += [("min", min(good))]
     for area in candidates:
         rule = Rule({a: ("any", None) for a in names}, area=area)
         if all(rule.admits(s) == ok for s, ok in obs.items()):
             product = "·".join(names)
-            rule.text = f"{product} = {area[1]}" if area[0] == "fixed" else f"{product} a multiple of {area[1]}"
+            rule.text = {"fixed": f"{product} = {area[1]}", "multiple_of": f"{product} a multiple of {area[1]}",
+                         "min": f"{product} ≥ {area[1]} (at least {area[1]} pixels)"}[area[0]]
             return rule
     return None
 
@@ -201,6 +206,42 @@ def area_pairs(obs: dict[Size, bool]) -> list[Size]:
         return []
     s = even[0]
     return [p for p in ((s // 2, 2 * s), (2 * s, s // 2)) if p not in obs]
+
+
+def same_area(area: int, side: int = 2) -> list[Size]:
+    """Every h×w of this area with both sides at least ``side``, nearest to square first, h = w left out.
+
+    >>> same_area(64)
+    [(4, 16), (16, 4), (2, 32), (32, 2)]
+    """
+    pairs = [(h, area // h) for h in range(side, area // side + 1) if area % h == 0 and h * h != area]
+    return sorted(pairs, key=lambda s: (max(s) / min(s), s[0] > s[1]))
+
+
+def area_follow_ups(obs: dict[Size, bool]) -> list[Size]:
+    """Sizes that tell a rule on the sides from one on the area, for a module's sweep (called again after they
+    ran): where one square s×s alone works, shapes of its area with sides of at least 2 (8×8: 4×16, 16×4, 2×32,
+    32×2); where squares from m up work, (m-1)×⌈m²/(m-1)⌉ both ways (one side below m, area above m²); once every
+    working size has one area and a non-square one works, the rest of that area's shapes (1×A too), so a
+    reported h·w = A names only shapes that ran.
+
+    >>> area_follow_ups({(7, 7): False, (8, 8): True, (9, 9): False})
+    [(4, 16), (16, 4), (2, 32), (32, 2)]
+    >>> area_follow_ups({(8, 8): True, (7, 7): False, (4, 16): True, (16, 4): True, (2, 32): True, (32, 2): True})
+    [(1, 64), (64, 1)]
+    """
+    good = [s for s, ok in obs.items() if ok]
+    areas = {math.prod(s) for s in good}
+    if len(areas) == 1 and any(len(set(s)) > 1 for s in good):
+        return [s for s in same_area(areas.pop(), 1) if s not in obs]
+    diagonal = rule_1d({s[0]: ok for s, ok in obs.items() if len(set(s)) == 1})
+    pairs: list[Size] = []
+    if diagonal is not None and diagonal[0] == "fixed" and diagonal[1]:  # h = w = s, or h·w = s²?
+        pairs = same_area(diagonal[1] ** 2)[:4]
+    elif diagonal is not None and diagonal[0] == "min" and diagonal[1] and diagonal[1] > 1:  # h, w ≥ m or h·w ≥ m²?
+        m = diagonal[1]
+        pairs = [(m - 1, -(-m * m // (m - 1))), (-(-m * m // (m - 1)), m - 1)]
+    return [p for p in pairs if p not in obs]
 
 
 def follow_up_pairs(obs: dict[Size, bool]) -> list[Size]:

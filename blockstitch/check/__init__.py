@@ -17,17 +17,21 @@ from ..meta import torch_state_guard
 from ..subject import Subject, subject
 from ..rules import Constraint, Rule
 from .contract import parse_pattern
-from .probes import take_numbers
+from .probes import all_checks, take_numbers
 from .probes.sizes import channels_verdict, layouts_verdict, sizes_verdict
 from .report import CheckReport, CheckResult
 from .sweep import ProbeSettings, channel_sweep, layout_works, size_sweep
 from .targets import TARGET_KINDS, Factory, fixed_channels, parse_args
+from .time_budget import TimeBudget, TooSlow, time_verdict
 from .under_test import UnderTest
 from .worker import Worker
 
 __all__ = ["check_module", "CheckReport", "CheckResult", "Constraint", "Rule", "parse_args"]
 
 LAYOUTS = ("b c h w", "b n c", "b h w c")
+BUDGET_S = 60.0
+"""The whole check's default time budget (plus ``SLOW_CHECK_S`` for each of compile and export, when asked)."""
+SLOW_CHECK_S = 120.0
 _BASE = [(8, 8), (12, 12), (16, 16), (7, 7), (14, 14), (10, 10), (6, 6), (24, 24), (4, 4)]
 
 
@@ -94,7 +98,9 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
     (``c`` defaults to what the target fixes, else 64). Inputs up to ``real_elements`` values run for real,
     larger ones on meta tensors; each probe gets ``seconds`` and the worker ``max_bytes`` more memory.
     ``channels``: also sweep the channel count when the target can be built at other widths. ``budget``: the
-    whole check's time limit (default 3 × ``seconds`` + 60 s); probes after it are reported as not run.
+    whole check's time limit (default ``BUDGET_S``, at least 3 × ``seconds``, + ``SLOW_CHECK_S`` for each of
+    compile and export); a forward too slow for it stops the check there ("too slow: 0.50 s per forward at
+    2×2"), and the probes after it are reported as not run, with that reason.
 
     >>> check_module(C2f, args={"c1": 64, "c2": 64}).ok   # from ultralytics.nn.modules.block
     True
@@ -109,11 +115,15 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
                             + ", ".join(undefined), hint="bind them with --axis, or fix the pattern")
     label, ctx, follows, fixed = _target(found, args)
     width = axes.setdefault("c", fixed or 64)
-    budget = 3 * seconds + 60 if budget is None else budget
+    if budget is None:
+        budget = max(BUDGET_S, 3 * seconds) + SLOW_CHECK_S * (int(compile) + int(export))
     with torch_state_guard(), Worker(UnderTest(**ctx), memory=max_bytes, budget=budget) as worker:
         _warm_up()
+        clock = TimeBudget(budget)  # from here: the tool's own first-use cost above is not the module's time
+        worker.deadline = clock.deadline
         def settings_for(text: str) -> ProbeSettings:
-            return ProbeSettings(parse_pattern(text), out_pattern, axes, width, batch, real_elements, seconds)
+            return ProbeSettings(parse_pattern(text), out_pattern, axes, width, batch, real_elements, seconds,
+                                 clock)
 
         layouts: dict[str, str] = {}
         checks: list[CheckResult] = []
@@ -130,12 +140,26 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
         report = CheckReport(label, layout, layouts, checks, rule, sweep=sweep)
         report.checks.append(sizes_verdict(report))
         base = _base(sweep, settings.names)
-        if base is not None:
-            _numbers(report, settings, worker, base, follows and channels, compile, export, compile_backend)
-        elif follows and channels:  # nothing works at this width: say at which widths it would
-            _channels(report, settings, worker, (16,) if settings.names == ("n",) else (8, 8))
+        if clock.stopped() is None:
+            if base is not None:
+                _numbers(report, settings, worker, base, follows and channels, compile, export, compile_backend)
+            elif follows and channels:  # nothing works at this width: say at which widths it would
+                _channels(report, settings, worker, (16,) if settings.names == ("n",) else (8, 8))
+        slow = clock.stopped()
+        if slow is not None:
+            _stopped(report, slow, compile, export)
         report.isolation = {"forks": worker.forks}
     return report
+
+
+def _stopped(report: CheckReport, slow: TooSlow, compile: bool, export: bool) -> None:
+    """The check stopped for lack of time: say why (required), and list every check that did not run."""
+    asked = {"torch.compile": compile, "torch.export": export}
+    done = {c.name.split("(")[0].strip() for c in report.checks}
+    skipped = [c.name for c in all_checks() if c.name != "count" and asked.get(c.name, True)
+               and c.name.split("(")[0].strip() not in done]
+    report.too_slow = slow.to_dict()
+    report.checks += time_verdict(slow, skipped)
 
 
 def _channels(report: CheckReport, settings: ProbeSettings, worker: Worker, size: tuple[int, ...]) -> None:

@@ -53,6 +53,8 @@ class CheckReport:
     nonfinite: list[str] = field(default_factory=list)
     """Where outputs held NaN/Inf: ``"eval, batch 2, 1×1"``."""
     isolation: dict[str, int] = field(default_factory=dict)
+    too_slow: dict[str, Any] | None = None
+    """Why the check stopped before the end (see ``time_budget.TooSlow.to_dict``), else None."""
 
     @property
     def ok(self) -> bool:
@@ -79,7 +81,8 @@ class CheckReport:
                 "params": self.params, "macs_at": self.macs_at, "sweep": self.sweep,
                 "channel_sweep": self.channel_sweep, "base": self.base, "modes": self.modes,
                 "batch_independent": self.batch_independent, "writes_input": self.writes_input,
-                "ignores_input": self.ignores_input, "dead_params": self.dead_params, "nonfinite": self.nonfinite}
+                "ignores_input": self.ignores_input, "dead_params": self.dead_params, "nonfinite": self.nonfinite,
+                "too_slow": self.too_slow}
 
 
 NO_GPU = ("Found no NVIDIA driver", "Torch not compiled with CUDA", "No CUDA GPUs are available",

@@ -1,11 +1,15 @@
 """The sweeps: which sizes (and channel counts) a module runs at, probed in the worker, and the rule behind them.
 
 Squares 1…24 densely, then larger ones; for tokens n = 1…24 and common token counts. After the squares, a
-few non-square sizes chosen from what worked tell a per-axis rule from square-only. Cheap sizes run for real
+few non-square sizes chosen from what worked tell a per-axis rule from square-only, and a rule on the sides
+from one on the area (8×8 alone works: do 4×16 and 2×32, of the same area, work too?). Outputs with NaN/Inf at
+some sizes only (a variance over one pixel) count as failing there, so the size rule says where the outputs
+are finite; NaN/Inf everywhere stays the finite-outputs check's failure. Cheap sizes run for real
 (one run gives the shape, finiteness and in-place writes); larger ones on meta tensors. At the sizes a sweep
 needs, a real run of a small module is far cheaper than a meta one (timm's SEModule(16) at 1…24²: 3 ms for
 all 24 real runs, 160 ms on meta tensors, whose cost is Python dispatch, not arithmetic); once a real run
-takes longer than ``probes.sizes.SLOW_S``, larger sizes go to meta tensors.
+takes longer than ``probes.sizes.SLOW_S``, larger sizes go to meta tensors. Each forward's time goes to the
+check's :class:`~.time_budget.TimeBudget`: once forwards are too slow for it, the sweep stops there.
 
 >>> records, rule = size_sweep(settings, worker)
 >>> rule.text
@@ -15,13 +19,15 @@ takes longer than ``probes.sizes.SLOW_S``, larger sizes go to meta tensors.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from ..errors import SpecError, fmt_shape
-from ..rules import Rule, follow_up_pairs, infer_rule
+from ..rules import Rule, area_follow_ups, follow_up_pairs, infer_rule
 from .contract import Pattern
 from .probes.channel_axis import REFERENCE, AxisTask, compare, layout_sizes
 from .probes.sizes import SizeTask, run_sizes
+from .time_budget import TimeBudget
 from .worker import Reply, Worker
 
 __all__ = ["SQUARES", "TOKENS", "CHANNELS", "ProbeSettings", "size_sweep", "channel_sweep", "layout_works",
@@ -39,12 +45,13 @@ def spatial_axes(layout: str) -> tuple[str, ...]:
 
 class ProbeSettings:
     """How to probe (not a network's plan): the input and output patterns, the axes the caller bound, the
-    channel count, the batch, the largest input run for real, and each probe's time limit."""
+    channel count, the batch, the largest input run for real, each probe's time limit and the whole check's
+    time budget (None: no budget)."""
 
     def __init__(self, pattern: Pattern, out: Pattern | None, axes: dict[str, int], channels: int, batch: int,
-                 real_elements: int, seconds: float) -> None:
+                 real_elements: int, seconds: float, clock: TimeBudget | None = None) -> None:
         self.pattern, self.out, self.axes, self.channels = pattern, out, axes, channels
-        self.batch, self.real_elements, self.seconds = batch, real_elements, seconds
+        self.batch, self.real_elements, self.seconds, self.clock = batch, real_elements, seconds, clock
         self.names = spatial_axes(pattern.text)
 
     def bind(self, size: tuple[int, ...], channels: int | None = None, batch: int | None = None) -> dict[str, int]:
@@ -71,7 +78,8 @@ def _record(settings: ProbeSettings, size: tuple[int, ...], sizes: dict[str, int
     if not reply.ok:  # the worker hung or died here, or the check ran out of time before it
         error = reply.error or ""
         how = "not run" if error.startswith("not run") else "isolated"
-        rec.update(ok=False, output=None, error=error, how=how, finite=None, wrote_input=None, warnings=[])
+        rec.update(ok=False, output=None, error=error, how=how, finite=None, wrote_input=None, warnings=[],
+                   seconds=None)
         return rec
     assert reply.value is not None, "a size probe answers every task with a SizeRun"
     rec.update(reply.value.record())
@@ -85,14 +93,46 @@ def _record(settings: ProbeSettings, size: tuple[int, ...], sizes: dict[str, int
     return rec
 
 
+_STOPPED = ("took longer than", "not run to the end")
+"""A worker's words for an item it stopped waiting for."""
+
+
 def _run(settings: ProbeSettings, worker: Worker, sizes: list[tuple[int, ...]], channels: list[int] | None = None
          ) -> list[dict[str, Any]]:
-    """Probe each size (or ``sizes[0]`` at each channel count) in the worker; one record each."""
+    """Probe each size (or ``sizes[0]`` at each channel count) in the worker; one record each. Once the time
+    budget finds the forwards too slow, the rest are records of sizes not run, with that reason."""
     pairs = [(s, None) for s in sizes] if channels is None else [(sizes[0], c) for c in channels]
     bound = [settings.bind(s, c) for s, c in pairs]
     tasks = [settings.task(b) for b in bound]
-    return [_record(settings, size, axes, task, reply) for (size, _), axes, (task, reply)
-            in zip(pairs, bound, worker.stream(run_sizes, tasks, settings.seconds))]
+    clock = settings.clock
+    records: list[dict[str, Any]] = []
+    if clock is None or clock.too_slow is None:
+        stream = worker.stream(run_sizes, tasks, settings.seconds)
+        waited = time.monotonic()
+        try:
+            for (size, _), axes, (task, reply) in zip(pairs, bound, stream):
+                records.append(_record(settings, size, axes, task, reply))
+                if (reply.error or "").startswith(_STOPPED):  # the time it ran before it was stopped
+                    records[-1]["seconds"] = round(time.monotonic() - waited, 3)
+                waited = time.monotonic()
+                if clock is not None and clock.observe(records[-1]):
+                    break
+        finally:
+            stream.close()  # stopped early: the worker (still busy with the rest) is stopped too
+    why = f"not run: {clock.too_slow.text()}" if clock is not None and clock.too_slow is not None else "not run"
+    return records + [_record(settings, size, axes, task, Reply(error=why))
+                      for (size, _), axes, task in list(zip(pairs, bound, tasks))[len(records):]]
+
+
+def _fold_nonfinite(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """NaN/Inf at some sizes only is a size rule: those sizes fail (the output's finiteness is the module's
+    answer there). At no finite size, nothing changes: the finite-outputs check names them."""
+    finite = [r for r in records if r["ok"] and r["finite"] is True]
+    if finite:
+        for r in records:
+            if r["ok"] and r["finite"] is False:
+                r.update(ok=False, error="NaN/Inf in the output")
+    return records
 
 
 _MEMORY = ("can't allocate", "not enough memory", "out of memory", "MemoryError", "killed its process (SIGKILL")
@@ -120,18 +160,41 @@ def size_sweep(settings: ProbeSettings, worker: Worker) -> tuple[list[dict[str, 
         sizes = [(s, s) for s in SQUARES]
     if not sizes or any(a in settings.axes for a in settings.names):  # the user bound the spatial axes: one size
         sizes = [tuple(settings.axes.get(a, 8) for a in settings.names)]
-    records = _memory_bound(_run(settings, worker, sizes))
+    records = _fold_nonfinite(_memory_bound(_run(settings, worker, sizes)))
     obs = {tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"}
     if len(settings.names) == 2 and len(sizes) > 1:
-        pairs = follow_up_pairs(obs)
-        records += _run(settings, worker, pairs)
-        obs.update({tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"})
-    return records, infer_rule(settings.names, obs)
+        # per axis or square only; then sides or area; then the rest of a fixed area's shapes
+        for follow_up in (follow_up_pairs, area_follow_ups, area_follow_ups):
+            records = _fold_nonfinite(records + _run(settings, worker, follow_up(obs)))
+            obs = {tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"}
+    return records, _partial(settings.names, records) or _shapes_named(infer_rule(settings.names, obs), obs)
+
+
+def _shapes_named(rule: Rule, obs: dict[tuple[int, ...], bool]) -> Rule:
+    """A fixed area names the shapes that ran: ``h·w = 64 (8×8, 4×16, 2×32 …)`` (one orientation each where
+    its transpose ran too; "…" where more ran or some were not tried)."""
+    if rule.area is None or rule.area[0] != "fixed":
+        return rule
+    good = [s for s, ok in obs.items() if ok]
+    shapes = sorted((s for s in good if s[0] <= s[1] or s[::-1] not in good), key=lambda s: (max(s) / min(s), s))
+    pairs = sum(1 for h in range(1, rule.area[1] + 1) if rule.area[1] % h == 0)  # every h×w of that area
+    more = len(shapes) > 3 or len(good) < pairs
+    rule.text += f" ({', '.join('×'.join(map(str, s)) for s in shapes[:3])}{' …' if more else ''})"
+    return rule
+
+
+def _partial(names: tuple[str, ...], records: list[dict[str, Any]]) -> Rule | None:
+    """Sizes left out (the time budget stopped the sweep): no rule is claimed from the rest."""
+    left = [r for r in records if r["how"] == "not run"]
+    if not left:
+        return None
+    why = left[0]["error"].removeprefix("not run: ")
+    return Rule({a: ("any", None) for a in names}, simple=False, text=f"not determined: {why}")
 
 
 def channel_sweep(settings: ProbeSettings, worker: Worker, size: tuple[int, ...]) -> tuple[list[dict[str, Any]], Rule]:
     """The module built at each channel count of CHANNELS and run at ``size``; the channel rule."""
-    records = _run(settings, worker, [size], channels=CHANNELS)
+    records = _fold_nonfinite(_run(settings, worker, [size], channels=CHANNELS))
     for rec, c in zip(records, CHANNELS):
         rec["size"] = [c]
     return records, infer_rule(("c",), {(c,): r["ok"] for r, c in zip(records, CHANNELS) if r["how"] != "not run"})

@@ -24,7 +24,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -162,41 +162,54 @@ class Worker:
             self._conn.close()
         self._proc = self._conn = None
 
-    def stream(self, probe: Probe[T, R], items: Sequence[T], seconds: float) -> Iterator[tuple[T, Reply[R]]]:
-        """Run ``probe`` over ``items``; each item gets ``seconds``. A hang or a death is that item's Reply,
-        and the items after it go to a fresh worker."""
+    def stream(self, probe: Probe[T, R], items: Sequence[T], seconds: float
+               ) -> Generator[tuple[T, Reply[R]], None, None]:
+        """Run ``probe`` over ``items``; each item gets ``seconds`` (and no more than the budget has left). A hang
+        or a death is that item's Reply, and the items after it go to a fresh worker. A caller that stops
+        iterating early stops the worker too (it would still be busy with the rest)."""
         items = list(items)
         if time.monotonic() > self.deadline:
             for item in items:
-                yield item, Reply(error=f"not run: the check's time budget ({self.budget:g} s) is spent")
+                yield item, Reply(error=self._spent())
             return
         if self.inline:
             yield from self._inline(probe, items, seconds)
             return
         i = 0
-        while i < len(items):
-            started = self._proc is None
-            if started:
-                self._start()
-            if time.monotonic() > self.deadline:
-                for item in items[i:]:
-                    yield item, Reply(error=f"not run: the check's time budget ({self.budget:g} s) is spent")
-                return
-            self._conn.send((probe, items[i:]))
+        try:
             while i < len(items):
-                reply = self._receive(seconds + (STARTUP_S if started else 0.0))
-                started = False
-                if reply is None:
-                    self._stop()
-                    reply = ("timeout", f"took longer than {seconds:g} s (stopped)")
-                elif reply[0] == "died":
-                    self._stop()
-                elif reply[0] == "item" and i == len(items) - 1:
-                    self._receive(seconds)  # the "done" marker, read before the caller may stop iterating
-                item, i = items[i], i + 1
-                yield item, Reply(value=cast(R, reply[1])) if reply[0] == "item" else Reply(error=reply[1])
-                if reply[0] != "item":
-                    break
+                if time.monotonic() > self.deadline:  # (before forking a worker that would do nothing)
+                    rest, i = items[i:], len(items)
+                    for item in rest:
+                        yield item, Reply(error=self._spent())
+                    return
+                started = self._proc is None
+                if started:
+                    self._start()
+                self._conn.send((probe, items[i:]))
+                while i < len(items):
+                    wait = seconds + (STARTUP_S if started else 0.0)
+                    left = max(self.deadline - time.monotonic(), 0.0)
+                    reply = self._receive(min(wait, left))
+                    started = False
+                    if reply is None:
+                        self._stop()
+                        reply = ("timeout", f"took longer than {seconds:g} s (stopped)" if left >= wait else
+                                 f"not run to the end: the check's time budget ({self.budget:g} s) ran out")
+                    elif reply[0] == "died":
+                        self._stop()
+                    elif reply[0] == "item" and i == len(items) - 1:
+                        self._receive(seconds)  # the "done" marker, read before the caller may stop iterating
+                    item, i = items[i], i + 1
+                    yield item, Reply(value=cast(R, reply[1])) if reply[0] == "item" else Reply(error=reply[1])
+                    if reply[0] != "item":
+                        break
+        finally:
+            if i < len(items):  # the caller stopped early: the worker is still busy with the items after
+                self._stop()
+
+    def _spent(self) -> str:
+        return f"not run: the check's time budget ({self.budget:g} s) is spent"
 
     def call(self, probe: Probe[T, R], item: T, seconds: float) -> Reply[R]:
         """One item: ``stream(probe, [item], seconds)``'s reply."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-compile", action="store_true", help=argparse.SUPPRESS)  # the default since 0.2
     p.add_argument("--no-export", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--compile-backend", default="aot_eager", help="torch.compile backend (default aot_eager)")
+    p.add_argument("--time-budget", type=_seconds, default=None, metavar="SECONDS",
+                   help="the whole check's time limit (default 60, +120 each for --compile and --export); a "
+                        "forward too slow for it stops the check: 'too slow: N s per forward at size S'")
     p.add_argument("--into", metavar="NETWORK", help="stitch report: insert into this zoo network or spec")
     p.add_argument("--at", default="layer1,layer2,layer3,layer4", help="comma-separated node names (with --into)")
     p.add_argument("--stitch-input", type=shape_arg, default=None, metavar="C,H,W", help="network input for --into")
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         into.plan(args.stitch_input)
     report = check_module(target, input=args.input, output=args.output, axes=axes, args=ctor,
                           compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
-                          compile_backend=args.compile_backend)
+                          compile_backend=args.compile_backend, budget=args.time_budget)
     stitched = None
     if into is not None:
         factory, _ = target.factory(ctor)
@@ -88,6 +92,17 @@ def _cpu_timer(fns: list[Callable[[], object]], rounds: int) -> list[list[float]
     from ..bench.timing import interleaved
 
     return interleaved(fns, torch.device("cpu"), rounds)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds: ``--time-budget 30``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, e.g. 60, got '{text}'") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got '{text}'")
+    return value
 
 
 _CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

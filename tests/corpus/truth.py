@@ -35,7 +35,8 @@ def _tensors(out: Any) -> list[torch.Tensor]:
 
 
 def candidates(names: tuple[str, ...], sizes: list[tuple[int, ...]]) -> list[Callable[[tuple[int, ...]], bool]]:
-    """Every rule of the vocabulary (any, fixed, multiple of k, at least m; per axis, square) over these sizes."""
+    """Every rule of the vocabulary (any, fixed, multiple of k, at least m; per axis, square; on the area h·w)
+    over these sizes."""
     values = sorted({v for s in sizes for v in s})
     one: list[Callable[[int], bool]] = [lambda v: True]
     one += [lambda v, f=f: v == f for f in values]
@@ -47,7 +48,20 @@ def candidates(names: tuple[str, ...], sizes: list[tuple[int, ...]]) -> list[Cal
     for r in one:
         rules += [lambda s, r=r: r(s[0]) and r(s[1]), lambda s, r=r: s[0] == s[1] and r(s[0]),
                   lambda s, r=r: r(s[0]), lambda s, r=r: r(s[1])]
-    return rules
+    return rules + area_rules(sizes)
+
+
+def works(runs: dict[tuple[int, ...], dict[str, Any]]) -> dict[tuple[int, ...], bool]:
+    """Where a module works: it runs, keeps the shape where it should and its outputs are finite — unless they
+    are NaN/Inf wherever it runs (then that is a failure of its own, not a rule on the size)."""
+    somewhere = any(r["ok"] and r["finite"] for r in runs.values())
+    return {k: r["ok"] and (r["finite"] or not somewhere) for k, r in runs.items()}
+
+
+def area_rules(sizes: list[tuple[int, ...]]) -> list[Callable[[tuple[int, ...]], bool]]:
+    """h·w = A and h·w ≥ A for every area A among ``sizes``."""
+    areas = sorted({math.prod(s) for s in sizes})
+    return [lambda s, a=a: math.prod(s) == a for a in areas] + [lambda s, a=a: math.prod(s) >= a for a in areas]
 
 
 class Truth:
@@ -98,13 +112,13 @@ class Truth:
                 "finite": all(bool(torch.isfinite(t).all()) for t in out if t.is_floating_point())}
 
     def grid(self, extra: list[tuple[int, ...]]) -> dict[tuple[int, ...], bool]:
-        """Works or not, over the dense grid and the report's own sizes."""
+        """Works or not, over the dense grid and the report's own sizes (see :func:`works`)."""
         sizes = [(n,) for n in TOKENS] if self.names == ("n",) else [(s, s) for s in SQUARES] + PAIRS
-        return {s: self.run(s)["ok"] for s in dict.fromkeys(sizes + [tuple(e) for e in extra])}
+        return works({s: self.run(s) for s in dict.fromkeys(sizes + [tuple(e) for e in extra])})
 
     def channels(self, size: tuple[int, ...], extra: list[int]) -> dict[tuple[int, ...], bool]:
-        """Works or not at each width of the grid (built fresh at each)."""
-        return {(c,): self.run(size, c=c)["ok"] for c in dict.fromkeys(CHANNELS + extra)}
+        """Works or not at each width of the grid (built fresh at each; see :func:`works`)."""
+        return works({(c,): self.run(size, c=c) for c in dict.fromkeys(CHANNELS + extra)})
 
     def dead(self, sizes: list[tuple[int, ...]]) -> list[str] | None:
         """Trainable parameters no gradient reaches at any of ``sizes`` (train mode, batch 2)."""

@@ -58,11 +58,14 @@ class SizeRun:
     warnings: list[str] = field(default_factory=list)
     kind: str | None = None
     error: str | None = None
+    seconds: float | None = None
+    """The forward's wall time (real or meta), the time budget's evidence."""
 
     def record(self) -> dict[str, Any]:
         """The report's keys, in the report's order (``kind`` only where the module ran)."""
         rec: dict[str, Any] = {"how": self.how, "finite": self.finite, "wrote_input": self.wrote_input,
-                               "warnings": self.warnings, "output": self.output}
+                               "warnings": self.warnings, "output": self.output,
+                               "seconds": None if self.seconds is None else round(self.seconds, 6)}
         if self.error is None:
             rec["kind"] = self.kind
         rec["error"] = self.error
@@ -72,18 +75,21 @@ class SizeRun:
 def _one(held: UnderTest, task: SizeTask) -> SizeRun:
     shape = task.shape
     run = SizeRun(how="real" if task.real else "meta")
+    started: float | None = None
     try:
         module = held.module(shape, task.layout, task.c)
+        started = time.perf_counter()
         if task.real and math.prod(shape) <= held.slow_at:
-            started = time.perf_counter()
             ran = real_run(module.eval(), sample_input(shape))
+            run.seconds = time.perf_counter() - started
             held.real_runs += 1
-            if time.perf_counter() - started > SLOW_S and held.real_runs > 3:  # (the first runs warm up)
+            if run.seconds > SLOW_S and held.real_runs > 3:  # (the first runs warm up)
                 held.slow_at = min(held.slow_at, math.prod(shape))  # larger inputs go to meta tensors
         else:
             run.how = "meta"
             try:
                 out = meta_call(module, [torch.empty(shape, device="meta")])
+                run.seconds = time.perf_counter() - started
                 first = tensors(out)
                 if not first:
                     raise TypeError(f"the module returned {type(out).__name__}, not a tensor")
@@ -92,12 +98,15 @@ def _one(held: UnderTest, task: SizeTask) -> SizeRun:
             except Exception as err:  # noqa: BLE001
                 if not (task.fallback and any(s in str(err) for s in _META_LIMITS)):
                     raise
+                started = time.perf_counter()
                 ran = real_run(module.eval(), sample_input(shape))
-                run.how = "real (meta could not tell)"
+                run.seconds, run.how = time.perf_counter() - started, "real (meta could not tell)"
         run.output, run.finite, run.wrote_input = ran.output, ran.finite, ran.wrote_input
         run.warnings, run.kind = ran.warnings, ran.kind
     except Exception as err:  # noqa: BLE001 — the module's own failure at this size is the finding
         run.output, run.kind, run.error = None, None, first_line(err)
+        if run.seconds is None and started is not None:  # a forward that fails late still took its time
+            run.seconds = time.perf_counter() - started
     return run
 
 
@@ -112,19 +121,28 @@ def _at(rec: dict[str, Any]) -> str:
 
 
 def sizes_verdict(report: CheckReport) -> CheckResult:
-    """The size sweep's verdict: the rule, a failing size with the module's own words, and a working one."""
+    """The size sweep's verdict: the rule, a failing size with the module's own words, and a working one. A rule
+    that leaves out only single-pixel inputs (1×1, n = 1: a variance over one pixel is NaN) passes, stated."""
     sweep, rule = report.sweep, report.size_rule
-    bad = [r for r in sweep if not r["ok"]]
-    good = [r for r in sweep if r["ok"]]
-    how = sorted({r["how"] for r in sweep})
-    where = f"{len(sweep)} sizes ({', '.join(how)})"
-    by_area = sorted(sweep, key=lambda r: r["input"])
-    msg = (f"{where}: works at every size, {_at(by_area[0])} to {_at(by_area[-1])}" if not bad else
-           f"{where}: {rule.text}; e.g. at {_at(bad[0])}: {bad[0]['error']}"
-           + (f"; works at {_at(good[0])}" if good else ""))
-    return CheckResult("sizes", "failed" if bad else "passed", msg,
-                       evidence={"rule": rule.to_dict(), "failing": [r["size"] for r in bad],
-                                 "working": [r["size"] for r in good]})
+    ran = [r for r in sweep if r["how"] != "not run"]
+    bad = [r for r in ran if not r["ok"]]
+    good = [r for r in ran if r["ok"]]
+    how = sorted({r["how"] for r in ran})
+    where = f"{len(ran)} sizes ({', '.join(how)})"
+    evidence = {"rule": rule.to_dict(), "failing": [r["size"] for r in bad], "working": [r["size"] for r in good]}
+    if len(ran) < len(sweep):  # the time budget stopped the sweep: what ran, and no rule
+        return CheckResult("sizes", "skipped", f"{len(ran)} of {len(sweep)} sizes ran: {rule.text}"
+                           + (f"; works at {', '.join(map(_at, good[:6]))}" if good else "")
+                           + (f"; fails at {_at(bad[0])}: {bad[0]['error']}" if bad else ""), evidence=evidence)
+    by_area = sorted(good or sweep, key=lambda r: r["input"])
+    if not bad:
+        return CheckResult("sizes", "passed", f"{where}: works at every size, {_at(by_area[0])} to "
+                           f"{_at(by_area[-1])}", evidence=evidence)
+    if good and all(math.prod(r["size"]) == 1 for r in bad):
+        return CheckResult("sizes", "passed", f"{where}: {rule.text}, {_at(by_area[0])} to {_at(by_area[-1])};"
+                           f" only at {_at(bad[0])}: {bad[0]['error']}", evidence=evidence)
+    return CheckResult("sizes", "failed", f"{where}: {rule.text}; e.g. at {_at(bad[0])}: {bad[0]['error']}"
+                       + (f"; works at {_at(good[0])}" if good else ""), evidence=evidence)
 
 
 def channels_verdict(sweep: list[dict[str, Any]], rule: Rule, size: tuple[int, ...]) -> CheckResult:
@@ -140,6 +158,8 @@ def channels_verdict(sweep: list[dict[str, Any]], rule: Rule, size: tuple[int, .
 def layouts_verdict(layouts: dict[str, str]) -> CheckResult:
     """Which of the layouts tried work (``layout → "works"`` or its first error)."""
     working = [k for k, v in layouts.items() if v == "works"]
+    if not working and all(v.startswith("not run") for v in layouts.values()):  # the time budget, not the module
+        return CheckResult("layouts", "skipped", "; ".join(f"{k}: {v}" for k, v in layouts.items()))
     if working:  # a layout that runs while reading another axis as channels is said too: it is a trap
         wrong = "".join(f"; {k} {v}" for k, v in layouts.items() if v.startswith("runs but"))
         return CheckResult("layouts", "passed", "works with " + ", ".join(working) + wrong)
