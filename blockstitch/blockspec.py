@@ -88,7 +88,8 @@ class BlockCard:
     aliases: tuple[str, ...] = ()
     """Names users know from other collections (`CoordAtt`, `CA`); `blocks --search` finds them."""
     size_rule: str = "any"
-    """Spatial/token size rule: `any`, `multiple_of:K`, `min:M`, `square`, `fixed:HxW` — as check-module says."""
+    """Spatial/token size rule: `any`, `multiple_of:K`, `min:M`, `square`, `fixed:HxW`, `area:HxW` (H·W positions
+    in any shape) — as check-module says."""
     channel_rule: str = "any"
     """Channel rule, e.g. `any`, `multiple_of:heads`, `min:8`."""
     insert_where: str = ""

@@ -10,6 +10,7 @@ docs/library.zh-CN.md come from :mod:`blockstitch.catalogue_docs`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +22,14 @@ from .registry import block_classes, builtin_index, get_block, index_is_fresh, r
 __all__ = ["Entry", "Rule", "parse_rule", "entries", "entry_of", "entry", "search", "by_category", "normalise",
            "example_line", "card_text", "rule_admits", "keeps_shape", "example_spec"]
 
-_RULE = re.compile(r"^(any|square|multiple_of:(\w+)|min:(\w+)|fixed:(\d+)x(\d+))$")
+_RULE = re.compile(r"^(any|square|multiple_of:(\w+)|min:(\w+)|(fixed|area):(\d+)x(\d+))$")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A parsed size or channel rule: ``name`` is any, square, multiple_of, min or fixed; ``value`` an int, the
-    name of a spec field (resolved against a spec with :meth:`resolve`) or, for fixed, ``(h, w)``."""
+    """A parsed size or channel rule: ``name`` is any, square, multiple_of, min, fixed or area; ``value`` an int,
+    the name of a spec field (resolved against a spec with :meth:`resolve`) or, for fixed and area, ``(h, w)``
+    (area: any size with h·w positions, as check-module's "h·w = 196")."""
 
     name: str
     value: int | str | tuple[int, int] | None = None
@@ -42,19 +44,19 @@ class Rule:
 
 
 def parse_rule(text: str, fields: tuple[str, ...] = ()) -> Rule:
-    """Parse a card rule: ``any``, ``square``, ``multiple_of:K``, ``min:M``, ``fixed:HxW``; K and M are integers or
-    names of the spec's integer fields (``multiple_of:heads``).
+    """Parse a card rule: ``any``, ``square``, ``multiple_of:K``, ``min:M``, ``fixed:HxW``, ``area:HxW`` (H·W
+    positions in any shape); K and M are integers or names of the spec's integer fields (``multiple_of:heads``).
 
     >>> parse_rule("multiple_of:patch_size", ("patch_size",))
     Rule(name='multiple_of', value='patch_size')
     """
     m = _RULE.match(text.strip())
     if m is None:
-        raise RegistryError(f"rule '{text}' is not one of any, square, multiple_of:K, min:M, fixed:HxW")
+        raise RegistryError(f"rule '{text}' is not one of any, square, multiple_of:K, min:M, fixed:HxW, area:HxW")
     if m.group(1) in ("any", "square"):
         return Rule(m.group(1))
     if m.group(4):
-        return Rule("fixed", (int(m.group(4)), int(m.group(5))))
+        return Rule(m.group(4), (int(m.group(5)), int(m.group(6))))
     name = "multiple_of" if m.group(2) else "min"
     raw = m.group(2) or m.group(3)
     if raw.isdigit():
@@ -74,6 +76,8 @@ def rule_admits(rule: Rule, size: tuple[int, ...]) -> bool:
         return len(size) != 2 or size[0] == size[1]
     if rule.name == "fixed":
         return tuple(size) == tuple(rule.value)[: len(size)]  # type: ignore[arg-type]
+    if rule.name == "area":
+        return math.prod(size) == math.prod(rule.value)  # type: ignore[arg-type]
     assert isinstance(rule.value, int), "resolve the rule against a spec first"
     if rule.name == "multiple_of":
         return all(v % rule.value == 0 for v in size)

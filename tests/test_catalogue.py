@@ -81,6 +81,8 @@ def test_rules_parse_resolve_and_admit() -> None:
     assert rule_admits(Rule("multiple_of", 4), (8, 12)) and not rule_admits(Rule("multiple_of", 4), (8, 13))
     assert rule_admits(Rule("square"), (7, 7)) and not rule_admits(Rule("square"), (7, 9))
     assert rule_admits(Rule("min", 3), (3, 9)) and not rule_admits(Rule("min", 3), (2, 9))
+    area = parse_rule("area:14x14")  # any map of 196 positions
+    assert area == Rule("area", (14, 14)) and rule_admits(area, (7, 28)) and not rule_admits(area, (14, 15))
     assert "paper" in card_text("se") and len(entries()) == len(bs.block_kinds())
 
 

@@ -57,7 +57,7 @@ def _odd_inputs(kind: str) -> list[Shape]:
         sizes = (3 * rule.value, rule.value) if rule.value > 1 else (13, 9)
     elif rule.name == "min":
         sizes = (max(13, rule.value + 3), max(9, rule.value + 1))
-    elif rule.name == "fixed":
+    elif rule.name in ("fixed", "area"):
         sizes = rule.value
     if cls.in_layouts[0] == "b n c":
         return [(1, sizes[0], c)]

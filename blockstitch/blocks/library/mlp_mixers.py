@@ -240,11 +240,12 @@ class GMLPSpec(_FixedSizeSpec):
         category="token_mixer",
         paper=Paper("Pay Attention to MLPs", "NeurIPS", 2021, "https://arxiv.org/abs/2105.08050"),
         aliases=("gMLP", "SpatialGatingUnit", "SGU"),
-        size_rule="fixed:14x14",
+        size_rule="area:14x14",
         insert_where="as a whole block at a fixed resolution, e.g. on the last backbone stage",
         notes="Takes b c h w and treats the H·W positions as tokens; the spatial projection is H·W × H·W, "
-              "built for the "
-              "`size` field (14×14 by default). Same weights as "
+              "built for the `size` field (14×14 by default): the module runs at any map of that many "
+              "positions (7×28 too; check-module: h·w = 196), the spec asks for `size` to be the map. Same "
+              "weights as "
               "fightingcv's gMLP layer (parity test). Identity init zeroes the output projection.",
     )
 
