@@ -107,7 +107,7 @@ def test_nan_at_one_pixel_is_a_size_rule_and_plug_and_play() -> None:
     module = Variance()
     report = bs.check_module(module, **QUICK)
     assert report.ok, [(c.name, c.message) for c in report.checks if c.status == "failed"]
-    assert [(c.axis, c.rule, c.value) for c in report.constraints] == [("h*w", "min", 2)]
+    assert [(c.axis, c.rule, c.value) for c in report.constraints] == [("h·w", "min", 2)]
     assert report.size_rule.text == "h·w ≥ 2 (at least 2 pixels)"
     _agrees(report, module, AROUND)
     sizes = report.check("sizes")
@@ -134,8 +134,8 @@ def test_nan_at_every_size_stays_a_failure() -> None:
 def test_a_rule_on_the_area_names_only_shapes_that_run() -> None:
     module = FlatMatmul()
     report = bs.check_module(module, output="b c h w", **QUICK)
-    assert report.size_rule.kind == "fixed_area" and report.size_rule.text.startswith("h·w = 64 (8×8, 4×16, 2×32")
-    assert [(c.axis, c.rule, c.value) for c in report.constraints] == [("h*w", "fixed", 64)]
+    assert report.size_rule.area == ("fixed", 64) and report.size_rule.text.startswith("h·w = 64 (8×8, 4×16, 2×32")
+    assert [(c.axis, c.rule, c.value) for c in report.constraints] == [("h·w", "fixed", 64)]
     named = [(int(h), int(w)) for h, w in re.findall(r"(\d+)×(\d+)", report.size_rule.text)]
     assert len(named) == 3 and all(works(module, _hw(s)) and s[0] * s[1] == 64 for s in named)
     _agrees(report, module, AROUND + [(4, 16), (16, 4), (32, 2), (8, 7), (4, 8), (16, 16)])

@@ -258,13 +258,16 @@ def _near(v: int, one: tuple[str, int | None]) -> list[int]:
 
 def _candidates(rule: Rule, h: int, w: int) -> list[Size]:
     """Sizes near (h, w) the rule admits: per axis below and above, on the diagonal for square-only rules,
-    factor pairs of a fixed area, the nearest multiple of an area's k along either axis."""
+    factor pairs of a fixed area, the nearest multiple of an area's k along either axis, the side that reaches a
+    least area."""
     if not rule.simple:
         return []
     if rule.area is not None:
         kind, value = rule.area
         if kind == "fixed":
             return [(d, value // d) for d in range(1, value + 1) if value % d == 0]
+        if kind == "min":  # keeping one side, the other grows to reach the area
+            return [(h, max(w, -(-value // h))), (max(h, -(-value // w)), w)]
         # keeping h, w must be a multiple of value / gcd(h, value) for h·w to be one of value (and the other way)
         out: list[Size] = [(h, s) for s in _near(w, ("multiple_of", value // math.gcd(h, value)))]
         return out + [(s, w) for s in _near(h, ("multiple_of", value // math.gcd(w, value)))]

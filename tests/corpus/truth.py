@@ -35,8 +35,8 @@ def _tensors(out: Any) -> list[torch.Tensor]:
 
 
 def candidates(names: tuple[str, ...], sizes: list[tuple[int, ...]]) -> list[Callable[[tuple[int, ...]], bool]]:
-    """Every rule of the vocabulary (any, fixed, multiple of k, at least m; per axis, square; on the area h·w)
-    over these sizes."""
+    """Every rule of the vocabulary (any, fixed, multiple of k, at least m; per axis, square; on the area h·w:
+    fixed, at least, a multiple of k) over these sizes."""
     values = sorted({v for s in sizes for v in s})
     one: list[Callable[[int], bool]] = [lambda v: True]
     one += [lambda v, f=f: v == f for f in values]
@@ -59,9 +59,10 @@ def works(runs: dict[tuple[int, ...], dict[str, Any]]) -> dict[tuple[int, ...], 
 
 
 def area_rules(sizes: list[tuple[int, ...]]) -> list[Callable[[tuple[int, ...]], bool]]:
-    """h·w = A and h·w ≥ A for every area A among ``sizes``."""
+    """h·w = A and h·w ≥ A for every area A among ``sizes``, and h·w a multiple of k for k up to the largest."""
     areas = sorted({math.prod(s) for s in sizes})
-    return [lambda s, a=a: math.prod(s) == a for a in areas] + [lambda s, a=a: math.prod(s) >= a for a in areas]
+    return ([lambda s, a=a: math.prod(s) == a for a in areas] + [lambda s, a=a: math.prod(s) >= a for a in areas]
+            + [lambda s, k=k: math.prod(s) % k == 0 for k in range(2, max(areas) + 1)])
 
 
 class Truth:
