@@ -258,3 +258,11 @@ def test_check_states_the_rule_by_default_and_runs_a_good_input(window_edit: tup
     assert "input sizes: " in out and "because of Window at layer4_nopad_window" in out
     assert "input 3×128×128: the stitched network runs at it" in out
     assert main(["--plugin", str(plugin), "check", str(edit), "--sizes"]) == 0  # old command lines still work
+
+
+def test_an_input_over_the_limits_is_said_as_such(window_edit: tuple[Path, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    plugin, edit = window_edit
+    assert main(["--plugin", str(plugin), "check", str(edit), "--input", "3,999999,999999"]) == 2
+    err = capsys.readouterr().err
+    assert "--input" in err and "at most 65,536" in err and "rule" not in err

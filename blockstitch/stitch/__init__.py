@@ -68,10 +68,15 @@ class StitchReport:
         """Raise a located error (``--input``) when the stitched network does not run at ``input_shape``
         (without the batch), naming the rule it breaks, the module that causes it and the nearest sizes that
         pass; nothing when it runs there, or when no input is given. Only meta tensors are run."""
-        if input_shape is None or self.prober is None or self.prober.ok(tuple(input_shape)) is not False:
+        if input_shape is None or self.prober is None:
+            return
+        from ..assemble.limits import check_input_shape
+
+        shape = check_input_shape(input_shape, "--input")  # limits first: a size too large is said as such
+        if self.prober.ok(shape) is not False:
             return  # it runs there (one meta forward): no sweep needed
         found = self.input_rule
-        problem = found.refusal(tuple(input_shape)) if found is not None else None
+        problem = found.refusal(shape) if found is not None else None
         if problem is not None:
             raise SpecError(problem, path="--input")
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..assemble.limits import MAX_INPUT_DIM, MAX_INPUT_ELEMENTS
 from ..errors import fmt_shape
 from ..meta import needs_data, probe_dtype, shadow, torch_state_guard
 from ..rules import Rule, area_pairs, follow_up_pairs, infer_rule, rule_1d
@@ -141,6 +142,8 @@ class InputRule:
                         key=lambda s: (s[0] * w != s[1] * h, abs(s[0] - h) + abs(s[1] - w), -s[0] - s[1], -s[0]))
         found: list[Size] = []
         for s in ranked:
+            if max(s) > MAX_INPUT_DIM or c * s[0] * s[1] > MAX_INPUT_ELEMENTS:
+                continue  # never suggest an input the limits refuse
             if self.rule.admits(s) is not False and (self.prober is None or self.prober.ok((c, *s))):
                 found.append((c, *s))
                 if len(found) == count:
