@@ -90,3 +90,13 @@ def test_a_torchvision_detector_by_name_is_counted_for_real(capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["method"].startswith("real run") and data["data_dependent"]["weights"] == "random"
     assert len(data["data_dependent"]["proposals_per_image"]) == 1 and data["macs"] > 0
+
+
+def test_check_of_a_torchvision_detector_states_its_data_dependence(capsys) -> None:
+    """check shares profile's real run for a detector: no meta output probe (its outputs depend on the data)."""
+    assert main(["check", "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn", "--input", "3,64,64", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["outputs"] is None and data["data_dependent"]["weights"] == "random"
+    assert main(["check", "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn", "--input", "3,64,64"]) == 0
+    out = capsys.readouterr().out
+    assert "outputs that depend on the data" in out and "counted on real runs" in out

@@ -82,14 +82,18 @@ def _check_network(target: Subject, args: argparse.Namespace) -> int:
 
     prof = profile(target, args.input, args.batch, ultralytics=False)  # its own figure is profile's to show
     shape = (args.batch, *prof.input_shape)
-    outputs = _output_shapes(target.with_input(args.input).module("meta"), shape)
+    data = prof.data_dependent  # a detector: its outputs' shapes depend on what a real run found (no meta run)
+    outputs = None if data is not None else _output_shapes(target.with_input(args.input).module("meta"), shape)
     if args.json:
         print(json.dumps({"name": target.name, "batch": args.batch, "input": list(shape), "params": prof.params,
-                          "macs": prof.macs, "flops": 2 * prof.macs, "outputs": outputs}, indent=2))
+                          "macs": prof.macs, "flops": 2 * prof.macs, "outputs": outputs,
+                          "data_dependent": data.to_dict() if data is not None else None}, indent=2))
         return 0
-    stdout().print(f"[bold]{target.name}[/bold] ({target.what}): input {'×'.join(map(str, shape))} → "
-                   f"{', '.join('×'.join(map(str, o)) for o in outputs)}; {prof.params:,} params, "
-                   f"{prof.macs / 1e9:.4f} GMACs ({2 * prof.macs / 1e9:.4f} GFLOPs); shapes checked on meta tensors",
+    produced = (', '.join('×'.join(map(str, o)) for o in outputs) if outputs is not None
+                else "outputs that depend on the data")
+    how = f"counted on real runs: {data.line()}" if data is not None else "shapes checked on meta tensors"
+    stdout().print(f"[bold]{target.name}[/bold] ({target.what}): input {'×'.join(map(str, shape))} → {produced}; "
+                   f"{prof.params:,} params, {prof.macs / 1e9:.4f} GMACs ({2 * prof.macs / 1e9:.4f} GFLOPs); {how}",
                    highlight=False)
     return 0
 
