@@ -93,3 +93,22 @@ def test_pareto_front_and_plot(tmp_path) -> None:
     files = plot_pareto(_table(), tmp_path)
     assert [f.name for f in files] == ["pareto.png", "pareto.svg"]
     assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "cbam" in files[1].read_text()
+
+
+def test_latency_carries_the_median_ci_in_rows_cells_and_plot() -> None:
+    """The latency column and the plot's latency error bars are the median's 95 % CI of the samples the row keeps,
+    recomputed here by the order-statistic rule (n = 30: the 10th and 21st smallest)."""
+    from blockstitch.ablate.plot import _ci_bars
+    from blockstitch.ablate.table import _cells
+
+    table = _table()
+    cbam = next(r for r in table["rows"] if r["variant"] == "cbam")
+    ordered = sorted(cbam["latency_samples_ms"])
+    assert (cbam["latency_ci_low_ms"], cbam["latency_ci_high_ms"]) == (ordered[9], ordered[20])
+    cell = _cells(cbam, table["rows"][0])[5]
+    assert f"({ordered[9]:.3f}–{ordered[20]:.3f})" in cell and cell.startswith(f"{cbam['latency_ms']:.3f} ")
+    assert "latency ms (95 % CI) [p10, p90]" in to_markdown(table)
+    x = cbam["latency_ms"]
+    assert _ci_bars(cbam, x) == [[pytest.approx(x - ordered[9])], [pytest.approx(ordered[20] - x)]]
+    eca = next(r for r in table["rows"] if r["variant"] == "eca")
+    assert _ci_bars(eca, 1.0) is None  # not timed: no bar made up

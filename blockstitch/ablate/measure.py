@@ -49,6 +49,9 @@ class Latency:
     median_ms: float
     p10_ms: float
     p90_ms: float
+    ci_low_ms: float
+    ci_high_ms: float
+    """The 95 % confidence interval of the median (order statistics: :meth:`blockstitch.spread.Spread.of`)."""
     ratio: float
     ratio_low: float
     ratio_high: float
@@ -69,7 +72,7 @@ class Latency:
         '+10.0 % [+10.0, +10.0]'
         """
         own, ratio = Spread.of(samples_ms), paired_ratio(base_ms, samples_ms)
-        return cls(variant, own.median, own.p10, own.p90, ratio.estimate, ratio.ci_low, ratio.ci_high,
+        return cls(variant, own.median, own.p10, own.p90, own.ci_low, own.ci_high, ratio.estimate, ratio.ci_low, ratio.ci_high,
                    ratio.coverage, ratio.within_noise, len(samples_ms), device, batch, list(samples_ms))
 
     @property

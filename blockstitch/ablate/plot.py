@@ -1,5 +1,6 @@
 """The Pareto plot: the metric against MACs and against latency, one point per variant (mean ± std over seeds as
-an error bar), the baseline marked, the Pareto front (nothing cheaper scores higher) drawn — PNG and SVG.
+an error bar; on the latency axis the median's 95 % CI as a horizontal one), the baseline marked, the Pareto
+front (nothing cheaper scores higher) drawn — PNG and SVG.
 
 Needs matplotlib (the ``plot`` extra); without it :func:`plot_pareto` returns no files and says why.
 
@@ -27,6 +28,14 @@ def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, fl
     return front
 
 
+def _ci_bars(row: dict[str, Any], x: float) -> list[list[float]] | None:
+    """The latency median's 95 % CI as matplotlib's asymmetric ``xerr`` (None when the row has none)."""
+    lo, hi = row.get("latency_ci_low_ms"), row.get("latency_ci_high_ms")
+    if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)):
+        return None
+    return [[max(0.0, x - lo)], [max(0.0, hi - x)]]
+
+
 def plot_pareto(table: dict[str, Any], out_dir: Path, stem: str = "pareto") -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg``; returns the files (none without matplotlib or scores)."""
     try:
@@ -51,7 +60,8 @@ def plot_pareto(table: dict[str, Any], out_dir: Path, stem: str = "pareto") -> l
         ax.plot([p[0] for p in front], [p[1] for p in front], "-", color="0.7", zorder=1, label="Pareto front")
         for r, (x, y, name) in zip(rows, points):
             base = name == BASELINE
-            ax.errorbar(x, y, yerr=r["std"] or 0.0, fmt="s" if base else "o", ms=8 if base else 6,
+            xerr = _ci_bars(r, x) if key == "latency_ms" else None  # the median's 95 % CI, as every timing has
+            ax.errorbar(x, y, yerr=r["std"] or 0.0, xerr=xerr, fmt="s" if base else "o", ms=8 if base else 6,
                         color="black" if base else None, capsize=3, zorder=2)
             ax.annotate(name + (" ★" if r.get("best") else ""), (x, y), textcoords="offset points", xytext=(4, 4),
                         fontsize=8)

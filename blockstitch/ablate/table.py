@@ -4,7 +4,7 @@ baseline with a 95 % interval paired by seed, the best marked — as Markdown, C
 Collect plain records here (:func:`make_table`), format them in the ``to_*`` functions.
 
 >>> print(to_markdown(make_table("demo", "top1", plans, latencies, rows)))
-| variant | params | Δparams | MACs | ΔMACs | latency ms [p10, p90] | Δlatency [95 % CI, paired by round] | top1 …
+| variant | params | Δparams | MACs | ΔMACs | latency ms (95 % CI) [p10, p90] | Δlatency [95 % CI, paired by round] | top1 …
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from .variants import BASELINE
 
 __all__ = ["make_table", "to_markdown", "to_csv", "to_latex", "to_json", "COLUMNS"]
 
-COLUMNS = ("variant", "status", "params", "delta_params", "macs", "delta_macs", "latency_ms", "latency_p10_ms",
-           "latency_p90_ms", "latency_ratio", "latency_ratio_low", "latency_ratio_high", "latency_ratio_coverage",
-           "latency_rounds", "latency_within_noise", "metric", "mean", "std", "n", "delta", "delta_low",
-           "delta_high", "best", "error")
+COLUMNS = ("variant", "status", "params", "delta_params", "macs", "delta_macs", "latency_ms", "latency_ci_low_ms",
+           "latency_ci_high_ms", "latency_p10_ms", "latency_p90_ms", "latency_ratio", "latency_ratio_low",
+           "latency_ratio_high", "latency_ratio_coverage", "latency_rounds", "latency_within_noise", "metric", "mean",
+           "std", "n", "delta", "delta_low", "delta_high", "best", "error")
 """The CSV columns, in order (JSON rows hold these plus ``seeds``, ``others``, ``failed_seeds`` and
 ``latency_samples_ms``, the per-round times the ratio was computed from)."""
 
@@ -53,7 +53,8 @@ def make_table(name: str, metric: str, plans: list[PlanRow], latencies: list[Lat
                        delta_macs=(plan.macs or 0) - (base_plan.macs or 0))
         t = timing.get(plan.variant)
         if t is not None:
-            rec.update(latency_ms=t.median_ms, latency_p10_ms=t.p10_ms, latency_p90_ms=t.p90_ms,
+            rec.update(latency_ms=t.median_ms, latency_ci_low_ms=t.ci_low_ms, latency_ci_high_ms=t.ci_high_ms,
+                       latency_p10_ms=t.p10_ms, latency_p90_ms=t.p90_ms,
                        latency_ratio=t.ratio, latency_ratio_low=t.ratio_low, latency_ratio_high=t.ratio_high,
                        latency_ratio_coverage=t.ratio_coverage, latency_rounds=t.rounds,
                        latency_within_noise=t.within_noise, latency_samples_ms=t.samples_ms)
@@ -121,7 +122,8 @@ def _digits(table: dict[str, Any]) -> int:
 def _cells(rec: dict[str, Any], base: dict[str, Any], d: int = 4) -> list[str]:
     lat = "–"
     if _finite(rec["latency_ms"]):
-        lat = f"{rec['latency_ms']:.3f} [{rec['latency_p10_ms']:.3f}, {rec['latency_p90_ms']:.3f}]"
+        lat = (f"{rec['latency_ms']:.3f} ({rec['latency_ci_low_ms']:.3f}–{rec['latency_ci_high_ms']:.3f}) "
+               f"[{rec['latency_p10_ms']:.3f}, {rec['latency_p90_ms']:.3f}]")
     ratio = "–"
     if rec["variant"] == BASELINE:
         ratio = ""
@@ -145,7 +147,8 @@ def _cells(rec: dict[str, Any], base: dict[str, Any], d: int = 4) -> list[str]:
 
 
 def _headers(metric: str) -> list[str]:
-    return ["variant", "params", "Δparams", "MACs", "ΔMACs", "latency ms [p10, p90]", "Δlatency [95 % CI, paired by round]",
+    return ["variant", "params", "Δparams", "MACs", "ΔMACs", "latency ms (95 % CI) [p10, p90]",
+            "Δlatency [95 % CI, paired by round]",
             f"{metric} mean ± std (n)", f"Δ{metric} [95 % CI, paired by seed]"]
 
 
