@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import SpecError
 from ..meta import torch_state_guard
+from ..progress import ProgressLike, as_progress
 from ..subject import Subject, subject
 from ..rules import Constraint, Rule
 from .contract import parse_pattern
@@ -88,7 +89,7 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
                  batch: int = 2,
                  compile: bool = False, export: bool = False, compile_backend: str = "aot_eager",
                  seconds: float = 20.0, max_bytes: int = 2 * 2**30, real_elements: int = 2**18,
-                 channels: bool = True, budget: float | None = None) -> CheckReport:
+                 channels: bool = True, budget: float | None = None, progress: ProgressLike = None) -> CheckReport:
     """Check a module against a shape contract: what holds, what does not, the rules it obeys, with evidence.
 
     ``target``: an ``nn.Module`` (never changed: it runs only in a forked copy), an ``nn.Module`` class or a
@@ -100,7 +101,9 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
     ``channels``: also sweep the channel count when the target can be built at other widths. ``budget``: the
     whole check's time limit (default ``BUDGET_S``, at least 3 × ``seconds``, + ``SLOW_CHECK_S`` for each of
     compile and export); a forward too slow for it stops the check there ("too slow: 0.50 s per forward at
-    2×2"), and the probes after it are reported as not run, with that reason.
+    2×2"), and the probes after it are reported as not run, with that reason. ``progress``: one step per layout
+    tried, per size (and channel count) swept and per check that ran in the worker, reported here as each
+    answer arrives (see :mod:`blockstitch.progress`; silent by default).
 
     >>> check_module(C2f, args={"c1": 64, "c2": 64}).ok   # from ultralytics.nn.modules.block
     True
@@ -117,6 +120,7 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
     width = axes.setdefault("c", fixed or 64)
     if budget is None:
         budget = max(BUDGET_S, 3 * seconds) + SLOW_CHECK_S * (int(compile) + int(export))
+    shown = as_progress(progress)
     with torch_state_guard(), Worker(UnderTest(**ctx), memory=max_bytes, budget=budget) as worker:
         _warm_up()
         clock = TimeBudget(budget)  # from here: the tool's own first-use cost above is not the module's time
@@ -128,14 +132,17 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
         layouts: dict[str, str] = {}
         checks: list[CheckResult] = []
         if input is None:
-            for text in LAYOUTS:
+            shown.start(len(LAYOUTS), f"layouts 1/{len(LAYOUTS)}: {LAYOUTS[0]}")
+            for i, text in enumerate(LAYOUTS, 2):
                 layouts[text] = layout_works(settings_for(text), worker) or "works"
+                shown.advance(f"layouts {i}/{len(LAYOUTS)}: {LAYOUTS[i - 1]}" if i <= len(LAYOUTS) else None)
             checks.append(layouts_verdict(layouts))
             working = [k for k, v in layouts.items() if v == "works"]
             layout = working[0] if working else LAYOUTS[0]
         else:
             layout = input
         settings = settings_for(layout)
+        settings.progress = shown
         sweep, rule = size_sweep(settings, worker)
         report = CheckReport(label, layout, layouts, checks, rule, sweep=sweep)
         report.checks.append(sizes_verdict(report))
@@ -149,6 +156,7 @@ def check_module(target: Subject | nn.Module | type[nn.Module] | Factory | str, 
         if slow is not None:
             _stopped(report, slow, compile, export)
         report.isolation = {"forks": worker.forks}
+    shown.done()
     return report
 
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import SpecError, fmt_shape
+from ..progress import Progress, Silent
 from ..rules import Rule, area_follow_ups, follow_up_pairs, infer_rule
 from .contract import Pattern
 from .probes.channel_axis import REFERENCE, AxisTask, compare, layout_sizes
@@ -46,13 +48,15 @@ def spatial_axes(layout: str) -> tuple[str, ...]:
 class ProbeSettings:
     """How to probe (not a network's plan): the input and output patterns, the axes the caller bound, the
     channel count, the batch, the largest input run for real, each probe's time limit and the whole check's
-    time budget (None: no budget)."""
+    time budget (None: no budget). ``progress``: where the sweeps and the checks report each answer as it
+    arrives (in this process, never the worker's); silent unless the caller sets it."""
 
     def __init__(self, pattern: Pattern, out: Pattern | None, axes: dict[str, int], channels: int, batch: int,
                  real_elements: int, seconds: float, clock: TimeBudget | None = None) -> None:
         self.pattern, self.out, self.axes, self.channels = pattern, out, axes, channels
         self.batch, self.real_elements, self.seconds, self.clock = batch, real_elements, seconds, clock
         self.names = spatial_axes(pattern.text)
+        self.progress: Progress = Silent()
 
     def bind(self, size: tuple[int, ...], channels: int | None = None, batch: int | None = None) -> dict[str, int]:
         """Axis sizes for a swept size (axes the user bound stay bound)."""
@@ -97,8 +101,8 @@ _STOPPED = ("took longer than", "not run to the end")
 """A worker's words for an item it stopped waiting for."""
 
 
-def _run(settings: ProbeSettings, worker: Worker, sizes: list[tuple[int, ...]], channels: list[int] | None = None
-         ) -> list[dict[str, Any]]:
+def _run(settings: ProbeSettings, worker: Worker, sizes: list[tuple[int, ...]], channels: list[int] | None = None,
+         label: str = "sizes") -> list[dict[str, Any]]:
     """Probe each size (or ``sizes[0]`` at each channel count) in the worker; one record each. Once the time
     budget finds the forwards too slow, the rest are records of sizes not run, with that reason."""
     pairs = [(s, None) for s in sizes] if channels is None else [(sizes[0], c) for c in channels]
@@ -107,11 +111,13 @@ def _run(settings: ProbeSettings, worker: Worker, sizes: list[tuple[int, ...]], 
     clock = settings.clock
     records: list[dict[str, Any]] = []
     if clock is None or clock.too_slow is None:
+        said = _said(settings.progress, pairs, "channels" if channels is not None else label)
         stream = worker.stream(run_sizes, tasks, settings.seconds)
         waited = time.monotonic()
         try:
             for (size, _), axes, (task, reply) in zip(pairs, bound, stream):
                 records.append(_record(settings, size, axes, task, reply))
+                said(records[-1])
                 if (reply.error or "").startswith(_STOPPED):  # the time it ran before it was stopped
                     records[-1]["seconds"] = round(time.monotonic() - waited, 3)
                 waited = time.monotonic()
@@ -122,6 +128,24 @@ def _run(settings: ProbeSettings, worker: Worker, sizes: list[tuple[int, ...]], 
     why = f"not run: {clock.too_slow.text()}" if clock is not None and clock.too_slow is not None else "not run"
     return records + [_record(settings, size, axes, task, Reply(error=why))
                       for (size, _), axes, task in list(zip(pairs, bound, tasks))[len(records):]]
+
+
+def _said(progress: Progress, pairs: Sequence[tuple[tuple[int, ...], int | None]], label: str
+          ) -> Callable[[dict[str, Any]], None]:
+    """One step of ``progress`` per record that ran (``sizes 5/31: 5×5``, ``channels 3/28: c=3``), the next item
+    described as each answer arrives; a record not run (the budget was spent) is no step."""
+    what = [f"c={c}" if c is not None else "×".join(map(str, s)) for s, c in pairs]
+    seen = [0]
+
+    def said(record: dict[str, Any]) -> None:
+        seen[0] += 1
+        if record["how"] != "not run":
+            i = seen[0]
+            progress.advance(f"{label} {i + 1}/{len(what)}: {what[i]}" if i < len(what) else None)
+
+    if what:
+        progress.start(len(what), f"{label} 1/{len(what)}: {what[0]}")
+    return said
 
 
 def _fold_nonfinite(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -165,7 +189,7 @@ def size_sweep(settings: ProbeSettings, worker: Worker) -> tuple[list[dict[str, 
     if len(settings.names) == 2 and len(sizes) > 1:
         # per axis or square only; then sides or area; then the rest of a fixed area's shapes
         for follow_up in (follow_up_pairs, area_follow_ups, area_follow_ups):
-            records = _fold_nonfinite(records + _run(settings, worker, follow_up(obs)))
+            records = _fold_nonfinite(records + _run(settings, worker, follow_up(obs), label="more sizes"))
             obs = {tuple(r["size"]): r["ok"] for r in records if r["how"] != "not run"}
     return records, _partial(settings.names, records) or _shapes_named(infer_rule(settings.names, obs), obs)
 

@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if args.into:  # a bad network file fails now, not after the checks
         into = subject(args.into, accept={"spec", "edit"})
         into.plan(args.stitch_input)
-    report = check_module(target, input=args.input, output=args.output, axes=axes, args=ctor,
-                          compile=args.compile and not args.no_compile, export=args.export and not args.no_export,
-                          compile_backend=args.compile_backend, budget=args.time_budget)
+    with progress(args.json) as shown:  # one step per layout, size, channel count and check; stderr, terminals only
+        report = check_module(target, input=args.input, output=args.output, axes=axes, args=ctor,
+                              compile=args.compile and not args.no_compile,
+                              export=args.export and not args.no_export, compile_backend=args.compile_backend,
+                              budget=args.time_budget, progress=shown)
     stitched = None
     if into is not None:
         factory, _ = target.factory(ctor)

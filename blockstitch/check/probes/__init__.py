@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .base import At, Check, Evidence, outcome, run_tasks
@@ -44,6 +45,31 @@ def all_checks() -> list[Check[Any, Any]]:
     return list(_FOUND)
 
 
+def _said(settings: ProbeSettings, planned: list[tuple[Check[Any, Any], Any]]) -> Callable[[Check[Any, Any]], None]:
+    """One step of ``settings.progress`` per check that sends tasks, when its last answer arrives (``checks 3/8:
+    gradients`` names the one worked on next, in the order the tasks run: slow checks first, autograd last)."""
+    left: dict[int, int] = {}
+    for check, _ in planned:
+        left[id(check)] = left.get(id(check), 0) + 1
+    runs = [p[0] for p in planned if p[0].limit_s is not None]
+    runs += [p[0] for p in planned if p[0].limit_s is None and not p[0].backward]
+    runs += [p[0] for p in planned if p[0].limit_s is None and p[0].backward]
+    order = list({id(c): c for c in runs}.values())
+    progress, count = settings.progress, len(order)
+    if order:
+        progress.start(count, f"checks 1/{count}: {order[0].name}")
+    finished = [0]
+
+    def said(check: Check[Any, Any]) -> None:
+        left[id(check)] -= 1
+        if left[id(check)] == 0:
+            finished[0] += 1
+            i = finished[0]
+            progress.advance(f"checks {i + 1}/{count}: {order[i].name}" if i < count else None)
+
+    return said
+
+
 AUTOGRAD_FORK = "autograd's threading"
 """The words torch uses when a forked child cannot run autograd (its parent already did)."""
 
@@ -55,15 +81,17 @@ def take_numbers(report: CheckReport, settings: ProbeSettings, worker: Worker, b
                      worker.context, compile=compile, export=export, backend=backend)
     checks = all_checks()
     planned = [(check, task) for check in checks for task in check.tasks(found)]
+    said = _said(settings, planned)
 
-    def keep(pairs: list[tuple[Check[Any, Any], Any]], replies: list[Any]) -> None:
+    def keep(pairs: list[tuple[Check[Any, Any], Any]], replies: Iterable[Any]) -> None:
         for (check, task), reply in zip(pairs, replies):
             found.answers.setdefault(type(check), []).append(outcome(task, reply))
+            said(check)
 
     for pair in [p for p in planned if p[0].limit_s is not None]:  # each under its own limit
         keep([pair], [worker.call(run_tasks, pair, max(settings.seconds, pair[0].limit_s or 0.0))])
     stream = [p for p in planned if p[0].limit_s is None and not p[0].backward]
-    keep(stream, [reply for _, reply in worker.stream(run_tasks, stream, settings.seconds)])
+    keep(stream, (reply for _, reply in worker.stream(run_tasks, stream, settings.seconds)))
     backward = [p for p in planned if p[0].limit_s is None and p[0].backward]
     replies = [reply for _, reply in worker.stream(run_tasks, backward, settings.seconds)]
     if any(AUTOGRAD_FORK in (outcome(None, r).error or "") for r in replies):
@@ -71,7 +99,7 @@ def take_numbers(report: CheckReport, settings: ProbeSettings, worker: Worker, b
 
         with Worker(worker.context, fork=False) as local:  # once the caller has run backward: here, on a copy
             replies = [reply for _, reply in local.stream(run_tasks, backward, settings.seconds)]
-    keep(backward, replies)
+    keep(backward, replies)  # (autograd's answers are shown once all are in: they may be run again, here)
     for check in checks:
         verdict = check.judge(found, report)
         if verdict is not None:
