@@ -20,6 +20,7 @@ from .file import AblationFile, data_path, load_ablation
 from .measure import Latency, PlanRow, plan_variants, time_variants
 from .progress import Events
 from .store import RunStore
+from .provenance import data_fingerprint, rerun_notes, trial_parts
 from .trial import TrialJob, plain, trial_digest, trial_key
 from .variants import Variant, expand
 
@@ -36,6 +37,8 @@ class Prepared:
     base: Any
     """The base as data a worker can resolve from anywhere (an absolute spec path, a name, a dict, a module)."""
     base_content: Any
+    base_parts: dict[str, str]
+    """What the base resolves to, as labelled hashes (every file it extends, its Python blocks' code)."""
     input_shape: tuple[int, ...]
     metric: str
     plans: list[PlanRow] = field(default_factory=list)
@@ -82,6 +85,9 @@ def prepare(source: Any, keep_going: bool = False, trainer: Any = None, events: 
         spec, located = load_ablation(source)
     variants = expand(spec, located)
     base, content, natural = _base(spec, located)
+    from ..bench.digest import target_parts
+
+    base_parts = target_parts(spec.base, origin=located, loc=("base",))
     recipe = spec.recipe_model()
     shape = tuple(recipe.input) if recipe.input else natural
     if shape is None:
@@ -95,7 +101,7 @@ def prepare(source: Any, keep_going: bool = False, trainer: Any = None, events: 
                  + (f"; {len(bad)} cannot be built (failed rows)" if bad else ""))
     for p in bad:
         events.note(f"  {p.variant}: {p.error}")
-    return Prepared(spec, located, variants, base, content, shape, metric, plans)
+    return Prepared(spec, located, variants, base, content, base_parts, shape, metric, plans)
 
 
 def _data(spec: AblationFile, located: Located, run_dir: Path) -> Path:
@@ -112,33 +118,30 @@ def _data(spec: AblationFile, located: Located, run_dir: Path) -> Path:
                                val_per_class=gen["val_per_class"], size=gen["size"], seed=gen["seed"])
 
 
-def _code_digest(trainer: Any) -> str | None:
-    """A ``file.py:fit`` trainer's file content (an edited trainer makes new trials)."""
-    import hashlib
-
-    if not isinstance(trainer, str):
-        return None
-    path = Path(trainer.rpartition(":")[0])
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-def jobs_for(prep: Prepared, run_dir: Path, data: Path, trainer: Any, store: RunStore) -> list[TrialJob]:
-    """One job per buildable variant × seed, keyed by what makes its result reusable."""
+def jobs_for(prep: Prepared, run_dir: Path, data: Path, trainer: Any, store: RunStore,
+             parts: dict[str, dict[str, str]] | None = None) -> list[TrialJob]:
+    """One job per buildable variant × seed, keyed by what makes its result reusable (``parts``, when given, is
+    filled with each job's labelled hashes, by key)."""
     spec = prep.spec
     recipe = spec.recipe_model().model_dump()
     if recipe.get("input") is None:  # train at the input every variant was planned and timed at
         recipe["input"] = list(prep.input_shape)
     jobs = []
     # a generated dataset is the same wherever it is drawn: its arguments, not its folder, identify it
-    data_id = str(data) if isinstance(spec.data, str) else json.dumps(spec.data.model_dump(), sort_keys=True)
+    # a data directory: its path and a listing of its files' names and sizes (see data_fingerprint)
+    data_id = (f"{data}:{data_fingerprint(data)}" if isinstance(spec.data, str)
+               else json.dumps(spec.data.model_dump(), sort_keys=True))
     ok = {p.variant for p in prep.plans if p.error is None}
     for variant in prep.variants:
         if variant.name not in ok:
             continue
-        digest = trial_digest(prep.base_content, variant.edits, recipe, spec.task, trainer, data_id,
-                              prep.input_shape, _code_digest(trainer))
+        made = trial_parts(prep.base_parts, prep.base_content, variant.edits, recipe, spec.task, trainer, data_id,
+                           prep.input_shape)
+        digest = trial_digest(made)
         for seed in spec.seeds:
             key = trial_key(variant.name, seed, digest)
+            if parts is not None:
+                parts[key] = made
             jobs.append(TrialJob(key, variant.name, seed, digest, prep.base, variant.edits, recipe, spec.task,
                                  trainer, str(data), spec.device, str(store.trial_dir(key)), prep.input_shape,
                                  prep.metric))
@@ -171,7 +174,8 @@ def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, train
                                        "latency": [t.to_dict() for t in latencies],
                                        "input_shape": list(prep.input_shape), "metric": prep.metric})
         data = _data(spec, prep.located, run_dir)
-        jobs = jobs_for(prep, run_dir, data, trainer, store)
+        parts: dict[str, dict[str, str]] = {}
+        jobs = jobs_for(prep, run_dir, data, trainer, store, parts)
         rows, bad_lines = store.rows()
         if bad_lines:
             events.note(f"results.jsonl: line(s) {', '.join(map(str, bad_lines))} could not be read (a kill "
@@ -184,9 +188,12 @@ def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, train
         if reused:
             events.note(f"reused {len(reused)} finished trial(s) from {store.results}: "
                         + ", ".join(f"{j.variant}/s{j.seed}" for j in reused))
-        if new and rows:
-            events.note(f"{len(new)} new trial(s) (not in the run directory, or the file changed them): "
-                        + ", ".join(f"{j.variant}/s{j.seed}" for j in new))
+        changed, fresh = rerun_notes(new, parts, rows)
+        for line in changed:
+            events.note(line)
+        if fresh and rows:
+            events.note(f"{len(fresh)} new trial(s) (not in the run directory): "
+                        + ", ".join(f"{j.variant}/s{j.seed}" for j in fresh))
         if retried:
             events.note(f"retrying {len(retried)} trial(s) that failed before: "
                         + ", ".join(f"{j.variant}/s{j.seed}" for j in retried))
@@ -197,6 +204,7 @@ def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, train
         events.trials(len(jobs), len(reused))
 
         def on_result(job: TrialJob, row: dict[str, Any]) -> None:
+            row = {**row, "parts": parts[job.key]}  # what produced it: a later run says what changed
             store.append(row)
             rows[job.key] = row
             events.trial(row)

@@ -40,7 +40,8 @@ class TrialJob:
     variant: str
     seed: int
     digest: str
-    """sha256 of what makes a result reusable: the base's content, the edits, recipe, task, data, versions."""
+    """sha256 of what makes a result reusable: the base's resolved content (every file it extends, the code of its
+    Python blocks), the edits and their blocks' code, recipe, task, data, trainer code, versions."""
     base: Any
     """The base as data: a zoo name, a spec path, a dict, ``timm:…``/``torchvision:…``/``ultralytics:…``, or an
     ``nn.Module`` given in Python."""
@@ -79,28 +80,14 @@ def plain(value: Any) -> Any:
     return value
 
 
-def trial_digest(base_content: Any, edits: dict[str, Any], recipe: dict[str, Any], task: str, trainer: Any,
-                 data: str, input_shape: tuple[int, ...] | None, extra: Any = None) -> str:
-    """sha256 over what makes a trained result reusable (the seed is in the key, not here).
+def trial_digest(parts: dict[str, str]) -> str:
+    """sha256 over what makes a trained result reusable, given as labelled hashes (see
+    :func:`blockstitch.ablate.run.trial_parts`; the seed is in the key, not here).
 
-    >>> trial_digest({"name": "net"}, {}, {"epochs": 1}, "classify", None, "/data", (3, 32, 32))[:12]
+    >>> trial_digest({"spec inline": "ab12", "edits": "cd34"})[:12]
     '…'
     """
-    import torch
-
-    payload = {"base": plain(base_content), "edits": plain(edits), "recipe": plain(recipe), "task": task,
-               "trainer": plain(trainer), "data": data, "input": list(input_shape) if input_shape else None,
-               "versions": {"blockstitch": _version(), "torch": torch.__version__}, "extra": plain(extra)}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("blockstitch")
-    except PackageNotFoundError:  # pragma: no cover — a source checkout that was never installed
-        return "unknown"
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def trial_key(variant: str, seed: int, digest: str) -> str:
