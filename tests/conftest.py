@@ -72,3 +72,13 @@ def write_spec(tmp_path: Path):
     return write
 
 
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small real runs on one thread (OpenMP spinning on a shared 2-core machine costs more than it gains); a module
+    asks for it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,13 +18,7 @@ from blockstitch.cli import main
 FAST = {"channels": False}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small real runs: one thread avoids OpenMP spinning on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small real runs on one thread
 
 
 class Fixed7(nn.Module):

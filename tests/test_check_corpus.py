@@ -33,13 +33,7 @@ def _rule_agrees(rule: bs.check.Rule, obs: dict[tuple[int, ...], bool], names: t
         assert not fits, f"{what}: the report says '{rule.text}' but a simple rule fits the truth"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Real runs of small modules: one thread is much faster on a shared 2-core machine (no OpenMP spinning)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small real runs on one thread
 
 
 def test_the_corpus_is_big_enough() -> None:

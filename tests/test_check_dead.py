@@ -13,12 +13,7 @@ import blockstitch as bs
 FAST = {"channels": False}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small real runs on one thread
 
 
 class OneKey(nn.Module):

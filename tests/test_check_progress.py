@@ -19,42 +19,11 @@ from blockstitch.check.probes.base import Check, run_tasks
 from blockstitch.check.worker import Worker
 from blockstitch.cli import common, main
 
+from progress_helpers import Recorder
+
 MODULE = "import torch\n\n\nclass Tiny(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
          "        self.conv = torch.nn.Conv2d(4, 4, 1)\n\n    def forward(self, x):\n        return self.conv(x)\n"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-class Recorder:
-    """Every call, in order: ("start", total, text), ("advance", text), ("done",)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def start(self, total: int | None, description: str) -> None:
-        self.calls.append(("start", total, description))
-
-    def advance(self, description: str | None = None) -> None:
-        self.calls.append(("advance", description))
-
-    def done(self) -> None:
-        self.calls.append(("done",))
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def steps(self) -> list[tuple[str, int | None, int]]:
-        """(first description's label, total, advances) of each task started."""
-        out: list[tuple[str, int | None, int]] = []
-        for call in self.calls:
-            if call[0] == "start":
-                out.append((call[2].split(" 1/")[0], call[1], 0))
-            elif call[0] == "advance":
-                label, total, n = out[-1]
-                out[-1] = (label, total, n + 1)
-        return out
 
 
 @pytest.fixture

@@ -22,41 +22,7 @@ from blockstitch.bench.timing import Timing
 from blockstitch.cli import common, main
 from blockstitch.progress import RichProgress, Silent, Steps, as_progress, labelled, track
 
-
-class Recorder:
-    """Every call, in order: ("start", total, text), ("advance", text), ("done",)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def start(self, total: int | None, description: str) -> None:
-        self.calls.append(("start", total, description))
-
-    def advance(self, description: str | None = None) -> None:
-        self.calls.append(("advance", description))
-
-    def done(self) -> None:
-        self.calls.append(("done",))
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def tasks(self) -> list[tuple[int | None, str, int]]:
-        """(total, first description, advances) of each task started."""
-        out: list[tuple[int | None, str, int]] = []
-        for call in self.calls:
-            if call[0] == "start":
-                out.append((call[1], call[2], 0))
-            elif call[0] == "advance" and out:
-                total, text, n = out[-1]
-                out[-1] = (total, text, n + 1)
-        return out
-
-    def texts(self) -> list[str]:
-        return [c[2] if c[0] == "start" else c[1] for c in self.calls if c[0] != "done" and c[-1] is not None]
+from progress_helpers import Recorder
 
 
 def _forced(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
