@@ -96,9 +96,9 @@ def render_compare(c: Comparison, console: Console) -> None:
 
     table = Table(title=c.title, title_justify="left", header_style="bold")
     table.add_column("")
-    table.add_column(c.names[0], justify="right")
+    table.add_column(c.names[0], justify="right", overflow="fold")  # a long name wraps, never cut to "…"
     for name in c.names[1:]:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", overflow="fold")
         table.add_column("Δ", justify="right")
         table.add_column("Δ %", justify="right")
     for metric, label in METRICS:

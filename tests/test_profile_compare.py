@@ -75,3 +75,20 @@ def test_python_api_numbers_a_repeated_name() -> None:
 def test_the_title_names_both_networks(capsys) -> None:
     assert main(["profile", "resnet18", "--compare", "lenet5", "--input", "3,32,32"]) == 0
     assert "lenet5 vs resnet18" in capsys.readouterr().out
+
+
+def test_long_names_are_shown_whole_in_the_table(tmp_path, capsys) -> None:
+    """Two spec paths that differ only at their end: each column header must read back as its whole name
+    (the table used to cut both to the same "…/lenet5_with_squee…")."""
+    names = []
+    for suffix in ("a", "b"):
+        path = tmp_path / f"lenet5_with_a_long_descriptive_name_for_its_squeeze_excitation_variant_{suffix}.yaml"
+        path.write_text(EDIT)
+        names.append(str(path))
+    assert main(["profile", "lenet5", "--compare", *names]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("┏"))
+    bottom = next(i for i, line in enumerate(lines) if line.startswith("┡"))
+    pieces = [[cell.strip() for cell in line.strip("┃").split("┃")] for line in lines[top + 1:bottom]]
+    headers = ["".join(column) for column in zip(*pieces, strict=True)]
+    assert headers[1] == "lenet5" and headers[2] == names[0] and headers[5] == names[1]
