@@ -18,13 +18,9 @@ from torch import nn
 from blockstitch.check.stitch_report import stitch_report
 from blockstitch.cli import main
 
-NET: dict[str, Any] = {
-    "name": "micro", "input": [3, 16, 16], "defaults": {"norm": "batchnorm", "act": "relu"},
-    "nodes": [{"id": "conv1", "kind": "conv", "out_channels": 8, "kernel_size": 3, "bias": False},
-              {"id": "layer1", "kind": "basic", "out_channels": 8},
-              {"id": "layer2", "kind": "basic", "out_channels": 16, "stride": 2},
-              {"id": "pool", "kind": "adaptive_avgpool", "output_size": 1}, {"id": "flat", "kind": "flatten"},
-              {"id": "fc", "kind": "linear", "out_features": 2}]}
+from ablate_helpers import TINY_BASE
+
+NET: dict[str, Any] = TINY_BASE
 ROUNDS = 30
 JITTER = [1 + 0.002 * k for k in range(-15, 16) if k]
 """Per-round noise of a variant against its baseline: 30 values symmetric about 1 (−3 % … +3 %), median 1."""
