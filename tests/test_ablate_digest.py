@@ -18,6 +18,7 @@ from blockstitch import registry
 from blockstitch.ablate import ablate
 from blockstitch.ablate.progress import Events
 from blockstitch.bench.digest import target_digest, target_parts
+from blockstitch.bench.sweep import SweepSpec, plan_sweep, run_sweep
 from blockstitch.registry import load_plugin_file
 
 from ablate_helpers import TINY_BASE, spec, trainer_file
@@ -161,5 +162,28 @@ def test_a_sweep_target_is_keyed_by_its_bases_and_plugin_code(tmp_path: Path, pl
     assert sorted(parts) == ["code blocks.py", "spec base.yaml", "spec t.yaml"]
     before = target_digest(str(target))
     assert target_digest(str(target)) == before
+    out = tmp_path / "sweep.jsonl"
+    sweep = SweepSpec(targets=[str(target), "lenet5"], batch=[1], budget_s=0.01)
+    calls: list[str] = []
+    run_sweep(sweep, out, runner=_runner(calls))
+    assert calls == ["t.yaml", "lenet5.yaml"] and plan_sweep(sweep, out).todo == []  # (c) unchanged: all reused
     path.write_text(PLUGIN.format(n=2))  # the plugin's code changed: so did what the sweep would measure
     assert target_digest(str(target)) != before
+    base.write_text(base.read_text().replace("out_channels: 8", "out_channels: 4"))  # and the base t extends
+    plan = plan_sweep(sweep, out)
+    assert [e["target"] for e in plan.stale] == [str(target)] and [e["target"] for e in plan.reused] == ["lenet5"]
+    assert plan.why == {str(target): ["code blocks.py changed", "spec base.yaml changed"]}
+    calls.clear()
+    run_sweep(sweep, out, runner=_runner(calls))
+    assert calls == ["t.yaml"]  # only the changed target measured again
+
+
+def _runner(calls: list[str]):
+    """A stand-in for bench: records what it was asked to measure (the sweep's bookkeeping is under test)."""
+    from blockstitch.bench import BenchResult
+
+    def runner(target, shape, batch, **kw) -> BenchResult:
+        calls.append(Path(target).name if target.endswith(".yaml") else f"{target}.yaml")
+        return BenchResult(target, "cpu", "cpu", kw["dtype"], batch, [3, 8, 8], kw["mode"], 1.0, 0.9, 1.1, 1000.0,
+                           None, None, 0.1, 0.5, torch.__version__)
+    return runner

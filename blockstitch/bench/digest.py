@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["target_digest", "target_parts", "code_parts", "file_digest", "changed_parts", "versions"]
+__all__ = ["target_digest", "target_parts", "sweep_parts", "code_parts", "file_digest", "changed_parts", "versions"]
 
 _LIBRARY = {"timm": "timm", "torchvision": "torchvision", "ultralytics": "ultralytics"}
 _MAX_DEPTH = 64  # an extends chain is checked on load; this only stops a walk that would not end
@@ -68,7 +68,7 @@ def _source_file(obj: Any) -> Path | None:
     """The file defining ``obj`` (a class or function), unless it is one of blockstitch's own (its version covers
     those) or has no file (defined at a prompt)."""
     try:
-        found = inspect.getsourcefile(obj if isinstance(obj, type) or callable(obj) else type(obj))
+        found = inspect.getsourcefile(obj if isinstance(obj, type) or inspect.isroutine(obj) else type(obj))
     except (TypeError, OSError):
         return None
     if found is None or not Path(found).is_file():
@@ -194,3 +194,14 @@ def target_digest(target: str, options: dict[str, Any] | None = None) -> str:
     blob = json.dumps({"target": content, "options": options or {}, "versions": versions()}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def sweep_parts(target: str, options: dict[str, Any] | None = None) -> dict[str, str]:
+    """:func:`target_parts` plus hashes of ``options`` and :func:`versions`: what a sweep row records beside its
+    digest, so a later sweep can say what changed (``spec base.yaml changed``). Empty for a target that no
+    longer resolves (its row holds the error)."""
+    try:
+        parts = target_parts(target)
+    except Exception:  # noqa: BLE001 — measured anyway: the measurement records the error
+        return {}
+    return parts | {"options": _data_digest(options or {}), "versions": _data_digest(versions())}

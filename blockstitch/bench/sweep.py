@@ -24,7 +24,7 @@ from ..errors import SpecError, pydantic_error
 from ..output import append_line, locked, os_error, writable, write_file
 from ..progress import ProgressLike, Steps
 from . import BenchResult, bench
-from .digest import target_digest
+from .digest import changed_parts, sweep_parts, target_digest
 from .sweep_plot import plot
 from .trial import measure, per_block_times
 
@@ -222,6 +222,8 @@ class SweepPlan:
     todo: list[dict[str, Any]]
     reused: list[dict[str, Any]]
     stale: list[dict[str, Any]]
+    why: dict[str, list[str]] = field(default_factory=dict)
+    """Target → what changed since its stale rows were measured (``spec base.yaml changed``)."""
 
 
 def _options_of(spec: SweepSpec) -> dict[str, Any]:
@@ -236,6 +238,7 @@ def plan_sweep(spec: SweepSpec, out: Path) -> SweepPlan:
     """
     have = {entry_key(e): e for e in scan_results(out).entries}
     digests = {t: target_digest(t, _options_of(spec)) for t in dict.fromkeys(spec.targets)}
+    parts = {t: sweep_parts(t, _options_of(spec)) for t in digests}
     plan = SweepPlan([], [], [])
     seen: set[str] = set()
     for combo in _grid(spec):  # a value listed twice is measured once
@@ -248,8 +251,13 @@ def plan_sweep(spec: SweepSpec, out: Path) -> SweepPlan:
         if old is not None and old.get("digest") == combo["digest"]:
             plan.reused.append(old)
             continue
+        combo["parts"] = parts[combo["target"]]
         if old is not None:
             plan.stale.append(old)
+            said = (changed_parts(old["parts"], combo["parts"]) if isinstance(old.get("parts"), dict)
+                    else ["measured before rows recorded what produced them"])
+            plan.why.setdefault(combo["target"], [])
+            plan.why[combo["target"]] += [w for w in said if w not in plan.why[combo["target"]]]
         plan.todo.append(combo)
     return plan
 

@@ -44,8 +44,10 @@ def _say_reused(planned: SweepPlan, target: Path, err: Console) -> None:
                   "before with the same target content, options and versions", highlight=False)
     if planned.stale:
         n = len(planned.stale)
+        said = "; ".join(f"{name}: {', '.join(why)}" for name, why in planned.why.items() if why)
         err.print(f"measuring {n} row{'s' if n != 1 else ''} again ({_targets(planned.stale)}): the target, its "
-                  "options or the versions changed since they were measured", highlight=False)
+                  "options or the versions changed since they were measured" + (f" ({said})" if said else ""),
+                  highlight=False)
 
 
 def _say_warnings(entries: list[dict[str, Any]], blocks_file: Path, err: Console) -> None:
