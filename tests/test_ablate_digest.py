@@ -187,3 +187,23 @@ def _runner(calls: list[str]):
         return BenchResult(target, "cpu", "cpu", kw["dtype"], batch, [3, 8, 8], kw["mode"], 1.0, 0.9, 1.1, 1000.0,
                            None, None, 0.1, 0.5, torch.__version__)
     return runner
+
+
+def test_a_data_folder_is_keyed_by_its_listing(tmp_path: Path) -> None:
+    """Names and sizes, not bytes or times: an added or resized image changes the key, a touch or a copy does not."""
+    import os
+    import shutil
+
+    from blockstitch.ablate.provenance import data_fingerprint
+
+    data = tmp_path / "data"
+    (data / "train" / "cat").mkdir(parents=True)
+    (data / "train" / "cat" / "a.png").write_bytes(b"1234")
+    before = data_fingerprint(data)
+    os.utime(data / "train" / "cat" / "a.png", (1, 1))
+    shutil.copytree(data, tmp_path / "copy")
+    assert data_fingerprint(data) == before == data_fingerprint(tmp_path / "copy")
+    (data / "train" / "cat" / "a.png").write_bytes(b"12345")
+    resized = data_fingerprint(data)
+    (data / "train" / "cat" / "b.png").write_bytes(b"")
+    assert len({before, resized, data_fingerprint(data)}) == 3
