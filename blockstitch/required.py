@@ -20,7 +20,7 @@ from torch import nn
 from .blockspec import BlockSpec, Shape
 from .errors import pydantic_error
 
-__all__ = ["PAPER_DEFAULTS", "WIDTH_FIELDS", "fill_required", "filled_factory", "missing_required"]
+__all__ = ["PAPER_DEFAULTS", "WIDTH_FIELDS", "fill_required", "filled_factory", "fit_groups", "missing_required"]
 
 WIDTH_FIELDS = ("out_channels", "out_features", "num_classes")
 """Required output widths, bound to the input's width (the block keeps the shape where its stride allows)."""
@@ -67,6 +67,28 @@ def fill_required(spec_cls: type[BlockSpec], given: Mapping[str, Any], channels:
             notes.append(f"{name} = {filled[name]!r} ({source})" if isinstance(filled[name], str)
                          else f"{name} = {filled[name]} ({source})")
     return filled, notes
+
+
+def fit_groups(spec: BlockSpec, channels: int) -> tuple[BlockSpec, list[str]]:
+    """``spec`` with its default group count lowered to the largest that divides ``channels`` (as its
+    ``channel_multiple`` requires), and a note; unchanged when ``groups`` was given, fits, or the block has none.
+    A group count the user wrote is never changed: a misfit then stays a located refusal.
+
+    >>> spec, notes = fit_groups(get_block("shuffle_attn").model_validate({"kind": "shuffle_attn"}), 64)
+    >>> spec.groups, notes
+    (32, ['groups = 32 (the default 64 needs channels a multiple of 128; 64 are not)'])
+    """
+    multiple = getattr(spec, "channel_multiple", 1)
+    groups = getattr(spec, "groups", None)
+    if (not isinstance(groups, int) or isinstance(multiple, bool) or not isinstance(multiple, int)
+            or "groups" in spec.model_fields_set or channels % multiple == 0):
+        return spec, []
+    for g in range(groups - 1, 0, -1):
+        fitted = spec.model_copy(update={"groups": g})
+        if channels % fitted.channel_multiple == 0:  # type: ignore[attr-defined]
+            return fitted, [f"groups = {g} (the default {groups} needs channels a multiple of {multiple}; "
+                            f"{channels} are not)"]
+    return spec, []
 
 
 def filled_factory(cls: type[BlockSpec], kind: str, args: dict[str, Any]) -> Callable[[Shape, str, int], nn.Module]:

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 import blockstitch as bs
+from blockstitch.blocks.library.attention_group import (EfficientMultiScaleAttention, ShuffleAttention,
+                                                       SpatialGroupEnhance)
 from blockstitch.meta import fingerprint
 
 
@@ -260,7 +262,8 @@ def test_every_shape_keeping_library_block_stitches_into_yolov8n_as_the_identity
     from foreign_models import MODELS
 
     model, _ = MODELS["yolov8n"]()
-    keep, _ = _shape_keeping_kinds((1, 64, 8, 8))  # model.4 of YOLOv8n at 64²: 64 channels, 8×8
+    keep, refused = _shape_keeping_kinds((1, 64, 8, 8))  # model.4 of YOLOv8n at 64²: 64 channels, 8×8
+    assert "shuffle_attn" in keep and not any("needs the channels" in why for why in refused.values()), refused
     new, report = bs.stitch(model, input_shape=(3, 64, 64),
                             insert=[{"after": "model.4", "block": {"kind": k}, "identity_init": True} for k in keep])
     assert report.edits[0].in_shape == (1, 64, 8, 8) and len(report.edits) == len(keep)
@@ -287,3 +290,22 @@ def test_a_window_block_at_a_non_multiple_size_pads_as_its_paper_does() -> None:
     with pytest.raises(bs.BlockstitchError, match="does not tile"):  # said, not padded, when asked so
         bs.stitch(model, input_shape=(3, 57, 71),
                   insert=[{"after": "layer2", "block": {"kind": "biformer", "auto_pad": False}}])
+
+
+@pytest.mark.parametrize(("kind", "channels", "plain"), [
+    ("shuffle_attn", 64, lambda: ShuffleAttention(64, 32)),  # SA-Net's G = 64 needs 128 channels
+    ("sge", 32, lambda: SpatialGroupEnhance(32)),
+    ("ema", 16, lambda: EfficientMultiScaleAttention(16, 16)),
+])
+def test_a_default_group_count_the_channels_cannot_take_is_lowered_and_said(kind: str, channels: int, plain) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU())
+    new, report = bs.stitch(model, input_shape=(3, 8, 9), insert=[{"after": "0", "block": {"kind": kind}}])
+    block, truth = new.get_submodule(report.edits[0].module), plain()
+    assert any(n.startswith(f"groups = {block.groups} ") for n in report.edits[0].notes), report.edits[0].notes
+    truth.load_state_dict(block.state_dict())  # strict: the same tensors, the same shapes
+    x = torch.randn(2, 3, 8, 9)
+    with torch.no_grad():  # truth: the plain module with the lowered group count, called by hand
+        assert torch.allclose(new(x), model[1](truth(model[0](x))), atol=1e-6)
+    with pytest.raises(bs.BlockstitchError, match="needs the channels to be a multiple"):  # written: never changed
+        bs.stitch(model, input_shape=(3, 8, 9), insert=[{"after": "0", "block": {"kind": kind, "groups": 64}}])

@@ -13,7 +13,7 @@ from ..blockspec import LAYOUTS, BlockSpec, Shape
 from ..errors import RegistryError, ShapeError, SpecError, fmt_shape, path_text, pydantic_error
 from ..foreign import module_block
 from ..registry import get_block
-from ..required import fill_required, missing_required
+from ..required import fill_required, fit_groups, missing_required
 from .wrappers import LayoutBridge
 
 __all__ = ["block_spec", "bind_block", "bridge_for", "build_block", "Loc", "NATURAL"]
@@ -51,6 +51,9 @@ def block_spec(block: dict[str, Any], where: Loc, shape: Shape | None = None,
                     given[name] = [int(shape[2]), int(shape[3])]
                     found.append(f"{name} = {shape[2]}×{shape[3]} (the map where it goes)")
         spec = spec_cls.model_validate(given)
+        if channels is not None:  # a default group count that does not divide the channels: the largest that does
+            spec, fitted = fit_groups(spec, channels)
+            found += fitted
         pad = getattr(spec_cls, "pad_field", None)
         multiple = getattr(spec, "size_multiple", lambda: 1)()
         if pad and pad not in given and shape is not None and len(shape) == 4 and (shape[2] % multiple
