@@ -313,8 +313,10 @@ def needs_data_error(module: nn.Module, shapes: Sequence[Sequence[int]], why: st
     weights are on meta, or its input is over :data:`REAL_RUN_MAX_INPUT`; None when the real run can go ahead."""
     name, values = type(module).__name__, sum(math.prod(s) for s in shapes)
     if any(p.is_meta for p in module.parameters()):
-        return SpecError(f"{name}'s forward needs real values ({why}), but it is built on meta tensors here",
-                         hint="profile it (it is run for real, on the CPU), or pass a module with real weights")
+        refusal = SpecError(f"{name}'s forward needs real values ({why}), but it is built on meta tensors here",
+                            hint="profile it (it is run for real, on the CPU), or pass a module with real weights")
+        refusal.needs_real_weights = True  # type: ignore[attr-defined]  # a caller that can build it for real may
+        return refusal
     if values > REAL_RUN_MAX_INPUT:
         return SpecError(f"{name}'s forward needs real values ({why}); its input of {values:,} values is over the "
                          f"real-run limit of {REAL_RUN_MAX_INPUT:,}", expected=f"≤ {REAL_RUN_MAX_INPUT:,} values",

@@ -309,3 +309,39 @@ def test_a_default_group_count_the_channels_cannot_take_is_lowered_and_said(kind
         assert torch.allclose(new(x), model[1](truth(model[0](x))), atol=1e-6)
     with pytest.raises(bs.BlockstitchError, match="needs the channels to be a multiple"):  # written: never changed
         bs.stitch(model, input_shape=(3, 8, 9), insert=[{"after": "0", "block": {"kind": kind, "groups": 64}}])
+
+
+FORWARD_ON_CPU = '''
+import torch
+from torch import nn
+
+
+class ScaleInForward(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        scale = torch.ones(x.shape[1]).view(1, -1, 1, 1)  # a CPU tensor made in the forward: no meta run
+        return self.conv(x) * scale
+'''
+
+
+def test_an_edit_spec_whose_block_forward_cannot_run_on_meta_is_checked_for_real(tmp_path, capsys) -> None:
+    import json
+
+    from blockstitch.cli import main
+
+    (tmp_path / "paper.py").write_text(FORWARD_ON_CPU)
+    edit = tmp_path / "edit.yaml"
+    edit.write_text("name: r18\nextends: resnet18\ninput: [3, 33, 35]\ninsert:\n"
+                    "  - {after: layer1, block: {kind: ScaleInForward}}\n")
+    assert main(["--plugin", str(tmp_path / "paper.py"), "check", str(edit), "--json"]) == 0  # was: refused
+    data = json.loads(capsys.readouterr().out)
+    model = _resnet18()  # truth: torchvision's ResNet-18 run by hand, and the 1×1 conv's parameters counted
+    with torch.no_grad():
+        feat = model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(torch.zeros(1, 3, 33, 35))))))
+    assert data["edits"][0]["in_shape"] == data["edits"][0]["out_shape"] == list(feat.shape)
+    conv = sum(p.numel() for p in nn.Conv2d(64, 64, 1).parameters())
+    assert data["params_before"] == sum(p.numel() for p in model.parameters())
+    assert data["params_after"] == data["params_before"] + conv

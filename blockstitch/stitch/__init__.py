@@ -227,7 +227,28 @@ def _loc_of(path: str | None) -> tuple[Any, ...]:
 
 
 def build_edit(located: Located, device: str | None = None) -> Stitched:
-    """Build an edit spec: its base (``device="meta"`` allocates nothing), its weights, then the stitch."""
+    """Build an edit spec: its base (``device="meta"`` allocates nothing), its weights, then the stitch.
+
+    On meta, a network whose forward needs real values there (a stitched paper block making a CPU tensor in its
+    forward, a ``.item()``) is built once for real on the CPU instead, within the memory limits, and run on a copy
+    at its input shape, as a given module would be."""
+    try:
+        return _build_edit(located, device)
+    except SpecError as err:
+        if device != "meta" or not getattr(err, "needs_real_weights", False):
+            raise
+    from ..assemble.limits import check_fits
+
+    spec = load_edit(located)
+    params = sum(p.numel() for p in _base(spec, located, "meta").parameters())
+    check_fits(params * 4, 0, "cpu", f"building '{spec.name}' for real (its forward needs real values)",
+               located.file)
+    result = _build_edit(located, None)
+    result.model.eval()
+    return result
+
+
+def _build_edit(located: Located, device: str | None) -> Stitched:
     spec = load_edit(located)
     try:
         base = _base(spec, located, device)
