@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 from torch import nn
@@ -345,3 +347,41 @@ def test_an_edit_spec_whose_block_forward_cannot_run_on_meta_is_checked_for_real
     conv = sum(p.numel() for p in nn.Conv2d(64, 64, 1).parameters())
     assert data["params_before"] == sum(p.numel() for p in model.parameters())
     assert data["params_after"] == data["params_before"] + conv
+
+
+# Shape-keeping kinds that may still refuse a place, and why (each refusal is the paper's own code's):
+PLACE_REFUSALS = {
+    "halo_attn": "does not tile",  # timm's HaloAttn (and the paper's code) assert h, w multiples of block_size
+    "psa_pyramid": "needs the channels",  # EPSANet's fixed conv groups (1, 4, 8, 16) on c/4 each: c % 64
+    "patch_embed": "patch_size",  # a stride-p embedding: keeps the shape only where p = 1
+    "pos_embed": "does not map back",  # adds a class token
+}
+
+
+def _stage_shapes(model: nn.Module, names: list[str], size: tuple[int, int]) -> list[tuple[int, ...]]:
+    """Truth: the output shape of each named module, from one real forward with hooks."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [model.get_submodule(n).register_forward_hook(
+        lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape))) for n in names]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, *size))
+    for h in hooks:
+        h.remove()
+    return [shapes[n] for n in names]
+
+
+def test_every_shape_keeping_library_block_binds_after_every_stage() -> None:
+    """Item 2: after any stage of ResNet-18 (even and odd inputs) and of YOLOv8n's backbone, every library block
+    that keeps its input's shape binds there; the only refusals are the paper code's own, named above."""
+    places = [s for size in [(64, 64), (57, 71)]
+              for s in _stage_shapes(_resnet18(), ["layer1", "layer2", "layer3", "layer4"], size)]
+    if importlib.util.find_spec("ultralytics") is not None:
+        from foreign_models import MODELS
+
+        places += _stage_shapes(MODELS["yolov8n"]()[0], [f"model.{i}" for i in range(10)], (64, 96))
+    assert len(set(places)) >= 8
+    for shape in sorted(set(places)):
+        _, refused = _shape_keeping_kinds(shape)
+        wrong = {k: why for k, why in refused.items() if "gives" not in why and "takes 2 inputs" not in why
+                 and PLACE_REFUSALS.get(k, "\0") not in why}
+        assert not wrong, (shape, wrong)
