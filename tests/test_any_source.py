@@ -111,6 +111,18 @@ def test_check_module_of_a_kind_with_a_required_width_binds_it(capsys) -> None:
     assert "bound: out_channels = 64" in capsys.readouterr().out
 
 
+def test_check_module_binds_every_library_kind_without_arguments(capsys) -> None:
+    """The fast half of the test below, in every run: a usage error (exit 2: a required field nobody bound) comes
+    before any forward, so a budget too small for one forward ('too slow', exit 1) still reaches it (~5 s)."""
+    bad = {}
+    for kind in block_kinds():
+        code = main(["check-module", kind, "--time-budget", "0.001", "--json"])
+        if code not in (0, 1):
+            bad[kind] = capsys.readouterr().err.strip()[:200]
+        capsys.readouterr()
+    assert not bad, bad
+
+
 @pytest.mark.slow  # every library kind: about 3 s each on the 2-core dev VM (several minutes in all)
 def test_check_module_on_every_library_kind_without_arguments_is_never_a_usage_error(capsys) -> None:
     bad = {}
