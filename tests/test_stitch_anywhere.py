@@ -385,3 +385,21 @@ def test_every_shape_keeping_library_block_binds_after_every_stage() -> None:
         wrong = {k: why for k, why in refused.items() if "gives" not in why and "takes 2 inputs" not in why
                  and PLACE_REFUSALS.get(k, "\0") not in why}
         assert not wrong, (shape, wrong)
+
+
+def test_a_block_stitched_into_an_eval_network_runs_in_eval() -> None:
+    """A stitched block takes the mode of what holds it: in an eval network its BatchNorms use running statistics
+    (truth: a sample's output does not depend on its batch, and no running statistic moves); in a training one, it
+    trains. scconv after ResNet-18's layer4 at 64² pools to 1×1, where a training BN refuses batch 1."""
+    model = _resnet18()
+    new, report = bs.stitch(model, input_shape=(3, 64, 64), insert=[{"after": "layer4", "block": {"kind": "scconv_2020"}}])
+    block = new.get_submodule(report.edits[0].module)
+    assert not any(m.training for m in new.modules())
+    before = {k: v.clone() for k, v in block.state_dict().items()}
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(new(x)[1:2], new(x[1:2]), atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in block.state_dict().items())
+    trained, _ = bs.stitch(_resnet18().train(), input_shape=(3, 64, 64),
+                           insert=[{"after": "layer4", "block": {"kind": "scconv_2020"}}])
+    assert all(m.training for m in trained.modules())

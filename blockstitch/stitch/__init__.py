@@ -160,7 +160,9 @@ def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: 
         if not inplace:
             model = real_copy(model)
         base = _tensors(model)
+        old = {id(m) for m in model.modules()}
         records = apply_edits(model, rec, parsed)
+        _new_modules_take_holders_mode(model, old)
     now = _tensors(model)
     after = record_shapes(model, full)  # the stitched network, whole, on meta tensors
     _runs_once(records, after)
@@ -170,6 +172,18 @@ def stitch(model: nn.Module, *, input_shape: Sequence[int] | None = None, name: 
                           removed_params=sum(p.numel() for k, p in base.items() if k not in now),
                           prober=Prober(model))  # the input rule is found from it when first asked
     return Stitched(model, report)
+
+
+def _new_modules_take_holders_mode(model: nn.Module, old: set[int]) -> None:
+    """Every module the edits added runs in the mode of the module holding it (a block stitched into an eval
+    network is in eval: its BatchNorm uses running statistics, as the network's own do); the base's modules keep
+    theirs, mixed ones included (a frozen BN in eval inside a training network)."""
+    modes = {"": model.training}
+    for name, module in model.named_modules():
+        if name:
+            if id(module) not in old:
+                module.training = modes.get(name.rpartition(".")[0], model.training)
+            modes[name] = module.training
 
 
 def _tensors(model: nn.Module) -> dict[int, nn.Parameter]:
