@@ -403,3 +403,29 @@ def test_a_block_stitched_into_an_eval_network_runs_in_eval() -> None:
     trained, _ = bs.stitch(_resnet18().train(), input_shape=(3, 64, 64),
                            insert=[{"after": "layer4", "block": {"kind": "scconv_2020"}}])
     assert all(m.training for m in trained.modules())
+
+
+@pytest.mark.parametrize(("net", "stage", "size"), [
+    ("resnet18", "layer1", (57, 71)), ("resnet18", "layer3", (57, 71)), ("resnet18", "layer4", (64, 64)),
+    ("yolov8n", "model.2", (64, 96)), ("yolov8n", "model.9", (64, 96)),
+])
+def test_every_shape_keeping_library_block_is_the_identity_after_other_stages(net: str, stage: str,
+                                                                              size: tuple[int, int]) -> None:
+    """Item 2 beyond layer2 and model.4: the narrow stages (16–32 channels), the 2×2 and 2×3 maps, an odd input;
+    all of them chained after the stage, each starting as the identity: outputs equal the network's own."""
+    if net == "yolov8n":
+        pytest.importorskip("ultralytics")
+        from foreign_models import MODELS
+
+        model = MODELS["yolov8n"]()[0]
+    else:
+        model = _resnet18()
+    keep, _ = _shape_keeping_kinds(_stage_shapes(model, [stage], size)[0])
+    new, report = bs.stitch(model, input_shape=(3, *size),
+                            insert=[{"after": stage, "block": {"kind": k}, "identity_init": True} for k in keep])
+    assert len(report.edits) == len(keep) >= 95
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        a, b = new(x), model(x)
+    a, b = (a[0], b[0]) if isinstance(a, (tuple, list)) else (a, b)
+    assert torch.equal(a, b)
