@@ -70,8 +70,9 @@ def fill_required(spec_cls: type[BlockSpec], given: Mapping[str, Any], channels:
 
 
 def fit_groups(spec: BlockSpec, channels: int) -> tuple[BlockSpec, list[str]]:
-    """``spec`` with its default group count lowered to the largest that divides ``channels`` (as its
-    ``channel_multiple`` requires), and a note; unchanged when ``groups`` was given, fits, or the block has none.
+    """``spec`` with its default group count (``groups``; EPSANet's ``conv_groups``, halved together) lowered to
+    the largest that divides ``channels`` (as its ``channel_multiple`` requires), and a note; unchanged when the
+    field was given, fits, or the block has none.
     A group count the user wrote is never changed: a misfit then stays a located refusal.
 
     >>> spec, notes = fit_groups(get_block("shuffle_attn").model_validate({"kind": "shuffle_attn"}), 64)
@@ -79,14 +80,24 @@ def fit_groups(spec: BlockSpec, channels: int) -> tuple[BlockSpec, list[str]]:
     (32, ['groups = 32 (the default 64 needs channels a multiple of 128; 64 are not)'])
     """
     multiple = getattr(spec, "channel_multiple", 1)
-    groups = getattr(spec, "groups", None)
-    if (not isinstance(groups, int) or isinstance(multiple, bool) or not isinstance(multiple, int)
-            or "groups" in spec.model_fields_set or channels % multiple == 0):
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or channels % multiple == 0:
         return spec, []
-    for g in range(groups - 1, 0, -1):
-        fitted = spec.model_copy(update={"groups": g})
+    groups = getattr(spec, "groups", None)
+    tried: list[tuple[str, Any, Any]] = []  # (field, value to try, its default)
+    if isinstance(groups, int) and "groups" not in spec.model_fields_set:
+        tried = [("groups", g, groups) for g in range(groups - 1, 0, -1)]
+    conv_groups = getattr(spec, "conv_groups", None)  # EPSANet's (1, 4, 8, 16): halved together
+    if isinstance(conv_groups, tuple) and "conv_groups" not in spec.model_fields_set:
+        step = conv_groups
+        while any(g > 1 for g in step):
+            step = tuple(max(1, g // 2) for g in step)
+            tried.append(("conv_groups", step, conv_groups))
+    for field, value, default in tried:
+        fitted = spec.model_copy(update={field: value})
         if channels % fitted.channel_multiple == 0:  # type: ignore[attr-defined]
-            return fitted, [f"groups = {g} (the default {groups} needs channels a multiple of {multiple}; "
+            shown = "(" + ", ".join(map(str, value)) + ")" if isinstance(value, tuple) else value
+            was = "(" + ", ".join(map(str, default)) + ")" if isinstance(default, tuple) else default
+            return fitted, [f"{field} = {shown} (the default {was} needs channels a multiple of {multiple}; "
                             f"{channels} are not)"]
     return spec, []
 

@@ -352,7 +352,6 @@ def test_an_edit_spec_whose_block_forward_cannot_run_on_meta_is_checked_for_real
 # Shape-keeping kinds that may still refuse a place, and why (each refusal is the paper's own code's):
 PLACE_REFUSALS = {
     "halo_attn": "does not tile",  # timm's HaloAttn (and the paper's code) assert h, w multiples of block_size
-    "psa_pyramid": "needs the channels",  # EPSANet's fixed conv groups (1, 4, 8, 16) on c/4 each: c % 64
     "patch_embed": "patch_size",  # a stride-p embedding: keeps the shape only where p = 1
     "pos_embed": "does not map back",  # adds a class token
 }
@@ -429,3 +428,19 @@ def test_every_shape_keeping_library_block_is_the_identity_after_other_stages(ne
         a, b = new(x), model(x)
     a, b = (a[0], b[0]) if isinstance(a, (tuple, list)) else (a, b)
     assert torch.equal(a, b)
+
+
+def test_epsanets_conv_groups_are_halved_together_to_fit_narrow_channels() -> None:
+    from blockstitch.blocks.library.attention_select import PyramidSplitAttention
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU())
+    new, report = bs.stitch(model, input_shape=(3, 8, 9), insert=[{"after": "0", "block": {"kind": "psa_pyramid"}}])
+    assert report.edits[0].notes[0].startswith("conv_groups = (1, 2, 4, 8) ")
+    block = new.get_submodule(report.edits[0].module)
+    truth = PyramidSplitAttention(32, (3, 5, 7, 9), (1, 2, 4, 8), 1)  # 32/4 = 8 channels a split, SE 8 → max(1, 8/16)
+    truth.load_state_dict(block.state_dict())
+    assert [c.groups for c in truth.convs] == [1, 2, 4, 8]
+    x = torch.randn(2, 3, 8, 9)
+    with torch.no_grad():
+        assert torch.allclose(new(x), model[1](truth(model[0](x))), atol=1e-6)
