@@ -48,6 +48,9 @@ def show(label: str, report: StitchTable) -> int:
         assert row.latency is not None
         quiet += row.latency.within_noise
         print(f"{label:22s} after {row.at:7s} ΔMACs {row.macs_pct:+6.2f} %   Δlatency {row.latency_text}")
+    if report.floor is not None:
+        floor = report.floor.text().replace(", within noise", "")
+        print(f"  noise floor (a second copy of the baseline): {floor}")
     for warning in report.warnings:
         print(f"  warning: {warning}")
     return quiet

@@ -171,6 +171,9 @@ def render_stitch_rows(report: StitchTable, console: Console) -> None:
         table.add_row(r.at, fmt_shape(r.shape), f"{r.params:+,} ({r.params_pct:+.2f}%)",
                       f"{r.macs / 1e6:+,.2f} M ({r.macs_pct:+.2f}%)", r.latency_text)
     console.print(table)
+    if report.floor is not None:
+        console.print(f"noise floor: a second copy of the baseline (same weights) reads {report.floor.text()}; a "
+                      "row is within noise when its interval meets this one or 0 %", highlight=False)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 __all__ = ["Spread", "Ratio", "quantile", "median_ci", "paired_ratio", "scaled", "fit_digits", "warnings_for",
            "load_warning", "WIDE"]
@@ -119,11 +119,20 @@ class Ratio:
     ci_high: float
     coverage: float
     n: int
+    noise_low: float = 1.0
+    noise_high: float = 1.0
+    """The band of ratios that shows no difference: 1, widened by :meth:`against` to what two copies of the same
+    network read against each other (copies differ by a few per cent in where their weights sit in memory)."""
 
     @property
     def within_noise(self) -> bool:
-        """Whether the interval holds 1 (no difference shown)."""
-        return self.ci_low <= 1.0 <= self.ci_high
+        """Whether the interval meets the noise band (1, or the copies' band): no difference shown."""
+        return self.ci_low <= self.noise_high and self.ci_high >= self.noise_low
+
+    def against(self, floor: Ratio) -> Ratio:
+        """This ratio judged against ``floor``, the ratio of a second copy of the baseline to the baseline: the
+        noise band becomes the hull of 1 and the floor's interval."""
+        return replace(self, noise_low=min(1.0, floor.ci_low), noise_high=max(1.0, floor.ci_high))
 
     @property
     def pct(self) -> float:
@@ -185,27 +194,28 @@ def scaled(value: float, unit: str, digits: int = 3) -> str:
     return f"{value:.{digits}g} {unit}"
 
 
-def load_warning(busy: float = 0.75) -> str | None:
-    """A warning when the 1-minute load average exceeds ``busy`` × the CPU count (None where unknown)."""
+def load_warning(busy: float = 0.75, own: float = 1.0) -> str | None:
+    """A warning when the 1-minute load average, less ``own`` (the threads the timing itself kept busy: torch's
+    intra-op threads), exceeds ``busy`` × the CPU count (None where unknown)."""
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
     cores = os.cpu_count() or 1
-    if load > busy * cores:
+    if load - own > busy * cores:
         return (f"machine loaded: load average {load:.1f} on {cores} cores while timing; other work shares the "
                 "cores, so these timings are noisy (re-run on a quiet machine before quoting them)")
     return None
 
 
-def warnings_for(spread: Spread, what: str = "timing", load: bool = True) -> list[str]:
+def warnings_for(spread: Spread, what: str = "timing", load: bool = True, own: float = 1.0) -> list[str]:
     """Warnings to print beside ``spread``: a wide spread, and (unless ``load`` is False, for a caller that says
-    it once for many timings) a loaded machine."""
+    it once for many timings) a loaded machine, beyond the ``own`` threads the timing kept busy."""
     out = []
     if spread.wide:
         out.append(f"wide spread for {what}: p90 is {spread.ratio_p90_p10:.1f}× p10 over {spread.n} samples; "
                    "quote the median with its interval, or re-run with more repetitions on a quieter machine")
-    busy = load_warning() if load else None
+    busy = load_warning(own=own) if load else None
     if busy:
         out.append(busy)
     return out

@@ -57,7 +57,7 @@ def test_the_latency_phase_warns_of_a_loaded_machine(tmp_path: Path, monkeypatch
         def note(self, text: str) -> None:
             self.lines.append(text)
 
-    monkeypatch.setattr(blockstitch.spread, "load_warning", lambda busy=0.75: "machine loaded: (the test's)")
+    monkeypatch.setattr(blockstitch.spread, "load_warning", lambda busy=0.75, own=1.0: "machine loaded: (the test's)")
     notes = Notes()
     ablate(spec(seeds=[0], latency={"rounds": 3}), run_dir=tmp_path / "run", trainer=trainer_file(tmp_path),
            events=notes)

@@ -34,8 +34,8 @@ STATS = ("p10", "p90", "ci_low", "ci_high", "coverage", "median", "n")
 @pytest.fixture
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """The machine's load left out of the warnings (a test must not depend on how busy the machine is)."""
-    monkeypatch.setattr(spread_module, "load_warning", lambda busy=0.75: None)
-    monkeypatch.setattr(peaks_module, "load_warning", lambda busy=0.75: None)
+    monkeypatch.setattr(spread_module, "load_warning", lambda busy=0.75, own=1.0: None)
+    monkeypatch.setattr(peaks_module, "load_warning", lambda busy=0.75, own=1.0: None)
 
 
 def _fabricate(monkeypatch: pytest.MonkeyPatch, samples: list[float]) -> None:

@@ -17,6 +17,7 @@ from torch import nn
 
 from blockstitch.check.stitch_report import stitch_report
 from blockstitch.cli import main
+from blockstitch.spread import paired_ratio
 
 from ablate_helpers import TINY_BASE
 
@@ -31,7 +32,8 @@ def identity(shape: tuple[int, ...], layout: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def fake_clock(cost: Callable[[int], float]) -> Callable[[list[Callable[[], object]], int], list[list[float]]]:
+def fake_clock(cost: Callable[[int], float], twin: bool = True
+               ) -> Callable[[list[Callable[[], object]], int], list[list[float]]]:
     """A paired timer whose round ``r`` costs callable ``i`` drift[r] × cost(i) × jitter (baseline: no jitter):
     the drift (1× … 3×, a loaded machine) is shared within a round, as interleaving makes it. Each callable runs
     once per round, so the report's forwards really happen."""
@@ -44,7 +46,8 @@ def fake_clock(cost: Callable[[int], float]) -> Callable[[list[Callable[[], obje
         for r in range(rounds):
             for i, fn in enumerate(fns):
                 fn()
-                out[i].append(drift[r] * cost(i) * (JITTER[order[r]] if i else 1.0))
+                copy = twin and i == len(fns) - 1  # stitch_report's last callable: the baseline's second copy
+                out[i].append(drift[r] * cost(0 if copy else i) * (JITTER[order[r]] if i else 1.0))
         return out
 
     return timer
@@ -137,7 +140,7 @@ def test_ablate_writes_the_same_ratio_in_every_format() -> None:
     from blockstitch.ablate.measure import Latency, PlanRow
     from blockstitch.ablate.table import make_table, to_csv, to_json, to_latex, to_markdown
 
-    clock = fake_clock(lambda i: (1.0, 1.0, 1.2)[i])  # baseline, an A/A copy, a variant 20 % slower
+    clock = fake_clock(lambda i: (1.0, 1.0, 1.2)[i], twin=False)  # baseline, an A/A copy, a variant 20 % slower
     base, same, slow = clock([lambda: None] * 3, ROUNDS)
     lat = [Latency.of(name, base, own, "cpu", 1) for name, own in (("baseline", base), ("copy", same),
                                                                     ("slow", slow))]
@@ -174,3 +177,36 @@ def test_cli_times_with_the_bench_harness(tmp_path, capsys) -> None:
     assert (row["latency_ratio_estimate"], row["latency_ratio_ci_low"], row["latency_ratio_ci_high"]) == \
         pytest.approx((ratios[1], ratios[0], ratios[2]))
     assert "(75 % interval, n=3)" in row["latency"]
+
+
+def test_a_second_copy_of_the_baseline_sets_the_noise_floor() -> None:
+    """Two copies of one network read a few per cent apart on a quiet CPU (measured: −3.5 % … +2.5 % between
+    copies of resnet18 at 64², 30 rounds): a row is within noise when its interval meets the copies' band."""
+    def cost(i: int) -> float:  # baseline 1.0; its second copy (the timer's last callable) 1.04; rows 1.03, 1.10
+        return {0: 1.0, 1: 1.03, 2: 1.10}[i]
+
+    def timer(fns: list[Callable[[], object]], rounds: int) -> list[list[float]]:
+        clock = fake_clock(lambda i: 1.04 if i == len(fns) - 1 else cost(i), twin=False)
+        return clock(fns, rounds)
+
+    report = stitch_report(identity, NET, ["layer1", "layer2"], rounds=ROUNDS, timer=timer)
+    assert report.floor is not None and not report.floor.within_noise  # the copy alone is "different" from 1
+    near, far = report.rows
+    plain = paired_ratio(report.base_samples_ms, near.samples_ms)
+    assert not plain.within_noise and near.latency.within_noise  # +3 % vs 1: shown; vs the copies' +4 %: noise
+    assert (near.latency.noise_low, near.latency.noise_high) == (1.0, report.floor.ci_high)
+    assert not far.latency.within_noise and far.latency.ci_low > report.floor.ci_high
+    data = report.to_dict()
+    assert data["noise_floor"]["samples_ms"] == report.twin_samples_ms
+    assert data["rows"][0]["latency_ratio_within_noise"] is True
+
+
+def test_the_load_warning_leaves_out_the_timings_own_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import blockstitch.spread as spread
+
+    monkeypatch.setattr(spread.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(spread.os, "getloadavg", lambda: (2.0, 2.0, 2.0))  # a 2-thread timing on a quiet box
+    assert spread.load_warning(own=2) is None
+    assert spread.load_warning(own=0) is not None  # counting its own threads, it warned about itself
+    monkeypatch.setattr(spread.os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # other work
+    assert spread.load_warning(own=2) is not None

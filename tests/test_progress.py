@@ -131,7 +131,7 @@ def _deterministic_measure(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_module, "measure", measure)
     # the load-average warning names the load of the moment: two runs would differ on stderr by it alone
     for module in ("blockstitch.spread", "blockstitch.bench.peaks"):
-        monkeypatch.setattr(importlib.import_module(module), "load_warning", lambda busy=0.75: None)
+        monkeypatch.setattr(importlib.import_module(module), "load_warning", lambda busy=0.75, own=1.0: None)
 
 
 @pytest.mark.parametrize("argv", [

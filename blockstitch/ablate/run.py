@@ -7,6 +7,7 @@ Only the driver writes the run directory's ``results.jsonl``; trials (wherever t
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +169,9 @@ def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, train
             for name, error in broken.items():
                 events.note(f"  {name}: its forward failed ({error}); not timed")
             if latencies:  # the baseline's spread and the machine's load say how far to trust the Δlatency column
-                for warning in warnings_for(Spread.of(latencies[0].samples_ms), "the baseline's forward"):
+                threads = spec.recipe_model().threads or os.cpu_count() or 1  # what the timing kept busy
+                for warning in warnings_for(Spread.of(latencies[0].samples_ms), "the baseline's forward",
+                                            own=threads):
                     events.note(f"  warning: {warning}")
         store.write_json("plan.json", {"plans": [p.to_dict() for p in prep.plans],
                                        "latency": [t.to_dict() for t in latencies],

@@ -274,7 +274,8 @@ def bench(target: Subject | str | nn.Module, input_shape: Sequence[int] | None =
     spread = timing.spread
     result.median_ms, result.p10_ms, result.p90_ms = spread.median, spread.p10, spread.p90
     result.samples_ms = list(timing.samples_ms)
-    result.warnings = warnings_for(spread, f"{label} latency (batch {batch}, {dtype}, {mode})")
+    result.warnings = warnings_for(spread, f"{label} latency (batch {batch}, {dtype}, {mode})",
+                                   own=torch.get_num_threads() if dev.type == "cpu" else 1.0)
     result.reps, result.warmup_reps = len(timing.samples_ms), timing.warmup_reps
     result.calls_per_sample = timing.calls_per_sample
     result.throughput = batch / (timing.median_ms / 1e3)

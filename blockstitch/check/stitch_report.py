@@ -4,7 +4,9 @@
 Δlatency is a paired ratio with its 95 % interval (:func:`blockstitch.spread.paired_ratio`): the baseline and
 every stitched network are timed in the same rounds by a paired timer (the CLI hands in
 :func:`blockstitch.bench.timing.interleaved`; check cannot import bench, a sibling tool), so round ``i`` of each
-shares that round's clock, caches and load. An interval that holds 1 reads "within noise". Without a timer
+shares that round's clock, caches and load. A second copy of the baseline (the same weights, built again) is
+timed too: two copies of one network read a few per cent apart on a quiet CPU (where their weights sit in memory),
+so a row reads "within noise" when its interval meets the hull of 1 and that copy's interval (``noise_floor``). Without a timer
 nothing runs on real tensors: the networks are built on meta and the latency columns say "not timed".
 
 >>> report = stitch_report(factory, "resnet50", ["layer1"], timer=lambda fns, n: interleaved(fns, cpu, n))
@@ -88,6 +90,11 @@ class StitchTable:
     warnings: list[str] = field(default_factory=list)
     threads: int | None = None
     """Torch's CPU threads while timing (None: not timed)."""
+    floor: Ratio | None = None
+    """A second copy of the baseline against the baseline (the same weights, built again): what "no difference"
+    reads on this machine. Each row is within noise when its interval meets the hull of 1 and this interval."""
+    twin_samples_ms: list[float] | None = None
+    """The baseline copy's time per round (paired like every row's)."""
 
     @property
     def base_latency(self) -> Spread | None:
@@ -100,7 +107,11 @@ class StitchTable:
         base = {"params": self.params, "macs": self.macs, "latency_ms": spread.median if spread else None,
                 "latency_ms_ci_low": spread.ci_low if spread else None,
                 "latency_ms_ci_high": spread.ci_high if spread else None, "samples_ms": self.base_samples_ms}
-        return {"into": self.into, "baseline": base, "rounds": self.rounds, "device": "cpu" if spread else None,
+        floor: dict[str, Any] | None = None
+        if self.floor is not None:
+            floor = {**self.floor.as_dict(), "text": self.floor.text(), "samples_ms": self.twin_samples_ms}
+        return {"into": self.into, "baseline": base, "noise_floor": floor, "rounds": self.rounds,
+                "device": "cpu" if spread else None,
                 "batch": 1, "threads": self.threads, "rows": [r.to_dict() for r in self.rows],
                 "warnings": self.warnings}
 
@@ -150,11 +161,16 @@ def stitch_report(factory: Factory, into: Subject | str, at: Sequence[str], inpu
     report = StitchTable(label, base_prof.params, base_prof.macs, rows)
     if timer is not None and timed and rows:
         x = torch.randn(*shape)  # one input for all: the networks differ only by the stitched block
-        samples = timer([_forward(m, x) for m in [base, *models]], rounds)
+        twin = build(base_plan, device=device).eval()  # the noise floor: the baseline again, as a separate copy
+        twin.load_state_dict(base.state_dict())
+        samples = timer([_forward(m, x) for m in [base, *models, twin]], rounds)
         report.rounds, report.base_samples_ms, report.threads = rounds, samples[0], torch.get_num_threads()
-        for row, own in zip(rows, samples[1:], strict=True):
-            row.samples_ms, row.latency = own, paired_ratio(samples[0], own)
-        report.warnings = warnings_for(Spread.of(samples[0]), f"the baseline {label}'s forward")
+        report.twin_samples_ms, floor = samples[-1], paired_ratio(samples[0], samples[-1])
+        report.floor = floor
+        for row, own in zip(rows, samples[1:-1], strict=True):
+            row.samples_ms, row.latency = own, paired_ratio(samples[0], own).against(floor)
+        report.warnings = warnings_for(Spread.of(samples[0]), f"the baseline {label}'s forward",
+                                       own=torch.get_num_threads())
     return report
 
 
