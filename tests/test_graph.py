@@ -183,3 +183,12 @@ def test_mermaid_over_githubs_limits_is_flagged() -> None:
     assert github_limits(small) is None
     chain = "flowchart TD\n" + "".join(f"  n{i} --> n{i + 1}\n" for i in range(501))
     assert github_limits(chain) == "too large for GitHub: 501 edges (GitHub draws at most 500); use --depth"
+
+
+def test_graph_with_input_prints_to_stdout_and_writes_no_file(tmp_path, monkeypatch, capsys) -> None:
+    """`graph NET --input …` without -o prints the diagram; nothing lands in the working directory."""
+    from blockstitch.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "lenet5", "--input", "1,32,32"]) == 0
+    assert capsys.readouterr().out.startswith("flowchart") and list(tmp_path.iterdir()) == []

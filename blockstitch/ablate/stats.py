@@ -11,7 +11,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-__all__ = ["mean_std", "t975", "paired_ci", "quantile"]
+__all__ = ["mean_std", "t975", "paired_ci"]
 
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
@@ -44,11 +44,3 @@ def paired_ci(base: Sequence[float], other: Sequence[float]) -> tuple[float, flo
         return mean, math.nan, math.nan
     half = t975(len(diffs) - 1) * std / math.sqrt(len(diffs))
     return mean, mean - half, mean + half
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1), linear between order statistics."""
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)

@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     compile_mode: str | bool | None = None
     if args.compile is not None:
         compile_mode = True if args.compile == "default" else args.compile
-    refuse_input(args.target, args.input, NETWORK_KINDS | {"block", "code"})  # before any real forward
+    target = refuse_input(args.target, args.input, NETWORK_KINDS | {"block", "code"})  # before any real forward
     with progress(args.json) as shown:  # warm-up and repetitions, then one step per block; stderr, terminals only
-        result = bench(args.target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
+        result = bench(target, args.input, batch=args.batch, device=args.device, dtype=args.dtype, amp=args.amp,
                        channels_last=args.channels_last, compile=compile_mode, cuda_graphs=args.cuda_graphs,
                        mode=args.mode, flush_l2=args.flush_l2, budget_s=args.budget, args=parse_args(args.arg),
                        progress=shown, refresh_peaks=args.refresh_peaks)
-        blocks = bench_blocks(args.target, args.input, args.batch, args.device, args.dtype,
+        blocks = bench_blocks(target, args.input, args.batch, args.device, args.dtype,
                               progress=shown) if args.per_block else None
     if result.peaks_refreshed:
         stderr().print(result.peaks_refreshed, highlight=False)

@@ -102,19 +102,23 @@ def positive(text: str) -> int:
     return value
 
 
-def refuse_input(source: Any, shape: tuple[int, ...] | None, accept: Collection[str]) -> None:
+def refuse_input(source: Any, shape: tuple[int, ...] | None, accept: Collection[str]) -> Any:
     """For an edit spec given ``--input``: a located error (exit 2) when its stitched network does not run at that
     input — the rule it breaks, the module that causes it, the nearest sizes that pass — before anything runs
-    (only meta tensors do). Anything else, or no ``--input``: nothing.
+    (only meta tensors do). Returns what the tool should be handed: the edit's resolved Subject (so it is not
+    stitched a second time), otherwise ``source`` unchanged.
 
     >>> refuse_input("specs/swin_edit.yaml", (3, 416, 416), {"edit"})   # SpecError: --input: input 3×416×416 …
     """
     from ..sources import is_code_ref
 
     if shape is None or (isinstance(source, str) and is_code_ref(source)):
-        return
+        return source
     from ..subject import subject
 
     found = subject(source, accept=accept)
-    if found.what == "edit" and found.report is not None:
+    if found.what != "edit":
+        return source
+    if found.report is not None:
         found.report.refuse(shape)
+    return found

@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export
     from ..subject import NETWORK_KINDS
 
-    refuse_input(args.target, args.input, NETWORK_KINDS | {"code"})  # before the export runs anything
+    target = refuse_input(args.target, args.input, NETWORK_KINDS | {"code"})  # before the export runs anything
     with progress(args.json) as shown:  # tracing, writing, parity checks; stderr, terminals only
-        report = export(args.target, args.output, args.input, args.format, opset=args.opset,
+        report = export(target, args.output, args.input, args.format, opset=args.opset,
                         static_batch=args.static_batch, progress=shown)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from ..subject import NETWORK_KINDS
 
     target = writable(Path(args.output)) if args.output else None
-    refuse_input(args.target, args.input, NETWORK_KINDS | {"code"})  # before anything runs
+    source = refuse_input(args.target, args.input, NETWORK_KINDS | {"code"})  # before anything runs
     with progress() as shown, Steps(shown, 2) as steps:  # stderr, terminals only; stdout the same either way
         steps.next(f"tracing {args.target}")
-        record = graph_record(args.target, args.input, args.depth)
+        record = graph_record(source, args.input, args.depth)
         steps.next(f"rendering {args.format}")
         text = render(record, args.format)
     if args.format == "mermaid" and (over := github_limits(text)):

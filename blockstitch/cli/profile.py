@@ -40,9 +40,8 @@ def run(args: argparse.Namespace) -> int:
     out = stdout()
     if args.compare:  # every OTHER against SPEC: `profile resnet50 --compare cbam_resnet50 seresnet50`
         names = [args.spec, *args.compare]
-        for name in names:
-            refuse_input(name, args.input, NETWORK_KINDS)
-        comparison = compare([subject(n, accept=NETWORK_KINDS) for n in names], args.input, args.batch,
+        targets = [refuse_input(name, args.input, NETWORK_KINDS) for name in names]
+        comparison = compare([subject(t, accept=NETWORK_KINDS) for t in targets], args.input, args.batch,
                              depth=args.depth, names=names)
         if args.json:
             print(json.dumps(comparison.to_dict(), indent=2))
@@ -53,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             render_compare(comparison, out)
         return 0
-    target = subject(args.spec, accept=NETWORK_KINDS)
-    if target.what == "edit" and target.report is not None:
-        target.report.refuse(args.input)  # an --input the stitched network does not take: said before any run
+    target = subject(refuse_input(args.spec, args.input, NETWORK_KINDS), accept=NETWORK_KINDS)  # before any run
     prof = profile(target, args.input, args.batch, depth=args.depth, train=args.train)
     if args.json:
         print(json.dumps(prof.to_dict(), indent=2))
