@@ -7,7 +7,6 @@ Only the driver writes the run directory's ``results.jsonl``; trials (wherever t
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,17 +160,16 @@ def execute(prep: Prepared, run_dir: Path, backend: Backend | None = None, train
         ok_variants = [v for v, p in zip(prep.variants, prep.plans) if p.error is None]
         if latency and spec.latency.enabled:
             device = spec.latency.device or spec.device
-            t0 = time.perf_counter()
+            t0, threads = time.perf_counter(), spec.recipe_model().threads  # the trials' threads, timed on them
             latencies, broken = time_variants(prep.base, ok_variants, prep.input_shape, device, spec.latency.batch,
-                                      spec.latency.rounds, spec.recipe_model().threads)
+                                              spec.latency.rounds, threads)
             events.phase("latency", f"{len(ok_variants)} variants timed on {device}, batch {spec.latency.batch}, "
                          f"{spec.latency.rounds} interleaved rounds, in {time.perf_counter() - t0:.1f} s")
             for name, error in broken.items():
                 events.note(f"  {name}: its forward failed ({error}); not timed")
             if latencies:  # the baseline's spread and the machine's load say how far to trust the Δlatency column
-                threads = spec.recipe_model().threads or os.cpu_count() or 1  # what the timing kept busy
                 for warning in warnings_for(Spread.of(latencies[0].samples_ms), "the baseline's forward",
-                                            own=threads):
+                                            own=threads):  # leaving out the load the timing itself made
                     events.note(f"  warning: {warning}")
         store.write_json("plan.json", {"plans": [p.to_dict() for p in prep.plans],
                                        "latency": [t.to_dict() for t in latencies],
